@@ -1,0 +1,121 @@
+"""Thread count resolution and build/runtime configuration report."""
+import numbers
+import os
+import platform
+import sys
+
+_num_threads = None  # set by set_num_threads(); None means "decide from the environment"
+
+
+def _available_cpus():
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _env_threads():
+    raw = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if not raw:
+        return None
+    try:
+        n = int(raw)
+    except ValueError:
+        return None
+    return n if n > 0 else None
+
+
+def resolve_threads(n_threads=None):
+    """The thread count a kernel call uses.
+
+    None -> the value of set_num_threads(), else OMP_NUM_THREADS, else the CPUs this
+    process may use; -1 -> all usable CPUs; a positive int is taken as is; 0 or any
+    other value is an error.
+    """
+    if n_threads is None:
+        if _num_threads is not None:
+            return _num_threads
+        env = _env_threads()
+        return env if env is not None else _available_cpus()
+    if isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral):
+        raise TypeError(f"n_threads must be an int or None, not {type(n_threads).__name__}")
+    n = int(n_threads)
+    if n == -1:
+        return _available_cpus()
+    if n <= 0:
+        raise ValueError(f"n_threads must be a positive int, -1 (all CPUs) or None, not {n}")
+    return n
+
+
+def set_num_threads(n_threads):
+    """Set the default number of OpenMP threads of cconv's kernels.
+
+    Parameters
+    ----------
+    n_threads : int or None
+        A positive count, -1 for every usable CPU, or None to go back to the default
+        (``OMP_NUM_THREADS``, else the CPUs this process may use).
+    """
+    global _num_threads
+    _num_threads = None if n_threads is None else resolve_threads(n_threads)
+
+
+def get_num_threads():
+    """The number of threads a kernel call uses when given ``n_threads=None``."""
+    return resolve_threads(None)
+
+
+def config():
+    """Build and runtime facts as a dict (see show_config)."""
+    from . import _im2col, _pool
+    import numpy as np
+
+    info = {
+        "cconv": _version(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "numpy": np.__version__,
+        "openmp_compiled": bool(_im2col.openmp_compiled() and _pool.openmp_compiled()),
+        "openmp_max_threads": int(_im2col.openmp_max_threads()),
+        "num_threads": get_num_threads(),
+        "available_cpus": _available_cpus(),
+        "blas": [],
+    }
+    try:
+        from threadpoolctl import threadpool_info
+        for pool in threadpool_info():
+            info["blas"].append({k: pool.get(k) for k in
+                                 ("user_api", "internal_api", "version", "num_threads",
+                                  "threading_layer", "architecture", "filepath")})
+    except ImportError:  # threadpoolctl is a dependency, but stay usable without it
+        info["blas"] = "threadpoolctl not installed"
+    return info
+
+
+def _version():
+    from . import __version__
+    return __version__
+
+
+def show_config(file=None):
+    """Print what cconv was built with and what it runs with.
+
+    Reports the version, whether OpenMP was really compiled in (the ``_OPENMP`` macro seen
+    by the compiler), the thread count in effect, and the BLAS libraries numpy uses (via
+    threadpoolctl).
+    """
+    info = config()
+    out = file or sys.stdout
+    print(f"cconv {info['cconv']}  (python {info['python']}, numpy {info['numpy']})", file=out)
+    print(f"platform:        {info['platform']}", file=out)
+    print(f"OpenMP compiled: {'yes' if info['openmp_compiled'] else 'no (serial kernels)'}",
+          file=out)
+    print(f"threads:         {info['num_threads']} in use, "
+          f"{info['available_cpus']} CPUs available", file=out)
+    if isinstance(info["blas"], str):
+        print(f"BLAS:            {info['blas']}", file=out)
+    else:
+        for b in info["blas"]:
+            print(f"threadpool:      {b['user_api']} {b['internal_api']} {b['version']} "
+                  f"({b['num_threads']} threads) {b['filepath']}", file=out)
+    return info

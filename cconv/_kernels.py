@@ -1,0 +1,221 @@
+"""The only importer of compiled code: validates, allocates, then calls the ``*_into`` kernels.
+
+Every public function here takes ``out=`` buffers (so layers can reuse workspaces across
+steps) and ``n_threads`` (see :func:`cconv.set_num_threads`). Inputs may be
+non-contiguous, Fortran-ordered or read-only; outputs are C-contiguous in the input's
+float dtype.
+"""
+import numbers
+
+import numpy as np
+
+from . import _im2col, _pool
+from ._config import resolve_threads
+
+_MAX_BYTES = 1 << 46  # 64 TiB: anything larger is a shape mistake, not a workload
+
+
+def as_float_array(a, name="x"):
+    """Return ``a`` as a float32/float64 ndarray, converting or refusing other dtypes.
+
+    float32 and float64 are kept. float16 becomes float32; bool and integer arrays become
+    float64 (what the book's NumPy code computes with). Complex, object, string and other
+    dtypes raise TypeError.
+    """
+    if not isinstance(a, np.ndarray):
+        try:
+            a = np.asarray(a)
+        except Exception as exc:  # ragged lists and the like
+            raise TypeError(f"{name} must be an array of real numbers: {exc}") from None
+    dt = a.dtype
+    if dt == np.float32 or dt == np.float64:
+        return a
+    if dt == np.float16:
+        return a.astype(np.float32)
+    if dt.kind in "biu":
+        return a.astype(np.float64)
+    raise TypeError(f"{name} has dtype {dt}; cconv works on float32 or float64 "
+                    "(integers and bool are converted to float64, float16 to float32)")
+
+
+def _int(v, name):
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{name} must be an int, not {type(v).__name__} ({v!r})")
+    return int(v)
+
+
+def pair(v, name):
+    """An int or an (h, w) pair of ints -> (h, w)."""
+    if isinstance(v, (tuple, list)):
+        if len(v) != 2:
+            raise ValueError(f"{name} must be an int or a pair (h, w), not {v!r}")
+        return _int(v[0], name), _int(v[1], name)
+    i = _int(v, name)
+    return i, i
+
+
+def _check_4d(x, name):
+    if x.ndim != 4:
+        raise ValueError(f"{name} must be 4-D (N, C, H, W), got {x.ndim}-D with shape "
+                         f"{x.shape}")
+
+
+def window_geometry(shape, fh, fw, stride, pad, what="filter"):
+    """Validate a window (filter or pool) over an (N, C, H, W) shape; return the geometry.
+
+    Returns ``(OH, OW, sh, sw, ph, pw)``.
+    """
+    fh = _int(fh, f"{what}_h")
+    fw = _int(fw, f"{what}_w")
+    sh, sw = pair(stride, "stride")
+    ph, pw = pair(pad, "pad")
+    N, C, H, W = (int(s) for s in shape)
+    if min(N, C, H, W) < 0:
+        raise ValueError(f"shape {tuple(shape)} has a negative dimension")
+    if fh <= 0 or fw <= 0:
+        raise ValueError(f"{what} size must be positive, got {fh}x{fw}")
+    if sh <= 0 or sw <= 0:
+        raise ValueError(f"stride must be positive, got {(sh, sw) if sh != sw else sh}")
+    if ph < 0 or pw < 0:
+        raise ValueError(f"pad must be >= 0, got {(ph, pw) if ph != pw else ph}")
+    if ph >= fh or pw >= fw:
+        raise ValueError(f"pad {ph}x{pw} must be smaller than the {what} {fh}x{fw}: "
+                         "a larger pad makes windows that see only padding")
+    if H + 2 * ph < fh or W + 2 * pw < fw:
+        raise ValueError(f"{what} {fh}x{fw} with pad {ph}x{pw} does not fit a {H}x{W} input")
+    oh = (H + 2 * ph - fh) // sh + 1
+    ow = (W + 2 * pw - fw) // sw + 1
+    return oh, ow, sh, sw, ph, pw
+
+
+def _check_size(shape, dtype, name):
+    n = 1
+    for s in shape:
+        n *= int(s)
+    nbytes = n * np.dtype(dtype).itemsize
+    if nbytes > _MAX_BYTES:
+        raise ValueError(f"{name} of shape {tuple(shape)} would need {nbytes / 2**40:.1f} TiB")
+
+
+def _output(out, shape, dtype, name):
+    shape = tuple(int(s) for s in shape)
+    if out is None:
+        _check_size(shape, dtype, name)
+        return np.empty(shape, dtype=dtype)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy array, not {type(out).__name__}")
+    if out.shape != shape or out.dtype != dtype:
+        raise ValueError(f"out for {name} must have shape {shape} and dtype {np.dtype(dtype)}, "
+                         f"got {out.shape} {out.dtype}")
+    if not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError(f"out for {name} must be C-contiguous and writeable")
+    return out
+
+
+def _prepare(x, name):
+    x = as_float_array(x, name)
+    _check_4d(x, name)
+    return np.ascontiguousarray(x)
+
+
+def im2col(x, filter_h, filter_w, stride=1, pad=0, out=None, n_threads=None):
+    """Unfold ``x`` (N, C, H, W) into ``col`` (N*OH*OW, C*FH*FW), the book's layout."""
+    x = _prepare(x, "input_data")
+    oh, ow, sh, sw, ph, pw = window_geometry(x.shape, filter_h, filter_w, stride, pad)
+    N, C = x.shape[:2]
+    col = _output(out, (N * oh * ow, C * filter_h * filter_w), x.dtype, "col")
+    _im2col.im2col_into(x, col, filter_h, filter_w, sh, sw, ph, pw, resolve_threads(n_threads))
+    return col
+
+
+def _shape4(input_shape):
+    try:
+        shape = tuple(input_shape)
+    except TypeError:
+        raise TypeError(f"input_shape must be (N, C, H, W), not {input_shape!r}") from None
+    if len(shape) != 4:
+        raise ValueError(f"input_shape must be (N, C, H, W), got {shape}")
+    return tuple(_int(s, "input_shape") for s in shape)
+
+
+def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0, out=None, n_threads=None):
+    """Fold ``col`` (N*OH*OW, C*FH*FW) back to (N, C, H, W), summing overlaps."""
+    col = as_float_array(col, "col")
+    shape = _shape4(input_shape)
+    oh, ow, sh, sw, ph, pw = window_geometry(shape, filter_h, filter_w, stride, pad)
+    N, C, H, W = shape
+    want = (N * oh * ow, C * filter_h * filter_w)
+    if col.ndim != 2 or col.shape != want:
+        raise ValueError(f"col has shape {col.shape}, but input_shape {shape} with filter "
+                         f"{filter_h}x{filter_w}, stride {stride}, pad {pad} needs {want}")
+    col = np.ascontiguousarray(col)
+    dx = _output(out, shape, col.dtype, "dx")
+    _im2col.col2im_into(col, dx, filter_h, filter_w, sh, sw, ph, pw, resolve_threads(n_threads))
+    return dx
+
+
+def maxpool_forward(x, pool_h, pool_w, stride=1, pad=0, out=None, arg=None, n_threads=None):
+    """Max pooling: (N, C, H, W) -> (out, arg), both (N, C, OH, OW).
+
+    ``arg`` (intp) holds each window's first maximum as kh*pool_w + kw. Padding reads as
+    -inf; NaN propagates (its position is the argmax), as with ``np.max``/``np.argmax``.
+    """
+    x = _prepare(x, "x")
+    oh, ow, sh, sw, ph, pw = window_geometry(x.shape, pool_h, pool_w, stride, pad, "pool")
+    shape = x.shape[:2] + (oh, ow)
+    out = _output(out, shape, x.dtype, "out")
+    arg = _output(arg, shape, np.intp, "arg")
+    _pool.maxpool_forward_into(x, out, arg, pool_h, pool_w, sh, sw, ph, pw,
+                               resolve_threads(n_threads))
+    return out, arg
+
+
+def _pool_grad(dout, x_shape, pool_h, pool_w, stride, pad):
+    dout = as_float_array(dout, "dout")
+    _check_4d(dout, "dout")
+    shape = _shape4(x_shape)
+    oh, ow, sh, sw, ph, pw = window_geometry(shape, pool_h, pool_w, stride, pad, "pool")
+    want = shape[:2] + (oh, ow)
+    if dout.shape != want:
+        raise ValueError(f"dout has shape {dout.shape}, but x_shape {shape} with pool "
+                         f"{pool_h}x{pool_w}, stride {stride}, pad {pad} gives {want}")
+    return np.ascontiguousarray(dout), shape, (sh, sw, ph, pw)
+
+
+def maxpool_backward(dout, arg, x_shape, pool_h, pool_w, stride=1, pad=0, out=None,
+                     n_threads=None):
+    """Route ``dout`` (N, C, OH, OW) to each window's argmax; returns dx of ``x_shape``."""
+    dout, shape, (sh, sw, ph, pw) = _pool_grad(dout, x_shape, pool_h, pool_w, stride, pad)
+    arg = np.asarray(arg)
+    if arg.shape != dout.shape:
+        raise ValueError(f"arg has shape {arg.shape}, dout has {dout.shape}; they must match")
+    if arg.dtype.kind not in "iu":
+        raise TypeError(f"arg must hold integers, got dtype {arg.dtype}")
+    if arg.size and (arg.min() < 0 or arg.max() >= pool_h * pool_w):
+        raise ValueError(f"arg values must lie in [0, {pool_h * pool_w}) for a "
+                         f"{pool_h}x{pool_w} pool, got [{arg.min()}, {arg.max()}]")
+    arg = np.ascontiguousarray(arg, dtype=np.intp)
+    dx = _output(out, shape, dout.dtype, "dx")
+    _pool.maxpool_backward_into(dout, arg, dx, pool_h, pool_w, sh, sw, ph, pw,
+                                resolve_threads(n_threads))
+    return dx
+
+
+def avgpool_forward(x, pool_h, pool_w, stride=1, pad=0, out=None, n_threads=None):
+    """Average pooling (N, C, H, W) -> (N, C, OH, OW); divides by pool_h*pool_w."""
+    x = _prepare(x, "x")
+    oh, ow, sh, sw, ph, pw = window_geometry(x.shape, pool_h, pool_w, stride, pad, "pool")
+    out = _output(out, x.shape[:2] + (oh, ow), x.dtype, "out")
+    _pool.avgpool_forward_into(x, out, pool_h, pool_w, sh, sw, ph, pw,
+                               resolve_threads(n_threads))
+    return out
+
+
+def avgpool_backward(dout, x_shape, pool_h, pool_w, stride=1, pad=0, out=None,
+                     n_threads=None):
+    """Spread ``dout`` (N, C, OH, OW) evenly over each window; returns dx of ``x_shape``."""
+    dout, shape, (sh, sw, ph, pw) = _pool_grad(dout, x_shape, pool_h, pool_w, stride, pad)
+    dx = _output(out, shape, dout.dtype, "dx")
+    _pool.avgpool_backward_into(dout, dx, pool_h, pool_w, sh, sw, ph, pw,
+                                resolve_threads(n_threads))
+    return dx

@@ -1,0 +1,130 @@
+"""Build of cconv's compiled kernels.
+
+Environment switches (read at build time):
+
+CCONV_OPENMP=auto|1|0   auto (default) probes the compiler and builds serially with one
+                        warning if OpenMP is missing; 1 makes a failed probe an error; 0
+                        builds without OpenMP.
+CCONV_DEBUG=1           Cython bounds/wraparound checks on, -O0 -g (for debugging).
+CCONV_SANITIZE=...      comma list passed to -fsanitize= (e.g. address,undefined).
+CCONV_NATIVE=1          add -march=native (only for a build that stays on this machine).
+"""
+import os
+import sys
+import tempfile
+import textwrap
+import warnings
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+KERNELS = ["_im2col", "_pool"]
+
+
+def _env(name, default=""):
+    return os.environ.get(name, default).strip().lower()
+
+
+def _openmp_flags(compiler_type):
+    """(compile_args, link_args) that switch OpenMP on for this compiler."""
+    if compiler_type == "msvc":
+        return ["/openmp"], []
+    if sys.platform == "darwin":
+        # Apple clang has no -fopenmp driver flag; it works with libomp (Homebrew).
+        return ["-Xpreprocessor", "-fopenmp"], ["-lomp"]
+    return ["-fopenmp"], ["-fopenmp"]
+
+
+def _compiles(compiler, cflags, ldflags):
+    """True when a program using omp.h compiles, links and reports _OPENMP."""
+    src = textwrap.dedent(
+        """
+        #include <omp.h>
+        #ifndef _OPENMP
+        #error no _OPENMP
+        #endif
+        int main(void) {
+            int n = 0;
+            #pragma omp parallel reduction(+:n)
+            n += 1;
+            return n > 0 ? 0 : 1;
+        }
+        """
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "probe.c")
+        with open(path, "w") as f:
+            f.write(src)
+        try:
+            objs = compiler.compile([path], output_dir=tmp, extra_postargs=cflags)
+            compiler.link_executable(objs, "probe", output_dir=tmp, extra_postargs=ldflags)
+        except Exception:
+            return False
+    return True
+
+
+class BuildExt(build_ext):
+    def build_extensions(self):
+        ctype = self.compiler.compiler_type
+        mode = _env("CCONV_OPENMP", "auto")
+        if mode not in ("auto", "1", "0", "on", "off", "true", "false"):
+            raise SystemExit(f"CCONV_OPENMP must be auto, 1 or 0, not {mode!r}")
+        want = mode in ("auto", "1", "on", "true")
+        cflags, ldflags = _openmp_flags(ctype)
+        use_omp = False
+        if want:
+            use_omp = _compiles(self.compiler, cflags, ldflags)
+            if not use_omp:
+                if mode != "auto":
+                    raise SystemExit(
+                        "CCONV_OPENMP=1 but the compiler cannot build an OpenMP program "
+                        f"with {cflags} {ldflags}; install libgomp/libomp or set CCONV_OPENMP=0"
+                    )
+                warnings.warn(
+                    "cconv: the C compiler has no usable OpenMP; building the kernels "
+                    "serially (single-threaded). Set CCONV_OPENMP=1 to make this an error."
+                )
+        extra_c, extra_l = [], []
+        if ctype != "msvc":
+            debug = _env("CCONV_DEBUG") in ("1", "true", "on")
+            extra_c += ["-O0", "-g"] if debug else ["-O3"]
+            if _env("CCONV_NATIVE") in ("1", "true", "on"):
+                extra_c.append("-march=native")
+            san = _env("CCONV_SANITIZE")
+            if san:
+                extra_c += [f"-fsanitize={san}", "-fno-omit-frame-pointer", "-g"]
+                extra_l += [f"-fsanitize={san}"]
+        else:
+            extra_c.append("/O2")
+        if use_omp:
+            extra_c += cflags
+            extra_l += ldflags
+        for ext in self.extensions:
+            ext.extra_compile_args = list(ext.extra_compile_args or []) + extra_c
+            ext.extra_link_args = list(ext.extra_link_args or []) + extra_l
+        print(f"cconv: building with OpenMP {'on' if use_omp else 'off'}")
+        super().build_extensions()
+
+
+def _extensions():
+    debug = _env("CCONV_DEBUG") in ("1", "true", "on")
+    directives = {
+        "language_level": 3,
+        "boundscheck": debug,
+        "wraparound": debug,
+        "initializedcheck": debug,
+        "cdivision": True,
+        "nonecheck": False,
+        "embedsignature": True,
+    }
+    exts = [
+        Extension(f"cconv.{name}", [f"src/{name}.pyx"],
+                  define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")])
+        for name in KERNELS
+    ]
+    return cythonize(exts, compiler_directives=directives, include_path=["src"],
+                     quiet=True)
+
+
+setup(ext_modules=_extensions(), cmdclass={"build_ext": BuildExt})

@@ -1,0 +1,188 @@
+"""Max and average pooling on NCHW arrays.
+
+x (N, C, H, W) -> out (N, C, OH, OW). Max pooling also writes arg (N, C, OH, OW), the
+index kh*PW + kw of each window's first maximum (np.argmax's tie rule; padding reads
+as -inf; a NaN wins, as in np.max). Average pooling divides by PH*PW (padding counts
+as 0).
+"""
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport INFINITY
+from libc.string cimport memset
+
+from _openmp cimport CCONV_OPENMP
+
+
+def openmp_compiled():
+    return bool(CCONV_OPENMP)
+
+
+cdef inline void _maxpool_plane(const floating* x, floating* out, Py_ssize_t* arg,
+                                Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
+                                Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t sh, Py_ssize_t sw,
+                                Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
+    cdef Py_ssize_t oh, ow, kh, kw, ih, iw, best_k
+    cdef floating v, best
+    cdef bint nan_seen
+    for oh in range(OH):
+        for ow in range(OW):
+            # Window order (kh, kw); a padded cell is -inf, so it never beats a real
+            # value but is the answer when every cell is -inf (as np.argmax says).
+            best = -INFINITY
+            best_k = 0
+            nan_seen = False
+            for kh in range(PH):
+                ih = oh * sh - ph + kh
+                if ih < 0 or ih >= H:
+                    continue
+                for kw in range(PW):
+                    iw = ow * sw - pw + kw
+                    if iw < 0 or iw >= W:
+                        continue
+                    v = x[ih * W + iw]
+                    if v != v:
+                        best = v
+                        best_k = kh * PW + kw
+                        nan_seen = True
+                        break
+                    if v > best:
+                        best = v
+                        best_k = kh * PW + kw
+                if nan_seen:
+                    break
+            out[oh * OW + ow] = best
+            arg[oh * OW + ow] = best_k
+
+
+def maxpool_forward_into(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
+                         Py_ssize_t[:, :, :, ::1] arg, Py_ssize_t PH, Py_ssize_t PW,
+                         Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
+                         int n_threads):
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t OH = out.shape[2], OW = out.shape[3]
+    cdef Py_ssize_t t
+    if N * C == 0 or OH * OW == 0:
+        return
+    cdef const floating* xp = &x[0, 0, 0, 0]
+    cdef floating* op = &out[0, 0, 0, 0]
+    cdef Py_ssize_t* ap = &arg[0, 0, 0, 0]
+    # Plane (n, c) of out and arg belongs to one work item.
+    for t in prange(N * C, nogil=True, schedule='static', num_threads=n_threads):
+        _maxpool_plane(xp + t * H * W, op + t * OH * OW, ap + t * OH * OW,
+                       H, W, OH, OW, PH, PW, sh, sw, ph, pw)
+
+
+cdef inline void _maxpool_back_plane(const floating* dout, const Py_ssize_t* arg,
+                                     floating* dx, Py_ssize_t H, Py_ssize_t W,
+                                     Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t PW,
+                                     Py_ssize_t sh, Py_ssize_t sw,
+                                     Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
+    cdef Py_ssize_t oh, ow, k, ih, iw
+    memset(dx, 0, H * W * sizeof(floating))
+    for oh in range(OH):
+        for ow in range(OW):
+            k = arg[oh * OW + ow]
+            ih = oh * sh - ph + k // PW
+            iw = ow * sw - pw + k % PW
+            if 0 <= ih < H and 0 <= iw < W:
+                dx[ih * W + iw] += dout[oh * OW + ow]
+
+
+def maxpool_backward_into(const floating[:, :, :, ::1] dout,
+                          const Py_ssize_t[:, :, :, ::1] arg,
+                          floating[:, :, :, ::1] dx, Py_ssize_t PH, Py_ssize_t PW,
+                          Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
+                          int n_threads):
+    """arg values must lie in [0, PH*PW); the caller checks."""
+    cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
+    cdef Py_ssize_t OH = dout.shape[2], OW = dout.shape[3]
+    cdef Py_ssize_t t
+    if N * C == 0 or H * W == 0:
+        return
+    cdef floating* dp = &dx[0, 0, 0, 0]
+    if OH * OW == 0:
+        memset(dp, 0, N * C * H * W * sizeof(floating))
+        return
+    cdef const floating* gp = &dout[0, 0, 0, 0]
+    cdef const Py_ssize_t* ap = &arg[0, 0, 0, 0]
+    # Plane (n, c) of dx belongs to one work item; overlapping windows add in (oh, ow)
+    # order whatever the thread count.
+    for t in prange(N * C, nogil=True, schedule='static', num_threads=n_threads):
+        _maxpool_back_plane(gp + t * OH * OW, ap + t * OH * OW, dp + t * H * W,
+                            H, W, OH, OW, PW, sh, sw, ph, pw)
+
+
+cdef inline void _avgpool_plane(const floating* x, floating* out,
+                                Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
+                                Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t sh, Py_ssize_t sw,
+                                Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
+    cdef Py_ssize_t oh, ow, kh, kw, ih, iw
+    cdef floating s
+    cdef floating inv = 1.0 / <double>(PH * PW)
+    for oh in range(OH):
+        for ow in range(OW):
+            s = 0
+            for kh in range(PH):
+                ih = oh * sh - ph + kh
+                if ih < 0 or ih >= H:
+                    continue
+                for kw in range(PW):
+                    iw = ow * sw - pw + kw
+                    if 0 <= iw < W:
+                        s = s + x[ih * W + iw]
+            out[oh * OW + ow] = s * inv
+
+
+def avgpool_forward_into(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
+                         Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t sh, Py_ssize_t sw,
+                         Py_ssize_t ph, Py_ssize_t pw, int n_threads):
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t OH = out.shape[2], OW = out.shape[3]
+    cdef Py_ssize_t t
+    if N * C == 0 or OH * OW == 0:
+        return
+    cdef const floating* xp = &x[0, 0, 0, 0]
+    cdef floating* op = &out[0, 0, 0, 0]
+    for t in prange(N * C, nogil=True, schedule='static', num_threads=n_threads):
+        _avgpool_plane(xp + t * H * W, op + t * OH * OW, H, W, OH, OW,
+                       PH, PW, sh, sw, ph, pw)
+
+
+cdef inline void _avgpool_back_plane(const floating* dout, floating* dx,
+                                     Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
+                                     Py_ssize_t PH, Py_ssize_t PW,
+                                     Py_ssize_t sh, Py_ssize_t sw,
+                                     Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
+    cdef Py_ssize_t oh, ow, kh, kw, ih, iw
+    cdef floating g
+    cdef floating inv = 1.0 / <double>(PH * PW)
+    memset(dx, 0, H * W * sizeof(floating))
+    for oh in range(OH):
+        for ow in range(OW):
+            g = dout[oh * OW + ow] * inv
+            for kh in range(PH):
+                ih = oh * sh - ph + kh
+                if ih < 0 or ih >= H:
+                    continue
+                for kw in range(PW):
+                    iw = ow * sw - pw + kw
+                    if 0 <= iw < W:
+                        dx[ih * W + iw] += g
+
+
+def avgpool_backward_into(const floating[:, :, :, ::1] dout, floating[:, :, :, ::1] dx,
+                          Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t sh, Py_ssize_t sw,
+                          Py_ssize_t ph, Py_ssize_t pw, int n_threads):
+    cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
+    cdef Py_ssize_t OH = dout.shape[2], OW = dout.shape[3]
+    cdef Py_ssize_t t
+    if N * C == 0 or H * W == 0:
+        return
+    cdef floating* dp = &dx[0, 0, 0, 0]
+    if OH * OW == 0:
+        memset(dp, 0, N * C * H * W * sizeof(floating))
+        return
+    cdef const floating* gp = &dout[0, 0, 0, 0]
+    for t in prange(N * C, nogil=True, schedule='static', num_threads=n_threads):
+        _avgpool_back_plane(gp + t * OH * OW, dp + t * H * W, H, W, OH, OW,
+                            PH, PW, sh, sw, ph, pw)
