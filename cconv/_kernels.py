@@ -6,13 +6,20 @@ non-contiguous, Fortran-ordered or read-only; outputs are C-contiguous in the in
 float dtype.
 """
 import numbers
+import os
 
 import numpy as np
 
 from . import _im2col, _pool
 from ._config import resolve_threads
 
-_MAX_BYTES = 1 << 46  # 64 TiB: anything larger is a shape mistake, not a workload
+
+
+def _physical_memory():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return 1 << 46
 
 
 def as_float_array(a, name="x"):
@@ -93,8 +100,11 @@ def _check_size(shape, dtype, name):
     for s in shape:
         n *= int(s)
     nbytes = n * np.dtype(dtype).itemsize
-    if nbytes > _MAX_BYTES:
-        raise ValueError(f"{name} of shape {tuple(shape)} would need {nbytes / 2**40:.1f} TiB")
+    mem = _physical_memory()
+    if nbytes > mem:
+        raise MemoryError(f"{name} of shape {tuple(shape)} ({np.dtype(dtype)}) would need "
+                          f"{nbytes / 2**30:.1f} GiB, more than this machine's "
+                          f"{mem / 2**30:.1f} GiB of memory")
 
 
 def _output(out, shape, dtype, name):
@@ -113,9 +123,10 @@ def _output(out, shape, dtype, name):
 
 
 def _prepare(x, name):
+    # Validation only: the contiguous copy (if any) is made after the geometry checks.
     x = as_float_array(x, name)
     _check_4d(x, name)
-    return np.ascontiguousarray(x)
+    return x
 
 
 def im2col(x, filter_h, filter_w, stride=1, pad=0, out=None, n_threads=None):
@@ -124,6 +135,7 @@ def im2col(x, filter_h, filter_w, stride=1, pad=0, out=None, n_threads=None):
     oh, ow, sh, sw, ph, pw = window_geometry(x.shape, filter_h, filter_w, stride, pad)
     N, C = x.shape[:2]
     col = _output(out, (N * oh * ow, C * filter_h * filter_w), x.dtype, "col")
+    x = np.ascontiguousarray(x)
     _im2col.im2col_into(x, col, filter_h, filter_w, sh, sw, ph, pw, resolve_threads(n_threads))
     return col
 
@@ -165,6 +177,7 @@ def maxpool_forward(x, pool_h, pool_w, stride=1, pad=0, out=None, arg=None, n_th
     shape = x.shape[:2] + (oh, ow)
     out = _output(out, shape, x.dtype, "out")
     arg = _output(arg, shape, np.intp, "arg")
+    x = np.ascontiguousarray(x)
     _pool.maxpool_forward_into(x, out, arg, pool_h, pool_w, sh, sw, ph, pw,
                                resolve_threads(n_threads))
     return out, arg
@@ -206,6 +219,7 @@ def avgpool_forward(x, pool_h, pool_w, stride=1, pad=0, out=None, n_threads=None
     x = _prepare(x, "x")
     oh, ow, sh, sw, ph, pw = window_geometry(x.shape, pool_h, pool_w, stride, pad, "pool")
     out = _output(out, x.shape[:2] + (oh, ow), x.dtype, "out")
+    x = np.ascontiguousarray(x)
     _pool.avgpool_forward_into(x, out, pool_h, pool_w, sh, sw, ph, pw,
                                resolve_threads(n_threads))
     return out

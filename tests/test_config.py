@@ -1,0 +1,71 @@
+"""Thread control and the build report."""
+import io
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import cconv
+from cconv import _config, _im2col, _pool
+
+
+def test_show_config_reports_build_and_threads():
+    buf = io.StringIO()
+    info = cconv.show_config(file=buf)
+    text = buf.getvalue()
+    assert info["openmp_compiled"] == (_im2col.openmp_compiled() and _pool.openmp_compiled())
+    assert "OpenMP compiled: " in text and "threads:" in text
+    assert info["num_threads"] == cconv.get_num_threads()
+    assert isinstance(info["blas"], list) and any(b["user_api"] == "blas" for b in info["blas"])
+
+
+def test_expected_openmp_build():
+    # CI sets CCONV_EXPECT_OPENMP for each of its builds, so a probe that silently
+    # fell back to a serial build fails here.
+    want = os.environ.get("CCONV_EXPECT_OPENMP")
+    if want is None:
+        pytest.skip("CCONV_EXPECT_OPENMP not set (CI sets it)")
+    assert _im2col.openmp_compiled() == (want == "1")
+
+
+def test_set_and_get_num_threads(monkeypatch):
+    monkeypatch.setattr(_config, "_num_threads", None)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert cconv.get_num_threads() == 3
+    cconv.set_num_threads(1)
+    assert cconv.get_num_threads() == 1
+    cconv.set_num_threads(-1)
+    assert cconv.get_num_threads() == _config._available_cpus()
+    cconv.set_num_threads(None)
+    assert cconv.get_num_threads() == 3
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert cconv.get_num_threads() == _config._available_cpus()
+    with pytest.raises(ValueError, match="positive int"):
+        cconv.set_num_threads(0)
+    with pytest.raises(TypeError, match="int or None"):
+        cconv.set_num_threads(2.5)
+    with pytest.raises(TypeError):
+        cconv.set_num_threads(True)
+
+
+def test_omp_num_threads_is_respected_in_a_fresh_process():
+    code = "import cconv; print(cconv.get_num_threads())"
+    env = dict(os.environ, OMP_NUM_THREADS="5")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == "5"
+
+
+def test_kernels_run_concurrently_from_python_threads():
+    # The kernels release the GIL; concurrent calls must give the serial results.
+    from concurrent.futures import ThreadPoolExecutor
+    from cconv import util
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((8, 3, 20, 20)).astype(np.float32) for _ in range(8)]
+    serial = [util.im2col(x, 3, 3, 1, 1) for x in xs]
+    with ThreadPoolExecutor(4) as ex:
+        par = list(ex.map(lambda x: util.im2col(x, 3, 3, 1, 1), xs * 4))
+    for i, p in enumerate(par):
+        assert np.array_equal(p, serial[i % 8])

@@ -1,0 +1,360 @@
+"""The compiled kernels against the book's NumPy algorithms (cconv._reference)."""
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from cconv import _kernels as K
+from cconv import _reference as R
+from cconv import util
+
+DTYPES = [np.float32, np.float64]
+TOL = {np.float32: dict(rtol=1e-5, atol=1e-5), np.float64: dict(rtol=1e-12, atol=1e-12)}
+
+# (N, C, H, W, FH, FW, stride, pad): square and non-square, stride > 1, pad > 0,
+# N*C smaller than the thread count, 1x1 filters, filter == input.
+GRID = [
+    (1, 1, 5, 5, 3, 3, 1, 0),
+    (2, 3, 7, 6, 3, 2, 1, 1),
+    (3, 2, 9, 7, 3, 2, 2, 1),
+    (1, 1, 4, 4, 4, 4, 1, 0),
+    (2, 4, 6, 5, 1, 1, 1, 0),
+    (1, 2, 8, 11, 5, 3, (2, 3), (2, 1)),
+    (4, 1, 28, 28, 5, 5, 1, 0),
+    (2, 3, 10, 10, 3, 3, 3, 2),
+    (1, 1, 1, 1, 1, 1, 1, 0),
+    (3, 1, 6, 1, 2, 1, 2, 0),
+]
+
+
+def rand(shape, dtype, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", GRID)
+def test_im2col_equals_reference(case, dtype):
+    N, C, H, W, FH, FW, s, p = case
+    x = rand((N, C, H, W), dtype)
+    col = util.im2col(x, FH, FW, s, p)
+    ref = R.im2col(x, FH, FW, s, p)
+    assert col.dtype == dtype and col.flags.c_contiguous
+    np.testing.assert_array_equal(col, ref)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", GRID)
+def test_col2im_equals_reference(case, dtype):
+    N, C, H, W, FH, FW, s, p = case
+    oh, ow = R.out_size(H, FH, *R._pair(s)[:1], R._pair(p)[0]), None
+    col_shape = R.im2col(np.zeros((N, C, H, W), dtype), FH, FW, s, p).shape
+    col = rand(col_shape, dtype, 1)
+    got = util.col2im(col, (N, C, H, W), FH, FW, s, p)
+    assert got.dtype == dtype and got.shape == (N, C, H, W)
+    np.testing.assert_allclose(got, R.col2im(col, (N, C, H, W), FH, FW, s, p), **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", GRID)
+def test_adjoint_identity(case, dtype):
+    # <im2col(x), c> == <x, col2im(c)>: col2im is the transpose of im2col.
+    N, C, H, W, FH, FW, s, p = case
+    x = rand((N, C, H, W), np.float64, 2)
+    col = util.im2col(x, FH, FW, s, p)
+    c = rand(col.shape, np.float64, 3)
+    lhs = np.vdot(col, c)
+    rhs = np.vdot(x, util.col2im(c, x.shape, FH, FW, s, p))
+    assert lhs == pytest.approx(rhs, rel=1e-12, abs=1e-12)
+
+
+POOL_GRID = [
+    (2, 3, 4, 4, 2, 2, 2, 0),
+    (1, 2, 7, 5, 3, 2, 1, 1),   # overlapping windows, padding
+    (3, 1, 9, 9, 3, 3, 2, 1),
+    (2, 2, 6, 8, 2, 3, (2, 3), (1, 0)),
+    (1, 1, 1, 1, 1, 1, 1, 0),
+    (2, 30, 24, 24, 2, 2, 2, 0),  # SimpleConvNet's pool
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", POOL_GRID)
+def test_maxpool_equals_reference(case, dtype):
+    N, C, H, W, PH, PW, s, p = case
+    x = rand((N, C, H, W), dtype, 4)
+    out, arg = K.maxpool_forward(x, PH, PW, s, p)
+    rout, rarg = R.maxpool_forward(x, PH, PW, s, p)
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out, rout)
+    np.testing.assert_array_equal(arg, rarg)
+    dout = rand(out.shape, dtype, 5)
+    dx = K.maxpool_backward(dout, arg, x.shape, PH, PW, s, p)
+    assert dx.dtype == dtype
+    np.testing.assert_allclose(dx, R.maxpool_backward(dout, rarg, x.shape, PH, PW, s, p),
+                               **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", POOL_GRID)
+def test_avgpool_equals_reference(case, dtype):
+    N, C, H, W, PH, PW, s, p = case
+    x = rand((N, C, H, W), dtype, 6)
+    out = K.avgpool_forward(x, PH, PW, s, p)
+    np.testing.assert_allclose(out, R.avgpool_forward(x, PH, PW, s, p), **TOL[dtype])
+    dout = rand(out.shape, dtype, 7)
+    dx = K.avgpool_backward(dout, x.shape, PH, PW, s, p)
+    assert out.dtype == dtype and dx.dtype == dtype
+    np.testing.assert_allclose(dx, R.avgpool_backward(dout, x.shape, PH, PW, s, p),
+                               **TOL[dtype])
+
+
+def test_pool_adjoint_identities():
+    x = rand((2, 3, 7, 6), np.float64, 8)
+    out = K.avgpool_forward(x, 3, 2, 2, 1)
+    g = rand(out.shape, np.float64, 9)
+    assert np.vdot(out, g) == pytest.approx(np.vdot(x, K.avgpool_backward(g, x.shape, 3, 2, 2, 1)))
+    # Max pooling is linear in x for a fixed argmax pattern.
+    out, arg = K.maxpool_forward(x, 3, 2, 2, 1)
+    assert np.vdot(out, g) == pytest.approx(np.vdot(x, K.maxpool_backward(g, arg, x.shape, 3, 2, 2, 1)))
+
+
+def test_maxpool_ties_go_to_first_max():
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    out, arg = K.maxpool_forward(x, 2, 2, 2)
+    assert (arg == 0).all()
+    x[0, 0, 1, 1] = x[0, 0, 0, 1] = 5
+    out, arg = K.maxpool_forward(x, 2, 2, 2)
+    assert arg[0, 0, 0, 0] == 1
+
+
+def test_maxpool_padding_is_minus_infinity():
+    x = -np.ones((1, 1, 3, 3))
+    out, _ = K.maxpool_forward(x, 2, 2, 2, 1)
+    assert (out == -1).all()  # the book's zero padding would give 0 here
+
+
+def test_maxpool_all_minus_inf_window_matches_argmax():
+    x = np.full((1, 1, 3, 3), -np.inf)
+    out, arg = K.maxpool_forward(x, 2, 2, 2, 1)
+    rout, rarg = R.maxpool_forward(x, 2, 2, 2, 1)
+    np.testing.assert_array_equal(out, rout)
+    np.testing.assert_array_equal(arg, rarg)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nan_propagates_like_numpy(dtype):
+    x = rand((2, 2, 6, 6), dtype, 10)
+    x[0, 1, 2, 3] = np.nan
+    x[1, 0, 0, 0] = np.nan
+    out, arg = K.maxpool_forward(x, 2, 2, 2)
+    rout, rarg = R.maxpool_forward(x, 2, 2, 2)
+    np.testing.assert_array_equal(out, rout)  # NaN == NaN for assert_array_equal
+    np.testing.assert_array_equal(arg, rarg)
+    assert arg.min() >= 0 and arg.max() < 4
+    assert np.isnan(out[0, 1, 1, 1]) and np.isnan(out[1, 0, 0, 0])
+    col = util.im2col(x, 3, 3, 1, 1)
+    np.testing.assert_array_equal(col, R.im2col(x, 3, 3, 1, 1))
+    assert np.isnan(K.avgpool_forward(x, 2, 2, 2)[0, 1, 1, 1])
+
+
+def test_maxpool_nan_after_max_wins():
+    x = np.array([[[[5.0, np.nan], [1.0, 2.0]]]])
+    out, arg = K.maxpool_forward(x, 2, 2, 2)
+    assert np.isnan(out[0, 0, 0, 0]) and arg[0, 0, 0, 0] == 1
+
+
+# ---- layouts and memory: non-contiguous, Fortran, read-only, out= buffers ----
+
+def test_noncontiguous_fortran_readonly_inputs():
+    base = rand((4, 6, 10, 12), np.float64, 11)
+    views = {
+        "strided": base[::2, ::2, :, ::2],
+        "fortran": np.asfortranarray(base),
+        "transposed": base.transpose(0, 1, 3, 2),
+    }
+    ro = base.copy()
+    ro.setflags(write=False)
+    views["readonly"] = ro
+    for name, v in views.items():
+        np.testing.assert_array_equal(util.im2col(v, 3, 3, 1, 1), R.im2col(v, 3, 3, 1, 1), name)
+        out, arg = K.maxpool_forward(v, 2, 2, 2)
+        np.testing.assert_array_equal(out, R.maxpool_forward(v, 2, 2, 2)[0], name)
+    col = util.im2col(base, 3, 3)
+    colf = np.asfortranarray(col)
+    colf.setflags(write=False)
+    np.testing.assert_allclose(util.col2im(colf, base.shape, 3, 3), R.col2im(col, base.shape, 3, 3))
+
+
+def test_out_buffers_are_used_and_checked():
+    x = rand((2, 3, 6, 6), np.float32, 12)
+    buf = np.empty((2 * 4 * 4, 27), np.float32)
+    col = util.im2col(x, 3, 3, out=buf)
+    assert col is buf
+    np.testing.assert_array_equal(buf, R.im2col(x, 3, 3))
+    with pytest.raises(ValueError, match=r"out for col must have shape \(32, 27\)"):
+        util.im2col(x, 3, 3, out=np.empty((32, 27), np.float64))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        util.im2col(x, 3, 3, out=np.empty((27, 32), np.float32).T)
+    dx = np.empty(x.shape, np.float32)
+    assert util.col2im(col, x.shape, 3, 3, out=dx) is dx
+
+
+def test_dtype_policy():
+    xi = np.arange(2 * 1 * 4 * 4).reshape(2, 1, 4, 4)
+    assert util.im2col(xi, 2, 2).dtype == np.float64
+    assert util.im2col(xi.astype(np.float16), 2, 2).dtype == np.float32
+    assert util.im2col(xi.astype(bool), 2, 2).dtype == np.float64
+    np.testing.assert_array_equal(util.im2col(xi, 2, 2), R.im2col(xi.astype(float), 2, 2))
+    with pytest.raises(TypeError, match="complex128"):
+        util.im2col(xi.astype(complex), 2, 2)
+    with pytest.raises(TypeError, match="object"):
+        util.im2col(xi.astype(object), 2, 2)
+
+
+# ---- bad input: each gives a clear exception naming the numbers ----
+
+BAD = [
+    (lambda: util.im2col(np.zeros((3, 4, 4)), 2, 2), ValueError, r"4-D \(N, C, H, W\), got 3-D"),
+    (lambda: util.im2col(np.zeros((1, 1, 3, 3)), 5, 5), ValueError,
+     "filter 5x5 with pad 0x0 does not fit a 3x3 input"),
+    (lambda: util.im2col(np.zeros((1, 1, 3, 3)), 2, 2, stride=0), ValueError,
+     "stride must be positive, got 0"),
+    (lambda: util.im2col(np.zeros((1, 1, 3, 3)), 2, 2, stride=-1), ValueError,
+     "stride must be positive"),
+    (lambda: util.im2col(np.zeros((1, 1, 3, 3)), 2, 2, pad=-1), ValueError, "pad must be >= 0"),
+    (lambda: util.im2col(np.zeros((1, 1, 3, 3)), 2, 2, pad=2), ValueError,
+     "pad 2x2 must be smaller than the filter 2x2"),
+    (lambda: util.im2col(np.zeros((1, 1, 3, 3)), 0, 2), ValueError, "filter size must be positive"),
+    (lambda: util.im2col(np.zeros((1, 1, 3, 3)), 2.5, 2), TypeError, "filter_h must be an int"),
+    (lambda: util.im2col(np.zeros((1, 1, 3, 3)), 2, 2, stride=(1, 2, 3)), ValueError,
+     "stride must be an int or a pair"),
+    (lambda: util.col2im(np.zeros((4, 5)), (1, 1, 3, 3), 2, 2), ValueError,
+     r"col has shape \(4, 5\), but input_shape \(1, 1, 3, 3\).*needs \(4, 4\)"),
+    (lambda: util.col2im(np.zeros((4, 4)), (1, 3, 3), 2, 2), ValueError,
+     r"input_shape must be \(N, C, H, W\)"),
+    (lambda: K.maxpool_forward(np.zeros((1, 1, 4, 4)), 2, 2, 2, pad=2), ValueError,
+     "pad 2x2 must be smaller than the pool 2x2"),
+    (lambda: K.maxpool_backward(np.zeros((1, 1, 2, 2)), np.zeros((1, 1, 2, 3), np.intp),
+                                (1, 1, 4, 4), 2, 2, 2), ValueError, "arg has shape"),
+    (lambda: K.maxpool_backward(np.zeros((1, 1, 2, 2)), np.full((1, 1, 2, 2), 4),
+                                (1, 1, 4, 4), 2, 2, 2), ValueError, r"arg values must lie in \[0, 4\)"),
+    (lambda: K.maxpool_backward(np.zeros((1, 1, 2, 2)), np.zeros((1, 1, 2, 2)),
+                                (1, 1, 4, 4), 2, 2, 2), TypeError, "arg must hold integers"),
+    (lambda: K.maxpool_backward(np.zeros((1, 1, 3, 2)), np.zeros((1, 1, 3, 2), int),
+                                (1, 1, 4, 4), 2, 2, 2), ValueError, r"dout has shape \(1, 1, 3, 2\)"),
+    (lambda: util.im2col(np.zeros((1 << 20, 1 << 10, 1, 1), np.float32)[:, :, :, :], 1, 1,
+                         out=np.empty((1, 1), np.float32)), ValueError, "out for col must have shape"),
+    (lambda: K.im2col(np.broadcast_to(np.float32(0), (1 << 16, 1 << 10, 64, 64)), 3, 3),
+     MemoryError, r"col of shape .* would need .* GiB, more than this machine"),
+    (lambda: util.im2col([[1, 2]], 1, 1), ValueError, "4-D"),
+    (lambda: util.im2col(np.zeros((1, 1, 3, 3)), 2, 2, n_threads=0), ValueError,
+     "n_threads must be a positive int"),
+]
+
+
+@pytest.mark.parametrize("i", range(len(BAD)))
+def test_bad_input_is_refused_clearly(i):
+    fn, exc, msg = BAD[i]
+    with pytest.raises(exc, match=msg):
+        fn()
+
+
+def test_zero_size_inputs():
+    x = np.zeros((0, 3, 5, 5), np.float32)
+    assert util.im2col(x, 3, 3).shape == (0, 27)
+    assert util.col2im(np.zeros((0, 27), np.float32), x.shape, 3, 3).shape == x.shape
+    out, arg = K.maxpool_forward(x, 2, 2, 2)
+    assert out.shape == (0, 3, 2, 2)
+    x = np.zeros((2, 0, 5, 5))
+    assert util.im2col(x, 3, 3).shape == (18, 0)
+
+
+# ---- threads: bit-identical results for 1, 2 and 8 threads ----
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_thread_count_does_not_change_results(dtype):
+    x = rand((5, 3, 13, 11), dtype, 13)
+    args = (3, 2, 2, 1)
+    col1 = util.im2col(x, *args, n_threads=1)
+    g = rand(col1.shape, dtype, 14)
+    dx1 = util.col2im(g, x.shape, *args, n_threads=1)
+    out1, arg1 = K.maxpool_forward(x, 3, 3, 2, 1, n_threads=1)
+    d = rand(out1.shape, dtype, 15)
+    mb1 = K.maxpool_backward(d, arg1, x.shape, 3, 3, 2, 1, n_threads=1)
+    a1 = K.avgpool_forward(x, 3, 3, 2, 1, n_threads=1)
+    ab1 = K.avgpool_backward(d, x.shape, 3, 3, 2, 1, n_threads=1)
+    for n in (2, 3, 8):
+        assert np.array_equal(util.im2col(x, *args, n_threads=n), col1)
+        assert np.array_equal(util.col2im(g, x.shape, *args, n_threads=n), dx1)
+        out, arg = K.maxpool_forward(x, 3, 3, 2, 1, n_threads=n)
+        assert np.array_equal(out, out1) and np.array_equal(arg, arg1)
+        assert np.array_equal(K.maxpool_backward(d, arg1, x.shape, 3, 3, 2, 1, n_threads=n), mb1)
+        assert np.array_equal(K.avgpool_forward(x, 3, 3, 2, 1, n_threads=n), a1)
+        assert np.array_equal(K.avgpool_backward(d, x.shape, 3, 3, 2, 1, n_threads=n), ab1)
+
+
+# ---- property-based: random shapes, strides, pads and values ----
+
+@st.composite
+def geometries(draw):
+    n = draw(st.integers(1, 3))
+    c = draw(st.integers(1, 4))
+    fh = draw(st.integers(1, 4))
+    fw = draw(st.integers(1, 4))
+    ph = draw(st.integers(0, fh - 1))
+    pw = draw(st.integers(0, fw - 1))
+    h = draw(st.integers(max(1, fh - 2 * ph), 9))
+    w = draw(st.integers(max(1, fw - 2 * pw), 9))
+    sh = draw(st.integers(1, 3))
+    sw = draw(st.integers(1, 3))
+    dtype = draw(st.sampled_from(DTYPES))
+    seed = draw(st.integers(0, 2**31 - 1))
+    return (n, c, h, w), fh, fw, (sh, sw), (ph, pw), dtype, seed
+
+
+HYP = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@HYP
+@given(geometries())
+def test_property_im2col_col2im(g):
+    shape, fh, fw, s, p, dtype, seed = g
+    x = rand(shape, dtype, seed)
+    col = util.im2col(x, fh, fw, s, p)
+    np.testing.assert_array_equal(col, R.im2col(x, fh, fw, s, p))
+    c = rand(col.shape, dtype, seed + 1)
+    np.testing.assert_allclose(util.col2im(c, shape, fh, fw, s, p),
+                               R.col2im(c, shape, fh, fw, s, p), **TOL[dtype])
+
+
+@HYP
+@given(geometries(), st.booleans())
+def test_property_pooling(g, with_ties):
+    shape, fh, fw, s, p, dtype, seed = g
+    x = rand(shape, dtype, seed)
+    if with_ties:
+        x = np.round(x)  # many equal values: exercises the first-maximum rule
+    out, arg = K.maxpool_forward(x, fh, fw, s, p)
+    rout, rarg = R.maxpool_forward(x, fh, fw, s, p)
+    np.testing.assert_array_equal(out, rout)
+    np.testing.assert_array_equal(arg, rarg)
+    d = rand(out.shape, dtype, seed + 2)
+    np.testing.assert_allclose(K.maxpool_backward(d, arg, shape, fh, fw, s, p),
+                               R.maxpool_backward(d, rarg, shape, fh, fw, s, p), **TOL[dtype])
+    np.testing.assert_allclose(K.avgpool_forward(x, fh, fw, s, p),
+                               R.avgpool_forward(x, fh, fw, s, p), **TOL[dtype])
+    np.testing.assert_allclose(K.avgpool_backward(d, shape, fh, fw, s, p),
+                               R.avgpool_backward(d, shape, fh, fw, s, p), **TOL[dtype])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from([0.0, 1.0, -1.0, np.nan, np.inf, -np.inf, 1e300]),
+                min_size=16, max_size=16))
+def test_property_special_values(vals):
+    x = np.array(vals, np.float64).reshape(1, 1, 4, 4)
+    out, arg = K.maxpool_forward(x, 2, 2, 1, 1)
+    rout, rarg = R.maxpool_forward(x, 2, 2, 1, 1)
+    np.testing.assert_array_equal(out, rout)
+    np.testing.assert_array_equal(arg, rarg)
+    np.testing.assert_array_equal(util.im2col(x, 3, 3, 1, 1), R.im2col(x, 3, 3, 1, 1))
