@@ -1,0 +1,561 @@
+"""The book's ``common/layers.py`` on cconv's compiled kernels.
+
+Same class names, constructor arguments, attributes and ``forward``/``backward``
+contracts as the book, so ``from cconv.layers import *`` replaces
+``from common.layers import *``. Parameters (``W``, ``b``, ``gamma``, ``beta``) are the
+very arrays passed in — never copies — so the book's optimizers, which update
+``params[key]`` in place, are seen by the layers. Everything works in float32 and in
+float64: outputs keep the input's dtype, gradients ``dW``/``db``/``dgamma``/``dbeta`` keep
+the parameter's dtype, ``dx`` keeps the dtype of ``x``.
+
+Fixes of the book's bugs are noted in each class's docstring.
+"""
+import numpy as np
+
+from . import _kernels
+from .functions import *  # noqa: F401,F403  (the book's layers.py re-exports them too)
+from .functions import __all__ as _functions_all
+from .functions import cross_entropy_error, sigmoid, softmax
+from .functions import _labels
+from .util import col2im, im2col  # noqa: F401  (re-exported, as in the book)
+
+__all__ = list(_functions_all) + [
+    "im2col", "col2im",
+    "Relu", "Sigmoid", "Tanh", "Affine", "SoftmaxWithLoss", "Dropout",
+    "BatchNormalization", "Convolution", "Pooling", "AvgPooling",
+]
+
+
+def _as_dtype(a, dtype):
+    return a if a.dtype == dtype else a.astype(dtype)
+
+
+def _param(p, name):
+    if not isinstance(p, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array (it is shared with the optimizer "
+                        f"and updated in place), not {type(p).__name__}")
+    return p
+
+
+class Relu:
+    """ReLU layer: ``out = max(0, x)``.
+
+    Attributes
+    ----------
+    mask : ndarray of bool, shape of the last ``x``
+        Where ``x <= 0`` (the book's mask).
+
+    Notes
+    -----
+    Book bug fixed: the book's ``backward`` writes zeros into ``dout`` in place, which
+    corrupts the caller's array; here ``backward`` returns a new array and never
+    modifies ``dout``.
+    """
+
+    def __init__(self):
+        self.mask = None
+
+    def forward(self, x):
+        """``x`` (any shape) -> ``max(0, x)``, same shape and dtype."""
+        x = _kernels.as_float_array(x, "x")
+        self.mask = (x <= 0)
+        out = x.copy()
+        out[self.mask] = 0
+        return out
+
+    def backward(self, dout):
+        """``dout`` (shape of the output) -> ``dx``, a new array; ``dout`` is left alone."""
+        dout = np.asarray(dout)
+        return np.where(self.mask, dout.dtype.type(0), dout)
+
+
+class Sigmoid:
+    """Sigmoid layer (numerically stable :func:`cconv.functions.sigmoid`).
+
+    Attributes
+    ----------
+    out : ndarray
+        The last output, used by ``backward``.
+    """
+
+    def __init__(self):
+        self.out = None
+
+    def forward(self, x):
+        """``x`` (any shape) -> ``sigmoid(x)``, same shape and dtype."""
+        out = sigmoid(x)
+        self.out = out
+        return out
+
+    def backward(self, dout):
+        """``dout`` -> ``dout * (1 - out) * out``."""
+        return dout * (1 - self.out) * self.out
+
+
+class Tanh:
+    """Tanh layer (not in the book; LeNet uses it).
+
+    Attributes
+    ----------
+    out : ndarray
+        The last output, used by ``backward``.
+    """
+
+    def __init__(self):
+        self.out = None
+
+    def forward(self, x):
+        """``x`` (any shape) -> ``tanh(x)``, same shape and dtype."""
+        self.out = np.tanh(_kernels.as_float_array(x, "x"))
+        return self.out
+
+    def backward(self, dout):
+        """``dout`` -> ``dout * (1 - out**2)``."""
+        return dout * (1 - self.out * self.out)
+
+
+class Affine:
+    """Fully connected layer ``out = x @ W + b``.
+
+    Parameters
+    ----------
+    W : ndarray, shape (D, M)
+        Weights, kept by identity (``layer.W is W``).
+    b : ndarray, shape (M,)
+        Bias, kept by identity.
+
+    Attributes
+    ----------
+    x : ndarray, shape (N, D)
+        The last input, flattened.
+    original_x_shape : tuple
+        The last input's shape, e.g. (N, C, H, W); ``backward`` returns ``dx`` in it.
+    dW : ndarray, shape (D, M), in ``W``'s dtype
+    db : ndarray, shape (M,), in ``b``'s dtype
+
+    Notes
+    -----
+    Inputs with more than two axes are flattened to (N, -1) like the book (a
+    convolution's (N, C, H, W) output feeds an Affine layer directly).
+    """
+
+    def __init__(self, W, b):
+        self.W = _param(W, "W")
+        self.b = _param(b, "b")
+        self.x = None
+        self.original_x_shape = None
+        self.dW = None
+        self.db = None
+
+    def forward(self, x):
+        """``x`` (N, D) or (N, ...) with D elements per sample -> (N, M)."""
+        x = _kernels.as_float_array(x, "x")
+        if x.ndim == 0:
+            raise ValueError("Affine needs a batch (N, D), got a scalar")
+        self.original_x_shape = x.shape
+        x = x.reshape(x.shape[0], -1)
+        if x.shape[1] != self.W.shape[0]:
+            raise ValueError(f"x of shape {self.original_x_shape} has {x.shape[1]} features "
+                             f"per sample, but W of shape {self.W.shape} expects "
+                             f"{self.W.shape[0]}")
+        self.x = x
+        return x @ self.W + self.b
+
+    def backward(self, dout):
+        """``dout`` (N, M) -> ``dx`` in the input's original shape; sets ``dW``, ``db``."""
+        dx = dout @ self.W.T
+        self.dW = _as_dtype(self.x.T @ dout, self.W.dtype)
+        self.db = _as_dtype(np.sum(dout, axis=0), self.b.dtype)
+        return _as_dtype(dx, self.x.dtype).reshape(*self.original_x_shape)
+
+
+class SoftmaxWithLoss:
+    """Softmax followed by the cross-entropy loss (the output layer for training).
+
+    Attributes
+    ----------
+    loss : NumPy scalar
+        The last loss, in the scores' dtype.
+    y : ndarray, shape (N, K)
+        The last softmax output.
+    t : ndarray
+        The last targets, one-hot (N, K) or integer labels (N,).
+
+    Notes
+    -----
+    ``backward(dout)`` multiplies the gradient by ``dout`` (the book ignores it; with the
+    default ``dout=1`` the result is the book's). A single sample of shape (K,) is
+    treated as a batch of one.
+    """
+
+    def __init__(self):
+        self.loss = None
+        self.y = None
+        self.t = None
+
+    def forward(self, x, t):
+        """Scores ``x`` (N, K) and targets ``t`` (one-hot (N, K) or labels (N,)) -> loss."""
+        x = _kernels.as_float_array(x, "x")
+        self.t = np.asarray(t)
+        self.y = softmax(x)
+        self.loss = cross_entropy_error(self.y, self.t)
+        return self.loss
+
+    def backward(self, dout=1):
+        """Gradient of ``dout * loss`` w.r.t. the scores: ``dout * (y - t) / N``."""
+        y = self.y
+        one = y.ndim == 1
+        if one:
+            y = y.reshape(1, -1)
+            t = self.t.reshape(1, -1) if self.t.shape == self.y.shape else self.t.reshape(-1)
+        else:
+            t = self.t
+        batch_size = y.shape[0]
+        if t.shape == y.shape:          # one-hot: (y - t), the book's formula
+            dx = y - t.astype(y.dtype, copy=False)
+        else:                           # labels: subtract 1 at each sample's label
+            dx = y.copy()
+            dx[np.arange(batch_size), _labels(y, t)] -= 1
+        scale = y.dtype.type(1) / y.dtype.type(batch_size)
+        if not (isinstance(dout, (int, float)) and dout == 1):
+            scale = scale * np.asarray(dout, dtype=y.dtype)
+        dx *= scale
+        return dx.reshape(self.y.shape) if one else dx
+
+
+class Dropout:
+    """Dropout: in training, zero each unit with probability ``dropout_ratio``.
+
+    Parameters
+    ----------
+    dropout_ratio : float, default 0.5
+        Probability of dropping a unit, in [0, 1).
+    rng : numpy.random.Generator, optional
+        Source of the masks (default: NumPy's global RNG, as in the book, so
+        ``np.random.seed`` makes runs repeatable).
+
+    Attributes
+    ----------
+    mask : ndarray of bool
+        Units kept in the last training forward pass.
+
+    Notes
+    -----
+    Kept as the book on purpose: training does *not* rescale the kept units, and test
+    mode (``train_flg=False``) returns ``x * (1 - dropout_ratio)`` instead (the original
+    dropout, not "inverted dropout"). The scale is applied in ``x``'s dtype, and the
+    mask multiply keeps it: float32 stays float32.
+    """
+
+    def __init__(self, dropout_ratio=0.5, rng=None):
+        if not 0 <= dropout_ratio < 1:
+            raise ValueError(f"dropout_ratio must be in [0, 1), got {dropout_ratio}")
+        self.dropout_ratio = dropout_ratio
+        self.rng = rng
+        self.mask = None
+
+    def forward(self, x, train_flg=True):
+        """``x`` (any shape) -> ``x * mask`` (training) or ``x * (1 - ratio)`` (test)."""
+        x = _kernels.as_float_array(x, "x")
+        if train_flg:
+            u = self.rng.random(x.shape) if self.rng is not None else np.random.rand(*x.shape)
+            self.mask = u > self.dropout_ratio
+            return x * self.mask
+        return x * x.dtype.type(1.0 - self.dropout_ratio)
+
+    def backward(self, dout):
+        """``dout`` -> ``dout * mask`` (the mask of the last training forward)."""
+        return dout * self.mask
+
+
+class BatchNormalization:
+    """Batch normalisation (Ioffe & Szegedy 2015), as in the book.
+
+    Parameters
+    ----------
+    gamma : ndarray, shape (D,)
+        Scale, kept by identity. For 4-D input (N, C, H, W), D = C*H*W: like the book,
+        the input is flattened to (N, -1) and every element is normalised on its own
+        (not per channel).
+    beta : ndarray, shape (D,)
+        Shift, kept by identity.
+    momentum : float, default 0.9
+        ``running = momentum * running + (1 - momentum) * batch_statistic``.
+    running_mean, running_var : ndarray, shape (D,), optional
+        Statistics used at test time; zeros of ``x``'s dtype on the first forward if None.
+
+    Attributes
+    ----------
+    dgamma, dbeta : ndarray, shape (D,), in ``gamma``/``beta``'s dtype
+    xc, xn, std, batch_size, input_shape
+        Values the backward pass uses, as in the book.
+
+    Notes
+    -----
+    The book's epsilon ``10e-7`` (= 1e-6) is kept, and applied in ``x``'s dtype.
+    """
+
+    eps = 10e-7
+
+    def __init__(self, gamma, beta, momentum=0.9, running_mean=None, running_var=None):
+        self.gamma = _param(gamma, "gamma")
+        self.beta = _param(beta, "beta")
+        self.momentum = momentum
+        self.input_shape = None
+        self.running_mean = running_mean
+        self.running_var = running_var
+        self.batch_size = None
+        self.xc = None
+        self.xn = None
+        self.std = None
+        self.dgamma = None
+        self.dbeta = None
+
+    def forward(self, x, train_flg=True):
+        """``x`` (N, D) or (N, ...) -> normalised, scaled and shifted, same shape."""
+        x = _kernels.as_float_array(x, "x")
+        self.input_shape = x.shape
+        if x.ndim != 2:
+            if x.ndim == 0:
+                raise ValueError("BatchNormalization needs a batch, got a scalar")
+            x = x.reshape(x.shape[0], -1)
+        if x.shape[1] != self.gamma.size:
+            raise ValueError(f"x of shape {self.input_shape} has {x.shape[1]} features per "
+                             f"sample, but gamma has {self.gamma.size}")
+        out = self._forward(x, train_flg)
+        return out.reshape(*self.input_shape)
+
+    def _forward(self, x, train_flg):
+        dt = x.dtype.type
+        if self.running_mean is None:
+            D = x.shape[1]
+            self.running_mean = np.zeros(D, dtype=x.dtype)
+            self.running_var = np.zeros(D, dtype=x.dtype)
+        eps = dt(self.eps)
+        if train_flg:
+            if x.shape[0] == 0:
+                raise ValueError("BatchNormalization cannot train on an empty batch")
+            mu = x.mean(axis=0)
+            xc = x - mu
+            var = np.mean(xc * xc, axis=0)
+            std = np.sqrt(var + eps)
+            xn = xc / std
+            self.batch_size = x.shape[0]
+            self.xc = xc
+            self.xn = xn
+            self.std = std
+            m = self.momentum
+            rdt = self.running_mean.dtype.type
+            self.running_mean = rdt(m) * self.running_mean + rdt(1 - m) * mu
+            self.running_var = rdt(m) * self.running_var + rdt(1 - m) * var
+        else:
+            xc = x - self.running_mean.astype(x.dtype, copy=False)
+            xn = xc / np.sqrt(self.running_var.astype(x.dtype, copy=False) + eps)
+        return self.gamma * xn + self.beta
+
+    def backward(self, dout):
+        """``dout`` (shape of the input) -> ``dx``; sets ``dgamma``, ``dbeta``."""
+        dout = np.asarray(dout)
+        if dout.ndim != 2:
+            dout = dout.reshape(dout.shape[0], -1)
+        dx = self._backward(dout)
+        return dx.reshape(*self.input_shape)
+
+    def _backward(self, dout):
+        dbeta = dout.sum(axis=0)
+        dgamma = np.sum(self.xn * dout, axis=0)
+        dxn = self.gamma * dout
+        dxc = dxn / self.std
+        dstd = -np.sum((dxn * self.xc) / (self.std * self.std), axis=0)
+        dvar = dstd / (2 * self.std)
+        dxc = dxc + (2 * dvar / self.batch_size) * self.xc
+        dmu = np.sum(dxc, axis=0)
+        dx = dxc - dmu / self.batch_size
+        self.dgamma = _as_dtype(dgamma, self.gamma.dtype)
+        self.dbeta = _as_dtype(dbeta, self.beta.dtype)
+        return _as_dtype(dx, self.xc.dtype)
+
+
+class Convolution:
+    """2-D convolution (cross-correlation, as in the book) by im2col + GEMM.
+
+    Parameters
+    ----------
+    W : ndarray, shape (FN, C, FH, FW)
+        Filters, kept by identity (``layer.W is W``).
+    b : ndarray, shape (FN,)
+        Bias, kept by identity.
+    stride : int or (int, int), default 1
+    pad : int or (int, int), default 0
+        Zero padding on each side.
+    need_dx : bool, default True
+        False for a network's first layer: ``backward`` then computes only ``dW`` and
+        ``db``, skips the ``dx`` GEMM and col2im, and returns None.
+    n_threads : int, optional
+        OpenMP threads of im2col/col2im (default: :func:`cconv.get_num_threads`).
+
+    Attributes
+    ----------
+    x : ndarray, shape (N, C, H, W)
+        The last input.
+    col : ndarray, shape (N*OH*OW, C*FH*FW)
+        The last input unfolded by im2col (the book's layout).
+    col_W : ndarray, shape (C*FH*FW, FN)
+        ``W.reshape(FN, -1).T`` (a view of ``W``).
+    dW : ndarray, shape (FN, C, FH, FW), in ``W``'s dtype
+    db : ndarray, shape (FN,), in ``b``'s dtype
+
+    Notes
+    -----
+    The output is ``(N, FN, OH, OW)`` with ``OH = (H + 2*pad - FH) // stride + 1``. Like the
+    book's, it is a transposed view of the GEMM result (not C-contiguous).
+    """
+
+    def __init__(self, W, b, stride=1, pad=0, need_dx=True, n_threads=None):
+        self.W = _param(W, "W")
+        self.b = _param(b, "b")
+        if self.W.ndim != 4:
+            raise ValueError(f"W must be 4-D (FN, C, FH, FW), got shape {self.W.shape}")
+        if self.b.size != self.W.shape[0]:
+            raise ValueError(f"b has {self.b.size} elements but W has {self.W.shape[0]} "
+                             "filters")
+        self.stride = stride
+        self.pad = pad
+        self.need_dx = bool(need_dx)
+        self.n_threads = n_threads
+        self.x = None
+        self.col = None
+        self.col_W = None
+        self.dW = None
+        self.db = None
+
+    def forward(self, x):
+        """``x`` (N, C, H, W) -> (N, FN, OH, OW)."""
+        FN, C, FH, FW = self.W.shape
+        x = _kernels.as_float_array(x, "x")
+        if x.ndim != 4:
+            raise ValueError(f"x must be 4-D (N, C, H, W), got shape {x.shape}")
+        N = x.shape[0]
+        if x.shape[1] != C:
+            raise ValueError(f"x has {x.shape[1]} channels but W of shape {self.W.shape} "
+                             f"expects {C}")
+        col = _kernels.im2col(x, FH, FW, self.stride, self.pad, n_threads=self.n_threads)
+        out_h, out_w = _kernels.window_geometry(x.shape, FH, FW, self.stride, self.pad)[:2]
+        col_W = self.W.reshape(FN, -1).T
+        out = col @ col_W + self.b
+        out = out.reshape(N, out_h, out_w, -1).transpose(0, 3, 1, 2)
+        self.x = x
+        self.col = col
+        self.col_W = col_W
+        return out
+
+    def backward(self, dout):
+        """``dout`` (N, FN, OH, OW) -> ``dx`` (N, C, H, W), or None if ``need_dx=False``.
+
+        Sets ``dW`` and ``db``.
+        """
+        FN, C, FH, FW = self.W.shape
+        dout = np.asarray(dout).transpose(0, 2, 3, 1).reshape(-1, FN)
+        self.db = _as_dtype(np.sum(dout, axis=0), self.b.dtype)
+        dW = (self.col.T @ dout).transpose(1, 0).reshape(FN, C, FH, FW)
+        self.dW = _as_dtype(dW, self.W.dtype)
+        if not self.need_dx:
+            return None
+        dcol = _as_dtype(dout @ self.col_W.T, self.x.dtype)
+        return _kernels.col2im(dcol, self.x.shape, FH, FW, self.stride, self.pad,
+                               n_threads=self.n_threads)
+
+
+class Pooling:
+    """Max pooling over ``pool_h x pool_w`` windows.
+
+    Parameters
+    ----------
+    pool_h, pool_w : int
+    stride : int or (int, int), default 1
+    pad : int or (int, int), default 0
+        Padding never wins the max (it reads as -inf).
+    n_threads : int, optional
+        OpenMP threads of the kernels.
+
+    Attributes
+    ----------
+    x : ndarray, shape (N, C, H, W)
+        The last input.
+    arg_max : ndarray of intp, shape (N, C, OH, OW)
+        Each window's first maximum as ``kh * pool_w + kw`` (the book keeps the same
+        indices flattened in (N, OH, OW, C) order).
+
+    Notes
+    -----
+    Book bug fixed: the book computes the output size as ``1 + (H - pool_h) / stride``,
+    ignoring ``pad``, so any ``pad > 0`` crashes or gives wrong shapes; here
+    ``OH = (H + 2*pad - pool_h) // stride + 1``. The book also pads with 0, which beats
+    negative inputs in the max; here padding is -inf.
+    """
+
+    def __init__(self, pool_h, pool_w, stride=1, pad=0, n_threads=None):
+        self.pool_h = pool_h
+        self.pool_w = pool_w
+        self.stride = stride
+        self.pad = pad
+        self.n_threads = n_threads
+        self.x = None
+        self.arg_max = None
+
+    def forward(self, x):
+        """``x`` (N, C, H, W) -> (N, C, OH, OW), the maximum of each window."""
+        x = _kernels.as_float_array(x, "x")
+        out, arg = _kernels.maxpool_forward(x, self.pool_h, self.pool_w, self.stride,
+                                            self.pad, n_threads=self.n_threads)
+        self.x = x
+        self.arg_max = arg
+        return out
+
+    def backward(self, dout):
+        """``dout`` (N, C, OH, OW) -> ``dx`` (N, C, H, W): each gradient to its argmax."""
+        dout = _as_dtype(np.asarray(dout), self.x.dtype)
+        return _kernels.maxpool_backward(dout, self.arg_max, self.x.shape, self.pool_h,
+                                         self.pool_w, self.stride, self.pad,
+                                         n_threads=self.n_threads)
+
+
+class AvgPooling:
+    """Average pooling over ``pool_h x pool_w`` windows (not in the book's common/).
+
+    Parameters
+    ----------
+    pool_h, pool_w : int
+    stride : int or (int, int), default 1
+    pad : int or (int, int), default 0
+        Padding counts as zeros and every window divides by ``pool_h * pool_w``.
+    n_threads : int, optional
+        OpenMP threads of the kernels.
+
+    Attributes
+    ----------
+    x : ndarray, shape (N, C, H, W)
+        The last input.
+    """
+
+    def __init__(self, pool_h, pool_w, stride=1, pad=0, n_threads=None):
+        self.pool_h = pool_h
+        self.pool_w = pool_w
+        self.stride = stride
+        self.pad = pad
+        self.n_threads = n_threads
+        self.x = None
+
+    def forward(self, x):
+        """``x`` (N, C, H, W) -> (N, C, OH, OW), the mean of each window."""
+        x = _kernels.as_float_array(x, "x")
+        out = _kernels.avgpool_forward(x, self.pool_h, self.pool_w, self.stride, self.pad,
+                                       n_threads=self.n_threads)
+        self.x = x
+        return out
+
+    def backward(self, dout):
+        """``dout`` (N, C, OH, OW) -> ``dx`` (N, C, H, W), spread evenly over windows."""
+        dout = _as_dtype(np.asarray(dout), self.x.dtype)
+        return _kernels.avgpool_backward(dout, self.x.shape, self.pool_h, self.pool_w,
+                                         self.stride, self.pad, n_threads=self.n_threads)
