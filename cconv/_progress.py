@@ -62,7 +62,8 @@ def format_count(n, scale=False):
         if abs(value) < 999.5 or prefix == "T":
             if prefix == "" and float(n).is_integer():
                 return str(int(n))
-            return f"{value:.3g}{prefix}" if abs(value) >= 100 else f"{value:.2f}{prefix}"
+            decimals = 2 if abs(value) < 9.995 else 1 if abs(value) < 99.95 else 0
+            return f"{value:.{decimals}f}{prefix}"  # 3 significant digits: 9.91M 47.0M 123k
         value /= 1000.0
     return f"{value:.2f}T"  # pragma: no cover (the loop always returns)
 

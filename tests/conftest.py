@@ -1,0 +1,97 @@
+"""Shared fixtures: the real datasets, loaded once per test session.
+
+The datasets directory is ``$CCONV_TEST_DATA`` if set, else ``<repo>/../shared/datasets``
+(CI clones the repository with ``shared/`` beside it). Real data is required: when it is
+missing the fixtures fail with a message, they do not skip.
+
+Arrays handed out by session fixtures are read-only, so that no test can change them
+under another one; copy before modifying (``x = x.copy()``).
+"""
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+def _freeze(tree):
+    if isinstance(tree, tuple):
+        return tuple(_freeze(t) for t in tree)
+    tree.flags.writeable = False
+    return tree
+
+
+@pytest.fixture(scope="session")
+def datasets_dir():
+    """The shared datasets directory (holds ``mnist/``), as a Path."""
+    d = Path(os.environ.get("CCONV_TEST_DATA") or REPO.parent / "shared" / "datasets")
+    if not (d / "mnist").is_dir():
+        pytest.fail(f"real MNIST not found: {d / 'mnist'} does not exist; set $CCONV_TEST_DATA "
+                    f"to the directory that holds mnist/ (the repository's ../shared/datasets)")
+    return d
+
+
+@pytest.fixture(scope="session")
+def mnist_dir(datasets_dir):
+    """The directory holding the four real MNIST ``.gz`` files."""
+    return datasets_dir / "mnist"
+
+
+@pytest.fixture(scope="session")
+def mnist_data(mnist_dir):
+    """Real MNIST as the book loads it by default, read-only, loaded once per session.
+
+    ``(x_train, t_train), (x_test, t_test)``: x float32 in [0, 1], shape (60000, 784) and
+    (10000, 784); t uint8 class indices, shape (60000,) and (10000,).
+    """
+    from cconv.datasets import load_mnist
+    return _freeze(load_mnist(data_dir=mnist_dir, download=False))
+
+
+@pytest.fixture(scope="session")
+def mnist_data_4d(mnist_data):
+    """:func:`mnist_data` with images shaped (N, 1, 28, 28), as ``flatten=False`` gives.
+
+    Read-only views of the same memory (no second load).
+    """
+    (x_train, t_train), (x_test, t_test) = mnist_data
+    return ((x_train.reshape(-1, 1, 28, 28), t_train),
+            (x_test.reshape(-1, 1, 28, 28), t_test))
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist_dir():
+    """Debian's Fashion-MNIST directory; the test is skipped only when it is absent."""
+    if not FASHION_MNIST_SYSTEM_DIR.is_dir():
+        pytest.skip(f"{FASHION_MNIST_SYSTEM_DIR} is absent: `apt-get install "
+                    f"dataset-fashion-mnist` installs Fashion-MNIST there (CI does)")
+    return FASHION_MNIST_SYSTEM_DIR
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist_data(fashion_mnist_dir):
+    """Real Fashion-MNIST (book defaults: float32 (N, 784), uint8 labels), read-only."""
+    from cconv.datasets import load_fashion_mnist
+    return _freeze(load_fashion_mnist(data_dir=fashion_mnist_dir, download=False))
+
+
+@pytest.fixture
+def isolated_data_env(tmp_path, monkeypatch):
+    """Point every dataset location and mirror list away from the real ones.
+
+    ``$CCONV_DATA_DIR`` and the mirror variables are unset, ``$XDG_CACHE_HOME`` is a fresh
+    temporary directory (so nothing is written to ``~/.cache``), and both mirror lists are
+    empty, so an accidental download fails at once instead of reaching the internet.
+    Returns the temporary cache home.
+    """
+    from cconv import datasets
+    for var in ("CCONV_DATA_DIR", "CCONV_MNIST_MIRRORS", "CCONV_FASHION_MNIST_MIRRORS"):
+        monkeypatch.delenv(var, raising=False)
+    cache = tmp_path / "xdg-cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    monkeypatch.setattr(datasets, "MNIST_MIRRORS", [])
+    monkeypatch.setattr(datasets, "FASHION_MNIST_MIRRORS", [])
+    return cache
+
