@@ -20,32 +20,80 @@ def openmp_max_threads():
     return omp_get_max_threads()
 
 
+cdef inline void _copy_windows(floating* d, const floating* s, Py_ssize_t n,
+                               Py_ssize_t K, Py_ssize_t sw, Py_ssize_t FW) noexcept nogil:
+    # n windows of FW values: source advances by the stride, destination by a col row.
+    cdef Py_ssize_t i, kw
+    if FW == 3:
+        for i in range(n):
+            d[0] = s[0]; d[1] = s[1]; d[2] = s[2]
+            d += K; s += sw
+    elif FW == 5:
+        for i in range(n):
+            d[0] = s[0]; d[1] = s[1]; d[2] = s[2]; d[3] = s[3]; d[4] = s[4]
+            d += K; s += sw
+    elif FW == 2:
+        for i in range(n):
+            d[0] = s[0]; d[1] = s[1]
+            d += K; s += sw
+    elif FW == 1:
+        for i in range(n):
+            d[0] = s[0]
+            d += K; s += sw
+    else:
+        for i in range(n):
+            for kw in range(FW):
+                d[kw] = s[kw]
+            d += K; s += sw
+
+
+cdef inline void _interior(Py_ssize_t OW, Py_ssize_t W, Py_ssize_t FW, Py_ssize_t sw,
+                           Py_ssize_t pw, Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
+    # [lo, hi): the output columns whose window lies inside the unpadded row.
+    cdef Py_ssize_t a = (pw + sw - 1) // sw
+    cdef Py_ssize_t b = 0
+    if W - FW + pw >= 0:
+        b = (W - FW + pw) // sw + 1
+    if a > OW:
+        a = OW
+    if b > OW:
+        b = OW
+    if b < a:
+        b = a
+    lo[0] = a
+    hi[0] = b
+
+
 cdef inline void _im2col_row(const floating* x, floating* col,
                              Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                              Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t OW,
                              Py_ssize_t oh, Py_ssize_t sh, Py_ssize_t sw,
                              Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
-    # x points at sample n; col at the first of the OW rows of (n, oh).
-    cdef Py_ssize_t ow, c, kh, kw, ih, iw, iw0
+    # x points at sample n; col at the first of the OW rows of (n, oh). Column block
+    # (c, kh) of every row is filled in turn; the whole OW x K block stays in L1/L2.
+    cdef Py_ssize_t ow, c, kh, kw, ih, iw, lo, hi
     cdef Py_ssize_t K = C * FH * FW
-    cdef floating* dst
+    cdef floating* d
     cdef const floating* src
-    for ow in range(OW):
-        dst = col + ow * K
-        iw0 = ow * sw - pw
-        for c in range(C):
-            for kh in range(FH):
-                ih = oh * sh - ph + kh
-                if ih < 0 or ih >= H:
-                    memset(dst, 0, FW * sizeof(floating))
-                elif iw0 >= 0 and iw0 + FW <= W:
-                    memcpy(dst, x + (c * H + ih) * W + iw0, FW * sizeof(floating))
-                else:
-                    src = x + (c * H + ih) * W
-                    for kw in range(FW):
-                        iw = iw0 + kw
-                        dst[kw] = src[iw] if 0 <= iw < W else 0
-                dst += FW
+    _interior(OW, W, FW, sw, pw, &lo, &hi)
+    for c in range(C):
+        for kh in range(FH):
+            ih = oh * sh - ph + kh
+            d = col + (c * FH + kh) * FW
+            if ih < 0 or ih >= H:
+                for ow in range(OW):
+                    memset(d + ow * K, 0, FW * sizeof(floating))
+                continue
+            src = x + (c * H + ih) * W
+            for ow in range(lo):
+                for kw in range(FW):
+                    iw = ow * sw - pw + kw
+                    d[ow * K + kw] = src[iw] if 0 <= iw < W else 0
+            _copy_windows(d + lo * K, src + lo * sw - pw, hi - lo, K, sw, FW)
+            for ow in range(hi, OW):
+                for kw in range(FW):
+                    iw = ow * sw - pw + kw
+                    d[ow * K + kw] = src[iw] if 0 <= iw < W else 0
 
 
 def im2col_into(const floating[:, :, :, ::1] x, floating[:, ::1] col,
@@ -69,34 +117,60 @@ def im2col_into(const floating[:, :, :, ::1] x, floating[:, ::1] col,
                     oh, sh, sw, ph, pw)
 
 
+cdef inline void _add_windows(floating* d, const floating* s, Py_ssize_t n,
+                              Py_ssize_t K, Py_ssize_t sw, Py_ssize_t FW) noexcept nogil:
+    # The transpose of _copy_windows: n windows of FW values added into one dx row.
+    cdef Py_ssize_t i, kw
+    if FW == 3:
+        for i in range(n):
+            d[0] += s[0]; d[1] += s[1]; d[2] += s[2]
+            d += sw; s += K
+    elif FW == 5:
+        for i in range(n):
+            d[0] += s[0]; d[1] += s[1]; d[2] += s[2]; d[3] += s[3]; d[4] += s[4]
+            d += sw; s += K
+    elif FW == 2:
+        for i in range(n):
+            d[0] += s[0]; d[1] += s[1]
+            d += sw; s += K
+    else:
+        for i in range(n):
+            for kw in range(FW):
+                d[kw] += s[kw]
+            d += sw; s += K
+
+
 cdef inline void _col2im_plane(const floating* col, floating* dx,
                                Py_ssize_t c, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                                Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t OH, Py_ssize_t OW,
                                Py_ssize_t sh, Py_ssize_t sw,
                                Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
     # col points at the first row of sample n; dx at plane (n, c), which this call owns.
-    cdef Py_ssize_t oh, ow, kh, kw, ih, iw, iw0
+    # Each dx value receives its terms in (oh, kh, ow, kw) order, whatever the threads.
+    cdef Py_ssize_t oh, ow, kh, kw, ih, iw, lo, hi
     cdef Py_ssize_t K = C * FH * FW
     cdef const floating* src
     cdef floating* drow
+    _interior(OW, W, FW, sw, pw, &lo, &hi)
     memset(dx, 0, H * W * sizeof(floating))
     for oh in range(OH):
-        for ow in range(OW):
-            src = col + (oh * OW + ow) * K + c * FH * FW
-            iw0 = ow * sw - pw
-            for kh in range(FH):
-                ih = oh * sh - ph + kh
-                if 0 <= ih < H:
-                    drow = dx + ih * W
-                    if iw0 >= 0 and iw0 + FW <= W:
-                        for kw in range(FW):
-                            drow[iw0 + kw] += src[kw]
-                    else:
-                        for kw in range(FW):
-                            iw = iw0 + kw
-                            if 0 <= iw < W:
-                                drow[iw] += src[kw]
-                src += FW
+        for kh in range(FH):
+            ih = oh * sh - ph + kh
+            if ih < 0 or ih >= H:
+                continue
+            drow = dx + ih * W
+            src = col + oh * OW * K + (c * FH + kh) * FW
+            for ow in range(lo):
+                for kw in range(FW):
+                    iw = ow * sw - pw + kw
+                    if 0 <= iw < W:
+                        drow[iw] += src[ow * K + kw]
+            _add_windows(drow + lo * sw - pw, src + lo * K, hi - lo, K, sw, FW)
+            for ow in range(hi, OW):
+                for kw in range(FW):
+                    iw = ow * sw - pw + kw
+                    if 0 <= iw < W:
+                        drow[iw] += src[ow * K + kw]
 
 
 def col2im_into(const floating[:, ::1] col, floating[:, :, :, ::1] dx,

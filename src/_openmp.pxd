@@ -7,7 +7,7 @@ cdef extern from *:
     #define CCONV_OPENMP 1
     #else
     #define CCONV_OPENMP 0
-    static int omp_get_max_threads(void) { return 1; }
+    static inline int omp_get_max_threads(void) { return 1; }
     #endif
     """
     const int CCONV_OPENMP

@@ -21,35 +21,48 @@ cdef inline void _maxpool_plane(const floating* x, floating* out, Py_ssize_t* ar
                                 Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
                                 Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t sh, Py_ssize_t sw,
                                 Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
-    cdef Py_ssize_t oh, ow, kh, kw, ih, iw, best_k
+    # Window order (kh, kw), strict '>' keeps the first maximum. A padded cell is -inf:
+    # it never beats a real value but is the answer when every cell is -inf (np.argmax
+    # says index 0 then, and best_k starts at 0). NaNs are only flagged in the hot loop;
+    # a flagged window is rescanned for its first NaN, which wins as in np.max.
+    cdef Py_ssize_t oh, ow, kh, kw, ih, iw, ih0, iw0, best_k
     cdef floating v, best
-    cdef bint nan_seen
+    cdef bint nan_seen, inside
+    cdef const floating* win
     for oh in range(OH):
+        ih0 = oh * sh - ph
         for ow in range(OW):
-            # Window order (kh, kw); a padded cell is -inf, so it never beats a real
-            # value but is the answer when every cell is -inf (as np.argmax says).
+            iw0 = ow * sw - pw
+            inside = ih0 >= 0 and ih0 + PH <= H and iw0 >= 0 and iw0 + PW <= W
             best = -INFINITY
             best_k = 0
             nan_seen = False
             for kh in range(PH):
-                ih = oh * sh - ph + kh
-                if ih < 0 or ih >= H:
+                ih = ih0 + kh
+                if not inside and (ih < 0 or ih >= H):
                     continue
+                win = x + ih * W + iw0
                 for kw in range(PW):
-                    iw = ow * sw - pw + kw
-                    if iw < 0 or iw >= W:
+                    if not inside and (iw0 + kw < 0 or iw0 + kw >= W):
                         continue
-                    v = x[ih * W + iw]
-                    if v != v:
-                        best = v
-                        best_k = kh * PW + kw
-                        nan_seen = True
-                        break
+                    v = win[kw]
+                    nan_seen = nan_seen | (v != v)
                     if v > best:
                         best = v
                         best_k = kh * PW + kw
-                if nan_seen:
-                    break
+            if nan_seen:
+                for kh in range(PH):
+                    ih = ih0 + kh
+                    if ih < 0 or ih >= H:
+                        continue
+                    for kw in range(PW):
+                        iw = iw0 + kw
+                        if 0 <= iw < W and x[ih * W + iw] != x[ih * W + iw]:
+                            best = x[ih * W + iw]
+                            best_k = kh * PW + kw
+                            break
+                    if best != best:
+                        break
             out[oh * OW + ow] = best
             arg[oh * OW + ow] = best_k
 
@@ -74,9 +87,10 @@ def maxpool_forward_into(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] 
 
 cdef inline void _maxpool_back_plane(const floating* dout, const Py_ssize_t* arg,
                                      floating* dx, Py_ssize_t H, Py_ssize_t W,
-                                     Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t PW,
-                                     Py_ssize_t sh, Py_ssize_t sw,
+                                     Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t PH,
+                                     Py_ssize_t PW, Py_ssize_t sh, Py_ssize_t sw,
                                      Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
+    # Scatter after a memset measured faster than writing each window cell once.
     cdef Py_ssize_t oh, ow, k, ih, iw
     memset(dx, 0, H * W * sizeof(floating))
     for oh in range(OH):
@@ -109,26 +123,30 @@ def maxpool_backward_into(const floating[:, :, :, ::1] dout,
     # order whatever the thread count.
     for t in prange(N * C, nogil=True, schedule='static', num_threads=n_threads):
         _maxpool_back_plane(gp + t * OH * OW, ap + t * OH * OW, dp + t * H * W,
-                            H, W, OH, OW, PW, sh, sw, ph, pw)
+                            H, W, OH, OW, PH, PW, sh, sw, ph, pw)
 
 
 cdef inline void _avgpool_plane(const floating* x, floating* out,
                                 Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
                                 Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t sh, Py_ssize_t sw,
                                 Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
-    cdef Py_ssize_t oh, ow, kh, kw, ih, iw
+    cdef Py_ssize_t oh, ow, kh, kw, ih, iw, ih0, iw0
     cdef floating s
     cdef floating inv = 1.0 / <double>(PH * PW)
+    cdef bint inside
     for oh in range(OH):
+        ih0 = oh * sh - ph
         for ow in range(OW):
+            iw0 = ow * sw - pw
+            inside = ih0 >= 0 and ih0 + PH <= H and iw0 >= 0 and iw0 + PW <= W
             s = 0
             for kh in range(PH):
-                ih = oh * sh - ph + kh
-                if ih < 0 or ih >= H:
+                ih = ih0 + kh
+                if not inside and (ih < 0 or ih >= H):
                     continue
                 for kw in range(PW):
-                    iw = ow * sw - pw + kw
-                    if 0 <= iw < W:
+                    iw = iw0 + kw
+                    if inside or 0 <= iw < W:
                         s = s + x[ih * W + iw]
             out[oh * OW + ow] = s * inv
 
@@ -156,6 +174,19 @@ cdef inline void _avgpool_back_plane(const floating* dout, floating* dx,
     cdef Py_ssize_t oh, ow, kh, kw, ih, iw
     cdef floating g
     cdef floating inv = 1.0 / <double>(PH * PW)
+    cdef floating* d
+    if sh == PH and sw == PW and ph == 0 and pw == 0:
+        # Windows tile the plane: each covered cell is written once.
+        if OH * PH < H or OW * PW < W:
+            memset(dx, 0, H * W * sizeof(floating))
+        for oh in range(OH):
+            for ow in range(OW):
+                g = dout[oh * OW + ow] * inv
+                d = dx + oh * PH * W + ow * PW
+                for kh in range(PH):
+                    for kw in range(PW):
+                        d[kh * W + kw] = g
+        return
     memset(dx, 0, H * W * sizeof(floating))
     for oh in range(OH):
         for ow in range(OW):
