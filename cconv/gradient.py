@@ -190,7 +190,8 @@ def gradient_check_layer(layer, x, *args, dout=None, params=None, h=None, seed=0
     ----------
     layer : object with ``forward`` and ``backward``
         Its forward pass must be deterministic (a training-mode Dropout is not).
-        ``running_mean``/``running_var`` are restored afterwards.
+        ``running_mean``/``running_var`` are restored afterwards (same objects, same
+        values).
     x : ndarray
         Input; a copy is differenced, ``x`` itself is not modified.
     *args
@@ -220,7 +221,7 @@ def gradient_check_layer(layer, x, *args, dout=None, params=None, h=None, seed=0
         params = [p for p in _GRAD_NAMES if isinstance(getattr(layer, p, None), np.ndarray)]
     saved = {a: getattr(layer, a) for a in ("running_mean", "running_var")
              if hasattr(layer, a)}
-    saved = {a: (v.copy() if isinstance(v, np.ndarray) else v) for a, v in saved.items()}
+    values = {a: v.copy() for a, v in saved.items() if isinstance(v, np.ndarray)}
     try:
         out = layer.forward(x, *args, **kw)
         if dout is None:
@@ -249,5 +250,7 @@ def gradient_check_layer(layer, x, *args, dout=None, params=None, h=None, seed=0
             errors[p] = relative_error(analytic[p], numerical_gradient(f, getattr(layer, p), h))
         return errors
     finally:
-        for a, v in saved.items():
+        for a, v in saved.items():      # the same objects, with their old values
+            if a in values:
+                v[...] = values[a]
             setattr(layer, a, v)
