@@ -61,7 +61,7 @@ __all__ = [
     "load_mnist", "load_fashion_mnist", "fetch", "get_data_home",
     "DatasetError", "DownloadError",
     "MNIST_MIRRORS", "FASHION_MNIST_MIRRORS", "MNIST_SHA256", "FASHION_MNIST_SHA256",
-    "FASHION_MNIST_CLASSES", "DOWNLOAD_TIMEOUT",
+    "FASHION_MNIST_CLASSES", "DOWNLOAD_TIMEOUT", "FILES",
 ]
 
 logger = logging.getLogger(__name__)
@@ -381,8 +381,11 @@ def _download_from(url, dest, expected_sha, progress):
         raise _MirrorFailed(str(e)) from e
     except (OSError, http.client.HTTPException, ValueError) as e:
         # URLError, HTTPError (404...), refused connection, timeout, reset, bad URL
-        reason = getattr(e, "reason", None) if isinstance(e, urllib.error.URLError) else None
-        raise _MirrorFailed(f"{type(e).__name__}: {reason if reason is not None else e}") from e
+        if isinstance(e, urllib.error.URLError) and not isinstance(e, urllib.error.HTTPError):
+            e_text = str(e.reason)  # "[Errno 111] Connection refused", "timed out"
+        else:
+            e_text = str(e) or repr(e)  # "HTTP Error 404: Not Found"
+        raise _MirrorFailed(f"{type(e).__name__}: {e_text}") from e
     finally:
         if not done:
             try:
