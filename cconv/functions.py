@@ -18,10 +18,6 @@ __all__ = ["np", "identity_function", "step_function", "sigmoid", "sigmoid_grad"
 _EPS_LOG = 1e-7  # the book's guard against log(0)
 
 
-def _float(x, name="x"):
-    return as_float_array(x, name)
-
-
 def _ret(a):
     """0-d arrays come back as NumPy scalars, as NumPy's own ufuncs return them."""
     return a[()] if isinstance(a, np.ndarray) and a.ndim == 0 else a
@@ -74,7 +70,7 @@ def sigmoid(x):
     -------
     y : ndarray, same shape and float dtype as ``x``, values in [0, 1]
     """
-    x = _float(x)
+    x = as_float_array(x)
     e = np.exp(-np.abs(x))          # in (0, 1]: never overflows
     one = x.dtype.type(1)
     y = np.where(x >= 0, one / (one + e), e / (one + e))
@@ -107,7 +103,7 @@ def relu(x):
     -------
     y : ndarray, same shape and float dtype as ``x``
     """
-    x = _float(x)
+    x = as_float_array(x)
     return _ret(np.maximum(x, x.dtype.type(0)))
 
 
@@ -125,7 +121,7 @@ def relu_grad(x):
     -------
     g : ndarray, same shape and float dtype as ``x``
     """
-    x = _float(x)
+    x = as_float_array(x)
     return _ret((x >= 0).astype(x.dtype))
 
 
@@ -140,7 +136,7 @@ def tanh(x):
     -------
     y : ndarray, same shape and float dtype as ``x``
     """
-    return _ret(np.tanh(_float(x)))
+    return _ret(np.tanh(as_float_array(x)))
 
 
 def tanh_grad(x):
@@ -154,7 +150,7 @@ def tanh_grad(x):
     -------
     g : ndarray, same shape and float dtype as ``x``
     """
-    y = np.tanh(_float(x))
+    y = np.tanh(as_float_array(x))
     return _ret(1 - y * y)
 
 
@@ -171,7 +167,7 @@ def softmax(x):
     y : ndarray, same shape and float dtype as ``x``
         Non-negative, each row sums to 1.
     """
-    x = _float(x)
+    x = as_float_array(x)
     if x.ndim == 0:
         raise ValueError("softmax needs at least one axis of scores, got a scalar")
     e = np.exp(x - np.max(x, axis=-1, keepdims=True))
@@ -192,7 +188,7 @@ def sum_squared_error(y, t):
     -------
     loss : NumPy scalar of ``y``'s float dtype
     """
-    y = _float(y, "y")
+    y = as_float_array(y, "y")
     t = np.asarray(t)
     if t.shape != y.shape:
         raise ValueError(f"y has shape {y.shape} but t has shape {t.shape}; "
@@ -233,7 +229,7 @@ def cross_entropy_error(y, t):
     -------
     loss : NumPy scalar of ``y``'s float dtype
     """
-    y = _float(y, "y")
+    y = as_float_array(y, "y")
     t = np.asarray(t)
     if y.ndim == 1:
         t = t.reshape(1, t.size) if t.shape == y.shape else t.reshape(-1)

@@ -8,6 +8,8 @@ argument and sees the perturbation because ``x`` is one of ``net.params``.
 gradients; :func:`gradient_check_layer` does the same for one layer's ``backward``.
 Both return ``{name: relative_error}`` (see :func:`relative_error`).
 """
+import inspect
+
 import numpy as np
 
 __all__ = ["np", "numerical_gradient", "numerical_gradient_1d", "numerical_gradient_2d",
@@ -127,7 +129,6 @@ def relative_error(a, b, tiny=1e-30):
 
 
 def _loss_kwargs(network):
-    import inspect
     try:
         params = inspect.signature(network.loss).parameters
     except (TypeError, ValueError):
