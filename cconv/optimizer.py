@@ -60,6 +60,13 @@ class _Optimizer:
         args = ", ".join(f"{h}={getattr(self, h)!r}" for h in self._hyper_names)
         return f"{type(self).__name__}({args})"
 
+    def _kind(self):
+        """The book class this optimizer is (a subclass of Adam saves and loads as Adam)."""
+        for c in type(self).__mro__:
+            if c.__module__ == __name__ and not c.__name__.startswith("_"):
+                return c.__name__
+        return type(self).__name__  # pragma: no cover
+
     # -- state -------------------------------------------------------------------------
     def _prepare(self, params, grads):
         """Create/validate the state arrays; return ``[(key, p, g, scratch...)]``."""
@@ -115,12 +122,12 @@ class _Optimizer:
         Returns
         -------
         dict
-            ``'optimizer'`` (the class name), the hyper-parameters (floats), ``'iter'``
-            (steps taken, int) and, once the first update has run, one copy of every
-            state array under ``'<state>/<param key>'`` (e.g. ``'m/W1'``, shape and dtype
-            of ``params['W1']``).
+            ``'optimizer'`` (the book class name; a subclass of Adam saves as Adam), the
+            hyper-parameters (floats), ``'iter'`` (steps taken, int) and, once the first
+            update has run, one copy of every state array under ``'<state>/<param key>'``
+            (e.g. ``'m/W1'``, shape and dtype of ``params['W1']``).
         """
-        d = {"optimizer": type(self).__name__, "iter": int(self.iter)}
+        d = {"optimizer": self._kind(), "iter": int(self.iter)}
         for h in self._hyper_names:
             d[h] = float(getattr(self, h))
         for s in self._state_names:
@@ -138,13 +145,13 @@ class _Optimizer:
         ValueError
             If ``d`` belongs to another optimizer class or is missing entries.
         """
-        name = d.get("optimizer", type(self).__name__)
-        if str(name).lower() != type(self).__name__.lower():
-            raise ValueError(f"state_dict is for optimizer {name!r}, not "
-                             f"{type(self).__name__}")
+        kind = self._kind()
+        name = d.get("optimizer", kind)
+        if str(name).lower() != kind.lower():
+            raise ValueError(f"state_dict is for optimizer {name!r}, not {kind}")
         missing = [k for k in ("iter", *self._hyper_names) if k not in d]
         if missing:
-            raise ValueError(f"{type(self).__name__} state_dict lacks {missing}")
+            raise ValueError(f"{kind} state_dict lacks {missing}")
         hyper = {h: _hyper(d[h], h) for h in self._hyper_names}
         it = d["iter"]
         if isinstance(it, (bool, np.bool_)) or not isinstance(it, numbers.Integral) or it < 0:
@@ -156,7 +163,7 @@ class _Optimizer:
                   if isinstance(k, str) and k.startswith(prefix)}
             states[s] = st or None
         if len({st is None for st in states.values()}) > 1:
-            raise ValueError(f"{type(self).__name__} state_dict has only some of the state "
+            raise ValueError(f"{kind} state_dict has only some of the state "
                              f"arrays {list(self._state_names)}")
         for h, v in hyper.items():
             setattr(self, h, v)
