@@ -62,8 +62,11 @@ def _showable_pyplot():
         reason = "there is no display (DISPLAY and WAYLAND_DISPLAY are unset)"
     else:
         return plt
+    frame, level = sys._getframe(0), 1
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame, level = frame.f_back, level + 1  # point the warning at the caller's line
     warnings.warn(f"show=True ignored: {reason}; pass path=... to save the figure instead",
-                  UserWarning, stacklevel=4)
+                  UserWarning, stacklevel=level)
     return None
 
 
@@ -932,6 +935,7 @@ def plot_confusion_matrix(cm, class_names=None, *, normalize=False, cmap="Blues"
                         color="white" if dark else "black")
     if title is None:
         acc = np.trace(cm) / total if total else float("nan")
-        title = f"confusion matrix: accuracy {acc:.2%} of {int(total) if float(total).is_integer() else total}"
+        n = int(total) if float(total).is_integer() else f"{total:g}"
+        title = f"confusion matrix: accuracy {acc:.2%} of {n}"
     ax.set_title(title, fontsize=11)
     return _finish(fig, path)
