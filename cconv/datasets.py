@@ -47,6 +47,7 @@ import hashlib
 import http.client
 import logging
 import os
+import secrets
 import tempfile
 import urllib.error
 import urllib.request
@@ -333,11 +334,22 @@ def _ensure_writable(target, ds, dirs):
         fail(f"{type(e).__name__}: {e}", e)
 
 
+def _create_part_file(dest):
+    # os.open with mode 0o666 honours the umask (mkstemp would leave the final file 0o600)
+    while True:
+        tmp = dest.parent / f".{dest.name}.{secrets.token_hex(6)}.part"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                           0o666), tmp
+        except FileExistsError:
+            continue
+
+
 def _download_from(url, dest, expected_sha, progress):
     """Fetch `url` into `dest` atomically after checking its content, or raise _MirrorFailed."""
     from . import __version__
     request = urllib.request.Request(url, headers={"User-Agent": f"cconv/{__version__} (urllib)"})
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    fd, tmp = _create_part_file(dest)
     done = False
     try:
         with os.fdopen(fd, "wb") as f:
@@ -460,18 +472,22 @@ def fetch(name="mnist", data_dir=None, *, download=True, verify=False, progress=
                            f"pass download=True")
     if missing:
         target = get_data_home(data_dir) / ds.subdir
-        existed = target.is_dir()
+        created = []  # the directories this call creates, deepest first, to undo on failure
+        d = target
+        while not d.exists() and d != d.parent:
+            created.append(d)
+            d = d.parent
         _ensure_writable(target, ds, dirs)
         mirrors = ds.mirrors()
         try:
             for key in missing:
                 found[key] = _download(ds, FILES[key], target, mirrors, progress, dirs)
         except DownloadError:
-            if not existed:
+            for d in created:
                 try:
-                    target.rmdir()  # only if it is still empty
+                    d.rmdir()  # only if still empty: files that did download stay
                 except OSError:
-                    pass
+                    break
             raise
     if verify:
         for key, path in found.items():
