@@ -46,7 +46,7 @@ def test_mnist_book_defaults(mnist_data):
 
 
 def test_mnist_raw_values_and_both_directory_layouts(datasets_dir, mnist_data):
-    """normalize=False gives the uint8 pixels; the book's float32 / 255 is reproduced bit for bit."""
+    """normalize=False gives the uint8 pixels; the book's float32 / 255 is reproduced exactly."""
     (x_train, t_train), (x_test, t_test) = load_mnist(normalize=False, data_dir=datasets_dir,
                                                       download=False)  # <dir>/mnist/<file>.gz
     assert x_train.dtype == np.uint8 and x_train.shape == (60000, 784)
@@ -172,7 +172,8 @@ def test_missing_without_download_lists_the_directories(tmp_path, isolated_data_
         load_mnist(data_dir=d, download=False)
     msg = str(info.value)
     assert SMALL in msg and "train-images" not in msg
-    for searched in (d, d / "mnist", isolated_data_env / "cconv", isolated_data_env / "cconv" / "mnist"):
+    cache = isolated_data_env / "cconv"
+    for searched in (d, d / "mnist", cache, cache / "mnist"):
         assert str(searched) in msg
 
 
@@ -231,16 +232,20 @@ def test_float64_images_and_one_hot(tmp_path):
 
 
 @pytest.mark.parametrize("key, raw, pattern", [
-    ("train_label", _idx(0x803, (6,), [1] * 6), r"bad magic number 0x00000803 \(type code 0x08, 3 "),
+    ("train_label", _idx(0x803, (6,), [1] * 6),
+     r"bad magic number 0x00000803 \(type code 0x08, 3 "),
     ("test_img", b"<!DOCTYPE html><html>Not Found</html>", r"not an IDX file"),
     ("test_img", _idx(0x00000D03, (4, 28, 28), [0] * 4 * 784), r"type code 0x0D"),
     ("train_img", _idx(0x802, (6, 784), [0] * 6 * 784), r"bad magic number 0x00000802"),
-    ("train_img", _idx(0x803, (6, 27, 28), [0] * 6 * 27 * 28), r"images are 27x28, MNIST images are 28x28"),
-    ("train_img", _idx(0x803, (6, 28, 28), [0] * 5 * 784), r"announces 6 images .*4720 bytes.* has 3936 bytes \(truncated\)"),
+    ("train_img", _idx(0x803, (6, 27, 28), [0] * 6 * 27 * 28),
+     r"images are 27x28, MNIST images are 28x28"),
+    ("train_img", _idx(0x803, (6, 28, 28), [0] * 5 * 784),
+     r"announces 6 images .*4720 bytes.* has 3936 bytes \(truncated\)"),
     ("test_label", _idx(0x801, (4,), [1, 2, 3, 4, 5]), r"announces 4 labels .*trailing data"),
     ("test_label", b"\x00\x00\x08\x01\x00\x00", r"truncated header: 6 bytes"),
     ("test_label", b"", r"0 bytes is too short"),
-    ("train_label", _idx(0x801, (6,), [1, 2, 10, 3, 255, 0]), r"label 10 at index 2 is not a class 0-9 \(2 such"),
+    ("train_label", _idx(0x801, (6,), [1, 2, 10, 3, 255, 0]),
+     r"label 10 at index 2 is not a class 0-9 \(2 such"),
 ], ids=["labels-magic", "html", "float-type", "2d-images", "27x28", "truncated", "trailing",
         "short-header", "empty", "label-10"])
 def test_corrupt_idx_is_reported_with_the_file_name(tmp_path, key, raw, pattern):
