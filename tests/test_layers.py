@@ -1,9 +1,5 @@
 """cconv.layers: the book's contracts, numerical gradients, book-style NumPy references,
 dtypes, parameter identity, and a few steps of learning on real MNIST."""
-import gzip
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -11,7 +7,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from cconv import _reference as R
 from cconv import layers as L
 from cconv.functions import softmax
-from cconv.gradient import gradient_check_layer, relative_error
+from cconv.gradient import gradient_check_layer
 
 DTYPES = [np.float32, np.float64]
 GTOL = 1e-6    # float64 backprop vs central differences (observed ~1e-9 .. 1e-12)
@@ -579,25 +575,6 @@ def test_pooling_gradient_random_shapes(case, seed):
 
 # ---- a small chain, and learning on real MNIST -----------------------------------------
 
-def _mnist_dir():
-    env = os.environ.get("CCONV_MNIST")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"
-
-
-def _load_mnist_test(n):
-    d = _mnist_dir()
-    img, lab = d / "t10k-images-idx3-ubyte.gz", d / "t10k-labels-idx1-ubyte.gz"
-    if not img.exists() or not lab.exists():
-        pytest.skip(f"MNIST not found in {d}")
-    with gzip.open(img, "rb") as f:
-        x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28)[:n]
-    with gzip.open(lab, "rb") as f:
-        t = np.frombuffer(f.read(), np.uint8, offset=8)[:n]
-    return x, t
-
-
 def _chain(dtype, seed=0):
     rng = np.random.default_rng(seed)
     p = {"W1": (rng.standard_normal((4, 1, 5, 5)) * 0.1).astype(dtype),
@@ -622,11 +599,11 @@ def _loss_and_grads(p, layers, last, x, t):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_layers_learn_real_mnist(dtype):
+def test_layers_learn_real_mnist(dtype, mnist_data_4d):
     """Conv(5x5/2, pad 1) -> ReLU -> max pool -> Affine -> softmax, plain SGD on 512 real
     MNIST test digits: the loss falls well below chance and accuracy rises (~2 s)."""
-    x8, t = _load_mnist_test(512)
-    x = (x8 / 255.0).astype(dtype)
+    _, (x_test, t_test) = mnist_data_4d
+    x, t = x_test[:512].astype(dtype), t_test[:512]
     p, layers, last = _chain(dtype)
     rng = np.random.default_rng(0)
     losses = []
