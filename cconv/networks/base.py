@@ -1,0 +1,303 @@
+"""What every cconv network shares: named layers, the book's methods, parameter files.
+
+A network is an ordered dict of named layers (``network.layers``) ending in a
+``SoftmaxWithLoss`` (``network.last_layer``), and ``network.params``, whose arrays are
+the very arrays the layers hold (the book's optimizers update them in place). Layers
+are found by name, never by position (the book's DeepConvNet hard-codes indices).
+"""
+import io
+import os
+import pickle
+from collections import OrderedDict
+
+import numpy as np
+
+from .. import __version__
+from .._io import load_npz, save_npz_atomic
+from ..functions import _labels  # noqa: F401  (label/one-hot handling shared with the loss)
+from ..gradient import numerical_gradient
+from ..layers import BatchNormalization, Dropout
+
+_FLOATS = (np.float32, np.float64)
+
+
+def resolve_dtype(dtype):
+    dt = np.dtype(dtype)
+    if dt not in _FLOATS:
+        raise TypeError(f"dtype must be float32 or float64, not {dt}")
+    return dt
+
+
+def resolve_rng(rng):
+    """None -> numpy's global RNG (the book's ``np.random.randn``); int -> a seeded Generator."""
+    if rng is None:
+        return None
+    if isinstance(rng, np.random.Generator):
+        return rng
+    return np.random.default_rng(rng)
+
+
+def randn(rng, shape, dtype):
+    a = np.random.randn(*shape) if rng is None else rng.standard_normal(shape)
+    return a.astype(dtype, copy=False)
+
+
+def conv_out(size, filt, stride, pad):
+    out = (size + 2 * pad - filt) // stride + 1
+    if out <= 0 or size + 2 * pad < filt:
+        raise ValueError(f"a {filt}x{filt} window with pad {pad} does not fit a size-{size} "
+                         "input")
+    return out
+
+
+class ParamsFileError(ValueError):
+    """A parameter file that does not belong to this network (or is not one)."""
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickles the book's ``params.pkl`` (a dict of ndarrays) and refuses anything else."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("collections", "OrderedDict"),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(
+            f"refusing to unpickle {module}.{name}: a params .pkl may only hold numpy "
+            "arrays (the book's format); this file could run code")
+
+
+def load_book_pickle(path):
+    """Read the book's ``params.pkl`` (dict of float arrays) through an allow-list unpickler.
+
+    Raises
+    ------
+    ParamsFileError
+        If the file holds anything but a dict of str -> numeric ndarray (a pickle that
+        would import other callables is refused before anything runs).
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        obj = _NumpyOnlyUnpickler(io.BytesIO(data)).load()
+    except pickle.UnpicklingError as exc:
+        raise ParamsFileError(f"{path}: {exc}") from None
+    except Exception as exc:  # truncated or garbage pickles raise many kinds of errors
+        raise ParamsFileError(f"{path}: not a readable params pickle "
+                              f"({type(exc).__name__}: {exc})") from None
+    if not isinstance(obj, dict) or not all(
+            isinstance(k, str) and isinstance(v, np.ndarray) and v.dtype.kind == "f"
+            for k, v in obj.items()):
+        raise ParamsFileError(f"{path}: expected a dict of name -> float array")
+    return dict(obj)
+
+
+def convert_pkl_to_npz(pkl_path, npz_path):
+    """Convert the book's ``params.pkl`` to a pickle-free ``.npz`` (same keys)."""
+    params = load_book_pickle(pkl_path)
+    save_npz_atomic(npz_path, params, {"converted_from": os.path.basename(str(pkl_path))})
+    return npz_path
+
+
+class Network:
+    """Base class of cconv's CNNs (SimpleConvNet, DeepConvNet, LeNet, AlexNet).
+
+    Subclasses fill ``self.params`` and ``self.layers`` and list, in
+    ``self._param_map``, which layer attribute holds which parameter:
+    ``{'W1': ('Conv1', 'W'), 'b1': ('Conv1', 'b'), ...}``.
+    """
+
+    def __init__(self, dtype=np.float64):
+        self.dtype = resolve_dtype(dtype)
+        self.params = {}
+        self.layers = OrderedDict()
+        self.last_layer = None
+        self._param_map = {}
+        self.last_loss = None
+        self.config = {}
+
+    # -- the book's methods --------------------------------------------------
+    def _cast(self, x):
+        x = np.asarray(x)
+        if x.dtype != self.dtype:
+            x = x.astype(self.dtype)  # the network computes in its own dtype
+        return x
+
+    def predict(self, x, train_flg=False):
+        """Scores (N, output_size) for input ``x`` (N, C, H, W) (flat rows are reshaped).
+
+        ``x`` is converted to the network's dtype. ``train_flg`` switches Dropout and
+        BatchNormalization to training behaviour.
+        """
+        x = self._input(x)
+        for layer in self.layers.values():
+            if isinstance(layer, (Dropout, BatchNormalization)):
+                x = layer.forward(x, train_flg)
+            else:
+                x = layer.forward(x)
+        return x
+
+    def forward_until(self, x, name, train_flg=False):
+        """The output of layer ``name`` (e.g. ``'Conv1'``, ``'Relu1'``) for input ``x``."""
+        if name not in self.layers:
+            raise KeyError(f"no layer {name!r}; layers are {list(self.layers)}")
+        x = self._input(x)
+        for lname, layer in self.layers.items():
+            if isinstance(layer, (Dropout, BatchNormalization)):
+                x = layer.forward(x, train_flg)
+            else:
+                x = layer.forward(x)
+            if lname == name:
+                return x
+        raise AssertionError("unreachable")
+
+    def _input(self, x):
+        x = self._cast(x)
+        shape = tuple(self.config.get("input_dim", ()))
+        if shape and x.ndim == 2 and x.shape[1] == int(np.prod(shape)):
+            x = x.reshape((x.shape[0],) + shape)  # flat MNIST rows (load_mnist(flatten=True))
+        if shape and x.shape[1:] != shape:
+            raise ValueError(f"input has shape {x.shape}, this network expects "
+                             f"(N,) + {shape}")
+        return x
+
+    def loss(self, x, t, train_flg=True):
+        """The cross-entropy loss of a batch (Dropout active, as in the book's DeepConvNet)."""
+        y = self.predict(x, train_flg)
+        return self.last_layer.forward(y, t)
+
+    def accuracy(self, x, t, batch_size=100):
+        """Fraction of ``x`` classified as ``t`` (labels or one-hot).
+
+        Fixes the book, which silently drops the last partial batch.
+        """
+        t = np.asarray(t)
+        if t.ndim != 1:
+            t = np.argmax(t, axis=1)
+        n = len(x)
+        if n == 0:
+            return 0.0
+        acc = 0
+        for i in range(0, n, batch_size):
+            y = self.predict(x[i:i + batch_size])
+            acc += int(np.sum(np.argmax(y, axis=1) == t[i:i + batch_size]))
+        return acc / n
+
+    def predict_labels(self, x, batch_size=100):
+        """Predicted class of every sample, in batches."""
+        out = [np.argmax(self.predict(x[i:i + batch_size]), axis=1)
+               for i in range(0, len(x), batch_size)]
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.intp)
+
+    def gradient(self, x, t):
+        """Backprop gradients ``{key: array}`` of the loss; sets ``last_loss``.
+
+        The loss of this forward pass is kept in ``self.last_loss`` (a float) so a
+        training loop needs no second forward pass (the book's Trainer does one).
+        """
+        loss = self.loss(x, t, train_flg=True)
+        self.last_loss = float(loss)
+        dout = self.last_layer.backward(1)
+        for layer in reversed(self.layers.values()):
+            dout = layer.backward(dout)
+            if dout is None:  # a first Convolution with need_dx=False
+                break
+        grads = {}
+        for key, (lname, attr) in self._param_map.items():
+            grads[key] = getattr(self.layers[lname], "d" + attr)
+        return grads
+
+    def numerical_gradient(self, x, t, h=None):
+        """Central-difference gradients of every parameter (slow: for checks only)."""
+        return {key: numerical_gradient(lambda _: self.loss(x, t, train_flg=True), p, h)
+                for key, p in self.params.items()}
+
+    # -- parameter files -------------------------------------------------------
+    def save_params(self, file_name="params.npz"):
+        """Write the parameters atomically as a pickle-free ``.npz``.
+
+        Whatever the extension (the book's scripts say ``params.pkl``), the content is an
+        .npz archive with the network's class, configuration and dtype as metadata.
+        """
+        arrays = {k: v for k, v in self.params.items()}
+        arrays.update(self._extra_state())
+        meta = {"network": type(self).__name__, "config": self.config,
+                "dtype": self.dtype.name, "cconv": __version__}
+        save_npz_atomic(file_name, arrays, meta)
+        return file_name
+
+    def _extra_state(self):
+        """Non-parameter state to save (BatchNorm running statistics)."""
+        out = {}
+        for lname, layer in self.layers.items():
+            if isinstance(layer, BatchNormalization) and layer.running_mean is not None:
+                out[f"{lname}/running_mean"] = layer.running_mean
+                out[f"{lname}/running_var"] = layer.running_var
+        return out
+
+    def load_params(self, file_name="params.npz", cast=False):
+        """Read parameters written by :meth:`save_params` (or the book's ``.pkl``).
+
+        Values are copied into the existing arrays, so the layers and any optimizer
+        keep seeing the same objects. Names, shapes and dtypes are checked first; on
+        any mismatch nothing is changed and :class:`ParamsFileError` says what differs.
+        ``cast=True`` accepts another float dtype and converts it.
+        """
+        path = os.fspath(file_name)
+        with open(path, "rb") as f:
+            head = f.read(4)
+        if head[:2] == b"PK":
+            try:
+                arrays, meta = load_npz(path)
+            except ValueError as exc:
+                raise ParamsFileError(str(exc)) from None
+        elif head[:1] == b"\x80":
+            arrays, meta = load_book_pickle(path), None
+        else:
+            raise ParamsFileError(f"{path}: neither an .npz archive nor a params pickle")
+        name = type(self).__name__
+        if meta and meta.get("network") not in (None, name):
+            raise ParamsFileError(f"{path} holds parameters of a {meta['network']}, "
+                                  f"not of this {name}")
+        extra = {k: v for k, v in arrays.items() if "/" in k}
+        arrays = {k: v for k, v in arrays.items() if "/" not in k}
+        missing = sorted(set(self.params) - set(arrays))
+        unknown = sorted(set(arrays) - set(self.params))
+        if missing or unknown:
+            raise ParamsFileError(f"{path}: parameter names differ from this {name}'s: "
+                                  f"missing {missing}, unexpected {unknown}")
+        for k, v in arrays.items():
+            p = self.params[k]
+            if v.shape != p.shape:
+                raise ParamsFileError(f"{path}: {k} has shape {v.shape}, this {name} "
+                                      f"needs {p.shape}")
+            if v.dtype != p.dtype and not (cast and v.dtype.kind == "f"):
+                raise ParamsFileError(f"{path}: {k} has dtype {v.dtype}, this {name} uses "
+                                      f"{p.dtype} (pass cast=True to convert)")
+            if not np.all(np.isfinite(v)):
+                raise ParamsFileError(f"{path}: {k} contains NaN or inf")
+        for k, v in arrays.items():
+            np.copyto(self.params[k], v, casting="unsafe" if cast else "same_kind")
+        for key, v in extra.items():
+            lname, attr = key.split("/", 1)
+            layer = self.layers.get(lname)
+            if isinstance(layer, BatchNormalization) and attr in ("running_mean", "running_var"):
+                setattr(layer, attr, v.astype(self.dtype))
+        return self
+
+    def layer_param_keys(self, lname):
+        """The params keys held by layer ``lname`` (e.g. ``['W1', 'b1']``)."""
+        return [k for k, (ln, _) in self._param_map.items() if ln == lname]
+
+    def __repr__(self):
+        n = sum(p.size for p in self.params.values())
+        return (f"{type(self).__name__}({', '.join(self.layers)}; {n:,} parameters, "
+                f"{self.dtype.name})")

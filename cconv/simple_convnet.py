@@ -1,0 +1,2 @@
+"""The book's ``ch07/simple_convnet.py``: ``from cconv.simple_convnet import SimpleConvNet``."""
+from .networks.simple_convnet import SimpleConvNet  # noqa: F401

@@ -1,0 +1,238 @@
+"""SimpleConvNet and DeepConvNet: the book's interface, gradients, dtypes, parameter files."""
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+from cconv.gradient import gradient_check
+from cconv.networks import DeepConvNet, ParamsFileError, SimpleConvNet, convert_pkl_to_npz, \
+    get_network
+
+
+def cp(n, pad=1):
+    return {'filter_num': n, 'filter_size': 3, 'pad': pad, 'stride': 1}
+
+
+def small_simple(dtype=np.float64, rng=0):
+    return SimpleConvNet(input_dim=(1, 10, 10),
+                         conv_param={'filter_num': 3, 'filter_size': 3, 'pad': 1, 'stride': 1},
+                         hidden_size=8, weight_init_std=0.1, dtype=dtype, rng=rng)
+
+
+def small_deep(dtype=np.float64, rng=0, dropout_ratio=0.0):
+    return DeepConvNet(input_dim=(1, 12, 12), conv_param_1=cp(3), conv_param_2=cp(3),
+                       conv_param_3=cp(4), conv_param_4=cp(4, 2), conv_param_5=cp(4),
+                       conv_param_6=cp(4), hidden_size=6, dtype=dtype, rng=rng,
+                       dropout_ratio=dropout_ratio)
+
+
+def jitter_biases(net, seed):
+    # Zero biases put ReLU inputs exactly on the kink for padded positions, where a
+    # central difference is meaningless; small positive biases avoid that.
+    r = np.random.default_rng(seed)
+    for k, v in net.params.items():
+        if k.startswith('b'):
+            v[...] = r.uniform(0.05, 0.2, v.shape)
+
+
+def test_book_params_keys_and_shapes():
+    net = SimpleConvNet()
+    assert list(net.params) == ['W1', 'b1', 'W2', 'b2', 'W3', 'b3']
+    assert net.params['W1'].shape == (30, 1, 5, 5)
+    assert net.params['W2'].shape == (30 * 12 * 12, 100)
+    assert net.params['W1'].dtype == np.float64
+    deep = DeepConvNet()
+    assert [k for k in deep.params if k.startswith('W')] == [f'W{i}' for i in range(1, 9)]
+    assert deep.params['W7'].shape == (64 * 4 * 4, 50)
+
+
+@pytest.mark.parametrize("make", [small_simple, small_deep])
+def test_params_shared_by_identity_with_layers(make):
+    net = make()
+    for key, (lname, attr) in net._param_map.items():
+        assert net.params[key] is getattr(net.layers[lname], attr)
+    x = np.random.default_rng(0).standard_normal((2,) + tuple(net.config['input_dim']))
+    before = net.predict(x).copy()
+    net.params['b%d' % (len(net.params) // 2)] += 1.0  # an optimizer's in-place update
+    assert not np.allclose(net.predict(x), before)
+
+
+def test_simple_convnet_gradient_check_float64():
+    net = small_simple()
+    jitter_biases(net, 1)
+    x = np.random.default_rng(1).standard_normal((3, 1, 10, 10))
+    errors = gradient_check(net, x, np.array([1, 2, 3]), h=1e-6)
+    assert max(errors.values()) < 1e-5, errors
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_deep_convnet_gradient_check_float64(seed):
+    net = small_deep(rng=seed)
+    jitter_biases(net, seed + 10)
+    x = np.random.default_rng(seed).standard_normal((2, 1, 12, 12))
+    errors = gradient_check(net, x, np.array([1, 2]), h=1e-6)
+    assert max(errors.values()) < 1e-5, errors
+
+
+@pytest.mark.parametrize("make", [small_simple, small_deep])
+def test_float32_network_stays_float32_and_matches_float64(make):
+    n64, n32 = make(np.float64), make(np.float32)
+    for k in n64.params:
+        n32.params[k][...] = n64.params[k]
+    x = np.random.default_rng(2).standard_normal((4,) + tuple(n64.config['input_dim']))
+    t = np.array([0, 1, 2, 3])
+    g64, g32 = n64.gradient(x, t), n32.gradient(x.astype(np.float32), t)
+    assert isinstance(n32.last_loss, float)
+    assert n32.last_loss == pytest.approx(n64.last_loss, rel=1e-4)
+    for k in g64:
+        assert g32[k].dtype == np.float32, k
+        np.testing.assert_allclose(g32[k], g64[k], rtol=2e-3, atol=2e-5 * np.abs(g64[k]).max())
+    assert n32.predict(x).dtype == np.float32  # float64 input is cast, not upcast
+
+
+def test_gradient_sets_last_loss_equal_to_loss():
+    net = small_simple()
+    x = np.random.default_rng(3).standard_normal((5, 1, 10, 10))
+    t = np.array([0, 1, 2, 3, 4])
+    net.gradient(x, t)
+    assert net.last_loss == pytest.approx(float(net.loss(x, t)))
+
+
+def test_accuracy_counts_the_last_partial_batch():
+    net = small_simple()
+    x = np.random.default_rng(4).standard_normal((7, 1, 10, 10))
+    pred = np.argmax(net.predict(x), axis=1)
+    t = pred.copy()
+    t[-1] = (t[-1] + 1) % 10  # only the last sample (in the partial batch) is wrong
+    assert net.accuracy(x, t, batch_size=3) == pytest.approx(6 / 7)
+    onehot = np.eye(10)[t]
+    assert net.accuracy(x, onehot, batch_size=3) == pytest.approx(6 / 7)
+
+
+def test_flat_input_rows_are_reshaped_and_bad_shapes_refused():
+    net = small_simple()
+    x = np.random.default_rng(5).standard_normal((2, 1, 10, 10))
+    np.testing.assert_array_equal(net.predict(x.reshape(2, -1)), net.predict(x))
+    with pytest.raises(ValueError, match=r"expects \(N,\) \+ \(1, 10, 10\)"):
+        net.predict(np.zeros((2, 1, 9, 10)))
+
+
+def test_forward_until_named_layer():
+    net = small_deep()
+    x = np.random.default_rng(6).standard_normal((2, 1, 12, 12))
+    assert net.forward_until(x, 'Conv1').shape == (2, 3, 12, 12)
+    assert net.forward_until(x, 'Pool3').shape[1] == 4
+    with pytest.raises(KeyError, match="no layer 'Conv9'"):
+        net.forward_until(x, 'Conv9')
+
+
+def test_dropout_only_in_training():
+    net = small_deep(dropout_ratio=0.5)
+    x = np.random.default_rng(7).standard_normal((3, 1, 12, 12))
+    np.testing.assert_array_equal(net.predict(x), net.predict(x))
+
+
+# ---- parameter files ----
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_save_load_round_trip_keeps_identity(tmp_path, dtype):
+    a, b = small_deep(dtype, rng=1), small_deep(dtype, rng=2)
+    path = tmp_path / "p.npz"
+    a.save_params(path)
+    ids = {k: id(v) for k, v in b.params.items()}
+    b.load_params(path)
+    for k in a.params:
+        np.testing.assert_array_equal(a.params[k], b.params[k])
+        assert id(b.params[k]) == ids[k]
+        assert b.params[k] is b.layers[b._param_map[k][0]].__dict__[b._param_map[k][1]]
+    assert not list(tmp_path.glob(".*tmp"))  # no temp file left behind
+
+
+def test_book_style_pkl_name_and_book_pickles(tmp_path):
+    net = small_simple()
+    net.save_params(tmp_path / "params.pkl")  # the book's scripts use this name
+    small_simple(rng=5).load_params(tmp_path / "params.pkl")
+    # A real pickle in the book's format (dict of float64 arrays) loads and converts.
+    book = tmp_path / "book.pkl"
+    with open(book, "wb") as f:
+        pickle.dump({k: v.copy() for k, v in net.params.items()}, f)
+    other = small_simple(rng=9)
+    other.load_params(book)
+    for k in net.params:
+        np.testing.assert_array_equal(other.params[k], net.params[k])
+    convert_pkl_to_npz(book, tmp_path / "book.npz")
+    small_simple(rng=3).load_params(tmp_path / "book.npz")
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /dev/null",))
+
+
+def test_malicious_pickle_is_refused(tmp_path):
+    path = tmp_path / "evil.pkl"
+    with open(path, "wb") as f:
+        pickle.dump({"W1": _Evil()}, f)
+    with pytest.raises(ParamsFileError, match="refusing to unpickle posix.system"):
+        small_simple().load_params(path)
+
+
+def test_bad_params_files_are_refused_and_change_nothing(tmp_path):
+    net = small_simple()
+    before = {k: v.copy() for k, v in net.params.items()}
+    good = tmp_path / "good.npz"
+    small_simple(rng=4).save_params(good)
+    # wrong network
+    deep = tmp_path / "deep.npz"
+    small_deep().save_params(deep)
+    with pytest.raises(ParamsFileError, match="parameters of a DeepConvNet"):
+        net.load_params(deep)
+    # missing key
+    from cconv._io import save_npz_atomic, load_npz
+    arrays, meta = load_npz(good)
+    save_npz_atomic(tmp_path / "missing.npz", {k: v for k, v in arrays.items() if k != 'b3'}, meta)
+    with pytest.raises(ParamsFileError, match=r"missing \['b3'\]"):
+        net.load_params(tmp_path / "missing.npz")
+    # wrong shape
+    bad = dict(arrays, W2=np.zeros((3, 3)))
+    save_npz_atomic(tmp_path / "shape.npz", bad, meta)
+    with pytest.raises(ParamsFileError, match=r"W2 has shape \(3, 3\)"):
+        net.load_params(tmp_path / "shape.npz")
+    # wrong dtype (cast=True accepts it)
+    save_npz_atomic(tmp_path / "f32.npz", {k: v.astype(np.float32) for k, v in arrays.items()}, meta)
+    with pytest.raises(ParamsFileError, match="dtype float32, this SimpleConvNet uses float64"):
+        net.load_params(tmp_path / "f32.npz")
+    # NaN
+    save_npz_atomic(tmp_path / "nan.npz", dict(arrays, b1=np.full_like(arrays['b1'], np.nan)), meta)
+    with pytest.raises(ParamsFileError, match="b1 contains NaN"):
+        net.load_params(tmp_path / "nan.npz")
+    # truncated and garbage files
+    data = good.read_bytes()
+    (tmp_path / "trunc.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ParamsFileError, match="truncated or corrupt"):
+        net.load_params(tmp_path / "trunc.npz")
+    (tmp_path / "junk.bin").write_bytes(b"hello world")
+    with pytest.raises(ParamsFileError, match="neither an .npz archive nor a params pickle"):
+        net.load_params(tmp_path / "junk.bin")
+    for k in before:
+        np.testing.assert_array_equal(net.params[k], before[k])
+    net.load_params(tmp_path / "f32.npz", cast=True)
+    assert net.params['W1'].dtype == np.float64
+
+
+def test_get_network_and_book_import_paths():
+    from cconv.deep_convnet import DeepConvNet as D
+    from cconv.simple_convnet import SimpleConvNet as S
+    assert S is SimpleConvNet and D is DeepConvNet
+    assert isinstance(get_network("simple", rng=0), SimpleConvNet)
+    assert isinstance(get_network("DeepConvNet", rng=0), DeepConvNet)
+    with pytest.raises(ValueError, match="unknown network 'vgg'"):
+        get_network("vgg")
+
+
+def test_bad_constructor_arguments():
+    with pytest.raises(TypeError, match="float32 or float64"):
+        SimpleConvNet(dtype=np.int32)
+    with pytest.raises(ValueError, match="does not fit"):
+        SimpleConvNet(input_dim=(1, 3, 3))
