@@ -182,8 +182,10 @@ class Trainer:
         ``'epoch'``: a new permutation per epoch, last partial batch included.
         ``'book'``: ``rng.choice(train_size, mini_batch_size)`` with replacement.
     progress : bool, default True
-        Show the per-epoch progress bar (when ``verbose``; ``cconv._progress`` decides
-        whether the output stream can show it).
+        Show a progress bar per epoch on stderr (only when ``verbose``): images done,
+        images/s, running loss and batch accuracy, ETA. Redrawn in place on a terminal,
+        about ten lines per epoch in a log; ``CCONV_PROGRESS=0`` in the environment
+        turns it off.
     checkpoint_dir : str or os.PathLike, optional
         At the end of every epoch, ``<checkpoint_dir>/checkpoint.npz`` is replaced
         atomically by the full training state (see :meth:`save_checkpoint`).
@@ -264,6 +266,8 @@ class Trainer:
         if sampling not in ("epoch", "book"):
             raise ValueError(f"sampling must be 'epoch' or 'book', got {sampling!r}")
         self.sampling = sampling
+        if resume and checkpoint_dir is None:
+            raise ValueError("resume=True needs checkpoint_dir (where the checkpoint is)")
 
         if isinstance(optimizer, str):
             self.optimizer = get_optimizer(optimizer, **dict(optimizer_param or {}))
@@ -306,8 +310,6 @@ class Trainer:
         if self.checkpoint_dir is not None:
             os.makedirs(self.checkpoint_dir, exist_ok=True)
             self.checkpoint_path = os.path.join(self.checkpoint_dir, CHECKPOINT_NAME)
-        if resume and self.checkpoint_dir is None:
-            raise ValueError("resume=True needs checkpoint_dir (where the checkpoint is)")
         self._snapshot = self._rng_states()
         self.resumed_from = None
         if resume:
@@ -663,10 +665,8 @@ class Trainer:
     # -- history -----------------------------------------------------------------------
     def _config(self):
         opt = self.optimizer
-        hyper = {}
-        if callable(getattr(opt, "state_dict", None)):
-            hyper = {k: v for k, v in opt.state_dict().items()
-                     if k not in ("optimizer", "iter") and not isinstance(v, np.ndarray)}
+        hyper = {h: getattr(opt, h) for h in getattr(opt, "_hyper_names", ("lr",))
+                 if hasattr(opt, h)}
         from . import __version__
         return _jsonable({
             "cconv": __version__,

@@ -603,3 +603,28 @@ def test_npz_round_trip_and_errors(tmp_path):
     with pytest.raises(ValueError, match="JSON"):
         _io.save_npz_atomic(p, {}, {"x": object()})
     assert _io.load_npz(p)[1] is None              # the failed saves left the file alone
+
+
+# --- with cconv's own convolutional network ------------------------------------------
+def test_simple_convnet_learns_and_resumes_exactly(mnist_data_4d, tmp_path):
+    from cconv.networks import SimpleConvNet
+    (x, t), (xt, tt) = mnist_data_4d
+    x, t, xt, tt = x[:2000], t[:2000], xt[:500], tt[:500]
+
+    def net():
+        return SimpleConvNet(conv_param={"filter_num": 10, "filter_size": 5},
+                             hidden_size=50, weight_init_std=0.1, dtype=np.float32, rng=0)
+    kw = dict(mini_batch_size=100, optimizer="Adam", optimizer_param={"lr": 0.005},
+              evaluate_sample_num_per_epoch=500, verbose=False, seed=1)
+    straight = Trainer(net(), x, t, xt, tt, epochs=2, **kw)
+    straight.train()
+    assert straight.network.last_loss is not None     # the network feeds the loss
+    assert straight.final_test_acc > 0.8, straight.final_test_acc
+    assert straight.test_acc_list[1] > straight.test_acc_list[0] - 0.02
+    d = tmp_path / "ckpt"
+    Trainer(net(), x, t, xt, tt, epochs=1, checkpoint_dir=d, **kw).train()
+    rest = Trainer(net(), x, t, xt, tt, epochs=2, checkpoint_dir=d, resume=True, **kw)
+    rest.train()
+    for k, p in straight.network.params.items():
+        assert p.dtype == np.float32
+        assert np.array_equal(p, rest.network.params[k]), k
