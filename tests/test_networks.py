@@ -221,6 +221,18 @@ def test_bad_params_files_are_refused_and_change_nothing(tmp_path):
     assert net.params['W1'].dtype == np.float64
 
 
+@pytest.mark.parametrize("make", [small_simple, small_deep])
+def test_load_network_rebuilds_from_the_file(tmp_path, make):
+    from cconv.networks import load_network
+    net = make(np.float32)
+    net.save_params(tmp_path / "n.npz")
+    back = load_network(tmp_path / "n.npz")
+    assert type(back) is type(net) and back.dtype == np.float32
+    x = np.random.default_rng(0).standard_normal((2,) + tuple(net.config['input_dim']))
+    np.testing.assert_array_equal(back.predict(x), net.predict(x))
+    assert load_network(tmp_path / "n.npz", dtype=np.float64).dtype == np.float64
+
+
 def test_get_network_and_book_import_paths():
     from cconv.deep_convnet import DeepConvNet as D
     from cconv.simple_convnet import SimpleConvNet as S

@@ -54,7 +54,8 @@ class DeepConvNet(Network):
         convs = [dict(c) for c in (conv_param_1, conv_param_2, conv_param_3, conv_param_4,
                                    conv_param_5, conv_param_6)]
         C, H, W = (int(v) for v in input_dim)
-        self.config = dict(input_dim=[C, H, W], conv_params=convs,
+        self.config = dict(input_dim=[C, H, W],
+                           **{f'conv_param_{i}': c for i, c in enumerate(convs, start=1)},
                            hidden_size=int(hidden_size), output_size=int(output_size),
                            dropout_ratio=float(dropout_ratio))
         g = resolve_rng(rng)
