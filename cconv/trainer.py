@@ -27,7 +27,6 @@ import math
 import numbers
 import os
 import signal
-import sys
 import threading
 import time
 

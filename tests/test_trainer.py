@@ -2,8 +2,6 @@
 import json
 import os
 import signal
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -96,11 +94,6 @@ class NoLastLoss(TwoLayerNet):
         grads = super().gradient(x, t)
         del self.last_loss
         return grads
-
-    def __getattr__(self, name):
-        if name == "last_loss":
-            raise AttributeError(name)
-        raise AttributeError(name)
 
 
 class Sabotaged(TwoLayerNet):
