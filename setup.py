@@ -5,8 +5,10 @@ Environment switches (read at build time):
 CCONV_OPENMP=auto|1|0   auto (default) probes the compiler and builds serially with one
                         warning if OpenMP is missing; 1 makes a failed probe an error; 0
                         builds without OpenMP.
-CCONV_DEBUG=1           Cython bounds/wraparound checks on, -O0 -g (for debugging).
-CCONV_SANITIZE=...      comma list passed to -fsanitize= (e.g. address,undefined).
+CCONV_DEBUG=1           Cython bounds/wraparound checks on, -O0 -g (for debugging); the
+                        C it generates goes to build/cython-debug/, apart from the release C.
+CCONV_SANITIZE=...      comma list passed to -fsanitize= (e.g. address,undefined); run the
+                        result with the sanitizer runtime preloaded (see .ci/sanitize).
 CCONV_NATIVE=1          add -march=native (only for a build that stays on this machine).
 """
 import os
@@ -19,7 +21,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-KERNELS = ["_im2col", "_pool"]
+KERNELS = ["_im2col", "_pool", "_lrn", "_ops"]
 
 
 def _env(name, default=""):
@@ -123,8 +125,11 @@ def _extensions():
                   define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")])
         for name in KERNELS
     ]
+    # cythonize regenerates C from timestamps only, not from the directives: a debug
+    # build writes its C under build/cython-debug, so neither build ever compiles the
+    # other's stale C (bounds checks left in a release build, or missing from a debug one).
     return cythonize(exts, compiler_directives=directives, include_path=["src"],
-                     quiet=True)
+                     quiet=True, build_dir="build/cython-debug" if debug else None)
 
 
 setup(ext_modules=_extensions(), cmdclass={"build_ext": BuildExt})

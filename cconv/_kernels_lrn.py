@@ -1,0 +1,156 @@
+"""Validated wrappers of the compiled LRN kernel (``cconv._lrn``), in ``_kernels``' style.
+
+Local Response Normalization across channels (Krizhevsky et al. 2012, sec. 3.3), with
+PyTorch's ``LocalResponseNorm`` convention::
+
+    scale[n, c, h, w] = k + alpha / size * sum(x[n, c', h, w] ** 2
+                                               for c' in [c - size//2, c + (size-1)//2]
+                                               clipped to [0, C))
+    out = x * scale ** -beta
+
+The paper multiplies the sum by ``alpha`` itself, so its ``alpha`` is this one divided by
+``size`` (AlexNet: size 5, alpha 1e-4, beta 0.75, k 2). Every function takes ``out=``
+buffers and ``n_threads``; inputs may be non-contiguous or read-only; outputs are
+C-contiguous in the input's float dtype (float32 or float64).
+"""
+import math
+import numbers
+
+import numpy as np
+
+from . import _lrn
+from ._config import resolve_threads
+from ._kernels import _check_4d, _int, _output, as_float_array
+
+__all__ = ["lrn_forward", "lrn_backward", "check_lrn_params"]
+
+_BLOCK_BYTES = 1 << 18  # a work item's block of every channel stays within ~L2
+
+
+def _real(v, name):
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{name} must be a real number, not {type(v).__name__} ({v!r})")
+    v = float(v)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {v}")
+    return v
+
+
+def check_lrn_params(size, alpha, beta, k):
+    """Validate LRN hyper-parameters; return ``(size, alpha, beta, k)`` as int and floats.
+
+    ``size`` must be a positive int, ``alpha`` and ``beta`` finite and >= 0, ``k`` finite
+    and > 0 (with ``k = 0`` an all-zero window of channels divides by zero).
+    """
+    size = _int(size, "size")
+    if size <= 0:
+        raise ValueError(f"size (channels in the window) must be positive, got {size}")
+    alpha = _real(alpha, "alpha")
+    beta = _real(beta, "beta")
+    k = _real(k, "k")
+    if alpha < 0:
+        raise ValueError(f"alpha must be >= 0, got {alpha}")
+    if beta < 0:
+        raise ValueError(f"beta must be >= 0, got {beta}")
+    if k <= 0:
+        raise ValueError(f"k must be > 0, got {k} (scale = k + alpha/size * sum of "
+                         "squares must stay positive where a window is all zeros)")
+    return size, alpha, beta, k
+
+
+def _rows(shape, itemsize, n_threads):
+    """Pixel rows per work item: whole planes when the batch feeds every thread, else
+    row blocks (about 4 work items per thread); capped so a block stays cache-sized."""
+    N, C, H, W = shape
+    if H == 0:
+        return 1
+    target = 4 * n_threads
+    nblk = 1 if N >= target else min(H, -(-target // max(N, 1)))
+    rows = -(-H // nblk)
+    cap = max(1, _BLOCK_BYTES // max(1, C * W * itemsize))
+    return max(1, min(rows, cap))
+
+
+def lrn_forward(x, size=5, alpha=1e-4, beta=0.75, k=2.0, out=None, scale=None,
+                n_threads=None):
+    """Local Response Normalization across the channels of ``x``.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C, H, W)
+        float32 or float64 (others are converted as by ``as_float_array``).
+    size : int, default 5
+        Channels in each window (the window is clipped at the first and last channel;
+        ``size > C`` is allowed).
+    alpha, beta, k : float, default 1e-4, 0.75, 2.0 (AlexNet's)
+    out, scale : ndarray (N, C, H, W), optional
+        C-contiguous, writeable buffers of ``x``'s dtype to write into.
+    n_threads : int, optional
+        OpenMP threads (see :func:`cconv.set_num_threads`); results do not depend on it.
+
+    Returns
+    -------
+    out : ndarray, shape (N, C, H, W)
+        ``x * scale ** -beta``.
+    scale : ndarray, shape (N, C, H, W)
+        ``k + alpha/size * (window sum of x**2)``, what :func:`lrn_backward` needs.
+    """
+    size, alpha, beta, k = check_lrn_params(size, alpha, beta, k)
+    x = as_float_array(x, "x")
+    _check_4d(x, "x")
+    out = _output(out, x.shape, x.dtype, "out")
+    scale = _output(scale, x.shape, x.dtype, "scale")
+    nt = resolve_threads(n_threads)
+    x = np.ascontiguousarray(x)
+    _lrn.lrn_forward_into(x, out, scale, size, alpha, beta, k,
+                          _rows(x.shape, x.itemsize, nt), nt)
+    return out, scale
+
+
+def lrn_backward(dout, x, scale, size=5, alpha=1e-4, beta=0.75, k=2.0, out=None,
+                 n_threads=None):
+    """Exact gradient of :func:`lrn_forward` with respect to ``x``.
+
+    Parameters
+    ----------
+    dout : array_like, shape (N, C, H, W)
+        Gradient of the loss with respect to the LRN's output; converted to ``x``'s
+        dtype.
+    x : array_like, shape (N, C, H, W)
+        The forward input.
+    scale : ndarray, shape (N, C, H, W)
+        The ``scale`` the forward pass returned (same dtype as ``x``).
+    size, alpha, beta, k
+        The forward pass's parameters (``k`` is only validated: it is inside ``scale``).
+    out : ndarray (N, C, H, W), optional
+        Buffer for ``dx``.
+    n_threads : int, optional
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W), ``x``'s dtype
+        ``dout * scale**-beta - 2*alpha*beta/size * x * S`` where ``S`` sums
+        ``dout * x * scale**(-beta-1)`` over the channels whose window contains each
+        channel.
+    """
+    size, alpha, beta, k = check_lrn_params(size, alpha, beta, k)
+    x = as_float_array(x, "x")
+    _check_4d(x, "x")
+    scale = as_float_array(scale, "scale")
+    dout = as_float_array(dout, "dout")
+    for a, name in ((scale, "scale"), (dout, "dout")):
+        if a.shape != x.shape:
+            raise ValueError(f"{name} has shape {a.shape}, x has {x.shape}; they must match")
+    if scale.dtype != x.dtype:
+        raise TypeError(f"scale has dtype {scale.dtype} but x has {x.dtype}; pass the scale "
+                        "that lrn_forward returned for this x")
+    dx = _output(out, x.shape, x.dtype, "dx")
+    nt = resolve_threads(n_threads)
+    N, C, H, W = x.shape
+    rows = _rows(x.shape, x.itemsize, nt)
+    items = N * (-(-H // rows)) if H else 0
+    work = np.empty((max(1, min(nt, items)), (C + 1) * rows * W), dtype=x.dtype)
+    _lrn.lrn_backward_into(np.ascontiguousarray(dout, dtype=x.dtype),
+                           np.ascontiguousarray(x), np.ascontiguousarray(scale), dx, work,
+                           size, alpha, beta, rows, nt)
+    return dx
