@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from . import _im2col, _pool
+from . import _im2col, _ops, _pool
 from ._config import resolve_threads
 
 
@@ -233,3 +233,74 @@ def avgpool_backward(dout, x_shape, pool_h, pool_w, stride=1, pad=0, out=None,
     _pool.avgpool_backward_into(dout, dx, pool_h, pool_w, sh, sw, ph, pw,
                                 resolve_threads(n_threads))
     return dx
+
+
+# ---- the layers' fast path: per-sample transposed columns and element-wise kernels ----
+
+def im2col_t(x, filter_h, filter_w, stride=1, pad=0, out=None, n_threads=None):
+    """Unfold ``x`` (N, C, H, W) into ``colT`` (N, C*FH*FW, OH*OW).
+
+    ``colT[n]`` is the transpose of sample n's rows of the book's ``col``, so
+    ``W.reshape(FN, -1) @ colT[n]`` is that sample's (FN, OH*OW) output, already NCHW.
+    """
+    x = _prepare(x, "x")
+    oh, ow, sh, sw, ph, pw = window_geometry(x.shape, filter_h, filter_w, stride, pad)
+    N, C = x.shape[:2]
+    col = _output(out, (N, C * filter_h * filter_w, oh * ow), x.dtype, "colT")
+    x = np.ascontiguousarray(x)
+    _im2col.im2col_t_into(x, col, filter_h, filter_w, sh, sw, ph, pw,
+                          resolve_threads(n_threads))
+    return col
+
+
+def col2im_t(colT, input_shape, filter_h, filter_w, stride=1, pad=0, out=None,
+             n_threads=None):
+    """Fold ``colT`` (N, C*FH*FW, OH*OW) back to (N, C, H, W), summing overlaps."""
+    colT = as_float_array(colT, "colT")
+    shape = _shape4(input_shape)
+    oh, ow, sh, sw, ph, pw = window_geometry(shape, filter_h, filter_w, stride, pad)
+    N, C, H, W = shape
+    want = (N, C * filter_h * filter_w, oh * ow)
+    if colT.shape != want:
+        raise ValueError(f"colT has shape {colT.shape}, but input_shape {shape} with filter "
+                         f"{filter_h}x{filter_w}, stride {stride}, pad {pad} needs {want}")
+    colT = np.ascontiguousarray(colT)
+    dx = _output(out, shape, colT.dtype, "dx")
+    _im2col.col2im_t_into(colT, dx, filter_h, filter_w, sh, sw, ph, pw,
+                          resolve_threads(n_threads))
+    return dx
+
+
+def relu(x, out=None, n_threads=None):
+    """``max(x, 0)`` with NaN passed through (the book's ``x[x <= 0] = 0``)."""
+    x = np.ascontiguousarray(as_float_array(x, "x"))
+    out = _output(out, x.shape, x.dtype, "out")
+    _ops.relu_into(x.reshape(-1), out.reshape(-1), resolve_threads(n_threads))
+    return out
+
+
+def relu_backward(dout, y, out=None, n_threads=None):
+    """``dout`` where the ReLU output ``y`` is > 0 (or NaN), else 0."""
+    y = np.ascontiguousarray(y)
+    dout = np.ascontiguousarray(as_float_array(dout, "dout"), dtype=y.dtype)
+    if dout.shape != y.shape:
+        raise ValueError(f"dout has shape {dout.shape}, the forward output had {y.shape}")
+    out = _output(out, y.shape, y.dtype, "dx")
+    _ops.relu_backward_into(dout.reshape(-1), y.reshape(-1), out.reshape(-1),
+                            resolve_threads(n_threads))
+    return out
+
+
+def bias_add_(out3, b, n_threads=None):
+    """In place: ``out3[n, f, :] += b[f]`` for a C-contiguous (N, F, P) array."""
+    _ops.bias_add_into(out3, np.ascontiguousarray(b, dtype=out3.dtype),
+                       resolve_threads(n_threads))
+    return out3
+
+
+def sum_channels(d3, out=None, n_threads=None):
+    """``d3.sum(axis=(0, 2))`` for a C-contiguous (N, F, P) array, in a fixed order."""
+    d3 = np.ascontiguousarray(d3)
+    out = _output(out, (d3.shape[1],), d3.dtype, "db")
+    _ops.sum_channels_into(d3, out, resolve_threads(n_threads))
+    return out

@@ -40,33 +40,42 @@ def _param(p, name):
 class Relu:
     """ReLU layer: ``out = max(0, x)``.
 
+    Parameters
+    ----------
+    n_threads : int, optional
+        OpenMP threads of the element-wise kernels (default: :func:`cconv.get_num_threads`).
+
     Attributes
     ----------
     mask : ndarray of bool, shape of the last ``x``
-        Where ``x <= 0`` (the book's mask).
+        Where ``x <= 0`` (the book's mask), computed on demand from ``out``.
+    out : ndarray
+        The last output (kept instead of a boolean mask: backward reads it).
 
     Notes
     -----
     Book bug fixed: the book's ``backward`` writes zeros into ``dout`` in place, which
     corrupts the caller's array; here ``backward`` returns a new array and never
-    modifies ``dout``.
+    modifies ``dout``. NaN inputs pass through, as in the book (``NaN <= 0`` is False).
     """
 
-    def __init__(self):
-        self.mask = None
+    def __init__(self, n_threads=None):
+        self.out = None
+        self.n_threads = n_threads
+
+    @property
+    def mask(self):
+        return None if self.out is None else (self.out <= 0)
 
     def forward(self, x):
         """``x`` (any shape) -> ``max(0, x)``, same shape and dtype."""
         x = _kernels.as_float_array(x, "x")
-        self.mask = (x <= 0)
-        out = x.copy()
-        out[self.mask] = 0
-        return out
+        self.out = _kernels.relu(x, n_threads=self.n_threads)
+        return self.out
 
     def backward(self, dout):
         """``dout`` (shape of the output) -> ``dx``, a new array; ``dout`` is left alone."""
-        dout = np.asarray(dout)
-        return np.where(self.mask, dout.dtype.type(0), dout)
+        return _kernels.relu_backward(dout, self.out, n_threads=self.n_threads)
 
 
 class Sigmoid:
@@ -424,13 +433,13 @@ class Convolution:
         self.need_dx = bool(need_dx)
         self.n_threads = n_threads
         self.x = None
-        self.col = None
+        self._colT = None
         self.col_W = None
         self.dW = None
         self.db = None
 
     def forward(self, x):
-        """``x`` (N, C, H, W) -> (N, FN, OH, OW)."""
+        """``x`` (N, C, H, W) -> (N, FN, OH, OW), C-contiguous."""
         FN, C, FH, FW = self.W.shape
         x = _kernels.as_float_array(x, "x")
         if x.ndim != 4:
@@ -439,15 +448,32 @@ class Convolution:
         if x.shape[1] != C:
             raise ValueError(f"x has {x.shape[1]} channels but W of shape {self.W.shape} "
                              f"expects {C}")
-        col = _kernels.im2col(x, FH, FW, self.stride, self.pad, n_threads=self.n_threads)
         out_h, out_w = _kernels.window_geometry(x.shape, FH, FW, self.stride, self.pad)[:2]
-        col_W = self.W.reshape(FN, -1).T
-        out = col @ col_W + self.b
-        out = out.reshape(N, out_h, out_w, -1).transpose(0, 3, 1, 2)
+        # Per-sample columns (N, C*FH*FW, OH*OW): W2 @ colT[n] is sample n's output,
+        # already in NCHW order, so no transpose copy follows the GEMM. The buffer is
+        # reused while the batch shape stays the same.
+        colT = self._colT if (self._colT is not None and self._colT.shape ==
+                              (N, C * FH * FW, out_h * out_w) and
+                              self._colT.dtype == x.dtype) else None
+        colT = _kernels.im2col_t(x, FH, FW, self.stride, self.pad, out=colT,
+                                 n_threads=self.n_threads)
+        self._colT = colT
+        W2 = self.W.reshape(FN, -1)
+        if W2.dtype != x.dtype:
+            W2 = W2.astype(x.dtype)
+        out = np.matmul(W2, colT)
+        _kernels.bias_add_(out, self.b, n_threads=self.n_threads)
         self.x = x
-        self.col = col
-        self.col_W = col_W
-        return out
+        self.col_W = W2.T
+        return out.reshape(N, FN, out_h, out_w)
+
+    @property
+    def col(self):
+        """The last input in the book's im2col layout (N*OH*OW, C*FH*FW), made on demand."""
+        if self._colT is None:
+            return None
+        N, K, P = self._colT.shape
+        return self._colT.transpose(0, 2, 1).reshape(N * P, K)
 
     def backward(self, dout):
         """``dout`` (N, FN, OH, OW) -> ``dx`` (N, C, H, W), or None if ``need_dx=False``.
@@ -455,15 +481,24 @@ class Convolution:
         Sets ``dW`` and ``db``.
         """
         FN, C, FH, FW = self.W.shape
-        dout = np.asarray(dout).transpose(0, 2, 3, 1).reshape(-1, FN)
-        self.db = _as_dtype(np.sum(dout, axis=0), self.b.dtype)
-        dW = (self.col.T @ dout).transpose(1, 0).reshape(FN, C, FH, FW)
-        self.dW = _as_dtype(dW, self.W.dtype)
+        N = self.x.shape[0]
+        colT = self._colT
+        d3 = np.ascontiguousarray(dout, dtype=colT.dtype).reshape(N, FN, -1)
+        if d3.shape[2] != colT.shape[2]:
+            raise ValueError(f"dout has shape {np.shape(dout)}, the forward output was "
+                             f"({N}, {FN}, {colT.shape[2]} positions)")
+        self.db = _as_dtype(_kernels.sum_channels(d3, n_threads=self.n_threads), self.b.dtype)
+        # dW = sum_n dout[n] @ colT[n].T, as one batched GEMM and a sum over n
+        dW = np.matmul(d3, colT.transpose(0, 2, 1)).sum(axis=0)
+        self.dW = _as_dtype(dW.reshape(FN, C, FH, FW), self.W.dtype)
         if not self.need_dx:
             return None
-        dcol = _as_dtype(dout @ self.col_W.T, self.x.dtype)
-        return _kernels.col2im(dcol, self.x.shape, FH, FW, self.stride, self.pad,
-                               n_threads=self.n_threads)
+        W2 = self.W.reshape(FN, -1)
+        if W2.dtype != colT.dtype:
+            W2 = W2.astype(colT.dtype)
+        dcolT = np.matmul(W2.T, d3)
+        return _kernels.col2im_t(dcolT, self.x.shape, FH, FW, self.stride, self.pad,
+                                 n_threads=self.n_threads)
 
 
 class Pooling:

@@ -196,3 +196,114 @@ def col2im_into(const floating[:, ::1] col, floating[:, :, :, ::1] dx,
         c = t - n * C
         _col2im_plane(cp + n * OH * OW * K, dp + t * H * W, c, C, H, W, FH, FW,
                       OH, OW, sh, sw, ph, pw)
+
+
+# ---- the per-sample transposed layout used by the layers' fast path ----
+# colT is (N, C*FH*FW, OH*OW): for sample n, row (c, kh, kw) holds that filter tap's
+# value at every output position (oh, ow). W (FN, C*FH*FW) @ colT[n] is then the
+# NCHW output of sample n with no transpose, and with stride 1 each (row, oh) run is a
+# contiguous slice of an input row.
+
+cdef inline void _im2col_t_plane(const floating* x, floating* colT,
+                                 Py_ssize_t H, Py_ssize_t W, Py_ssize_t FH, Py_ssize_t FW,
+                                 Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t sh, Py_ssize_t sw,
+                                 Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
+    # x: plane (n, c); colT: its FH*FW rows, which this call owns.
+    cdef Py_ssize_t kh, kw, oh, ow, ih, lo, hi, iw
+    cdef floating* d
+    cdef const floating* s
+    for kh in range(FH):
+        for kw in range(FW):
+            # output columns whose tap (kh, kw) reads inside the row
+            lo = 0
+            while lo < OW and lo * sw - pw + kw < 0:
+                lo += 1
+            hi = lo
+            while hi < OW and hi * sw - pw + kw < W:
+                hi += 1
+            for oh in range(OH):
+                d = colT + ((kh * FW + kw) * OH + oh) * OW
+                ih = oh * sh - ph + kh
+                if ih < 0 or ih >= H:
+                    memset(d, 0, OW * sizeof(floating))
+                    continue
+                s = x + ih * W - pw + kw
+                for ow in range(lo):
+                    d[ow] = 0
+                if sw == 1:
+                    memcpy(d + lo, s + lo, (hi - lo) * sizeof(floating))
+                else:
+                    for ow in range(lo, hi):
+                        d[ow] = s[ow * sw]
+                for ow in range(hi, OW):
+                    d[ow] = 0
+
+
+def im2col_t_into(const floating[:, :, :, ::1] x, floating[:, :, ::1] colT,
+                  Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t sh, Py_ssize_t sw,
+                  Py_ssize_t ph, Py_ssize_t pw, int n_threads):
+    """Fill colT (N, C*FH*FW, OH*OW) from x (N, C, H, W). Shapes are checked by the caller."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t OH = (H + 2 * ph - FH) // sh + 1
+    cdef Py_ssize_t OW = (W + 2 * pw - FW) // sw + 1
+    cdef Py_ssize_t t
+    if N * C == 0 or OH <= 0 or OW <= 0:
+        return
+    cdef const floating* xp = &x[0, 0, 0, 0]
+    cdef floating* cp = &colT[0, 0, 0]
+    # Work item (n, c) owns rows [c*FH*FW, (c+1)*FH*FW) of colT[n].
+    for t in prange(N * C, nogil=True, schedule='static', num_threads=n_threads):
+        _im2col_t_plane(xp + t * H * W, cp + t * FH * FW * OH * OW, H, W, FH, FW,
+                        OH, OW, sh, sw, ph, pw)
+
+
+cdef inline void _col2im_t_plane(const floating* colT, floating* dx,
+                                 Py_ssize_t H, Py_ssize_t W, Py_ssize_t FH, Py_ssize_t FW,
+                                 Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t sh, Py_ssize_t sw,
+                                 Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
+    # dx: plane (n, c), owned by this call; colT: its FH*FW rows. Each dx value gets its
+    # terms in (kh, kw, oh) order whatever the thread count.
+    cdef Py_ssize_t kh, kw, oh, ow, ih, lo, hi
+    cdef floating* d
+    cdef const floating* s
+    memset(dx, 0, H * W * sizeof(floating))
+    for kh in range(FH):
+        for kw in range(FW):
+            lo = 0
+            while lo < OW and lo * sw - pw + kw < 0:
+                lo += 1
+            hi = lo
+            while hi < OW and hi * sw - pw + kw < W:
+                hi += 1
+            for oh in range(OH):
+                ih = oh * sh - ph + kh
+                if ih < 0 or ih >= H:
+                    continue
+                s = colT + ((kh * FW + kw) * OH + oh) * OW
+                d = dx + ih * W - pw + kw
+                if sw == 1:
+                    for ow in range(lo, hi):
+                        d[ow] += s[ow]
+                else:
+                    for ow in range(lo, hi):
+                        d[ow * sw] += s[ow]
+
+
+def col2im_t_into(const floating[:, :, ::1] colT, floating[:, :, :, ::1] dx,
+                  Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t sh, Py_ssize_t sw,
+                  Py_ssize_t ph, Py_ssize_t pw, int n_threads):
+    """Sum colT (N, C*FH*FW, OH*OW) back into dx (N, C, H, W); dx is overwritten."""
+    cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
+    cdef Py_ssize_t OH = (H + 2 * ph - FH) // sh + 1
+    cdef Py_ssize_t OW = (W + 2 * pw - FW) // sw + 1
+    cdef Py_ssize_t t
+    if N * C == 0 or H * W == 0:
+        return
+    cdef floating* dp = &dx[0, 0, 0, 0]
+    if OH <= 0 or OW <= 0:
+        memset(dp, 0, N * C * H * W * sizeof(floating))
+        return
+    cdef const floating* cp = &colT[0, 0, 0]
+    for t in prange(N * C, nogil=True, schedule='static', num_threads=n_threads):
+        _col2im_t_plane(cp + t * FH * FW * OH * OW, dp + t * H * W, H, W, FH, FW,
+                        OH, OW, sh, sw, ph, pw)

@@ -12,59 +12,108 @@ from libc.string cimport memset
 
 from _openmp cimport CCONV_OPENMP
 
+cdef extern from *:
+    """
+    /* The book's 2x2, stride-2 max pooling of one plane, written in C so that the
+       comparisons become selects (Cython's if/else defeats if-conversion and random
+       data then mispredicts). Returns nonzero if the plane holds a NaN; the caller then
+       redoes the plane on the exact NaN-propagating path. */
+    #define CCONV_MAXPOOL22(T, NAME)                                              \
+    static int NAME(const T* x, T* out, Py_ssize_t* arg, Py_ssize_t W,            \
+                    Py_ssize_t OH, Py_ssize_t OW) {                               \
+        int nan = 0;                                                              \
+        for (Py_ssize_t oh = 0; oh < OH; ++oh) {                                  \
+            const T* r0 = x + 2 * oh * W;                                         \
+            const T* r1 = r0 + W;                                                 \
+            T* o = out + oh * OW;                                                 \
+            Py_ssize_t* a = arg + oh * OW;                                        \
+            for (Py_ssize_t ow = 0; ow < OW; ++ow) {                              \
+                T v0 = r0[2 * ow], v1 = r0[2 * ow + 1];                           \
+                T v2 = r1[2 * ow], v3 = r1[2 * ow + 1];                           \
+                nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);         \
+                int g01 = v1 > v0, g23 = v3 > v2;                                 \
+                T m01 = g01 ? v1 : v0, m23 = g23 ? v3 : v2;                       \
+                int g = m23 > m01;                                                \
+                T m = g ? m23 : m01;                                              \
+                o[ow] = m;                                                        \
+                /* arithmetic, not a select: gcc turns the select into a branch */ \
+                a[ow] = (Py_ssize_t)(g01 + g * (2 + g23 - g01));                  \
+            }                                                                     \
+        }                                                                         \
+        return nan;                                                               \
+    }
+    CCONV_MAXPOOL22(float, cconv_maxpool22_f)
+    CCONV_MAXPOOL22(double, cconv_maxpool22_d)
+    """
+    int cconv_maxpool22_f(const float* x, float* out, Py_ssize_t* arg, Py_ssize_t W,
+                          Py_ssize_t OH, Py_ssize_t OW) noexcept nogil
+    int cconv_maxpool22_d(const double* x, double* out, Py_ssize_t* arg, Py_ssize_t W,
+                          Py_ssize_t OH, Py_ssize_t OW) noexcept nogil
+
 
 def openmp_compiled():
     return bool(CCONV_OPENMP)
+
+
+cdef inline void _max_window(const floating* x, Py_ssize_t H, Py_ssize_t W,
+                             Py_ssize_t ih0, Py_ssize_t iw0, Py_ssize_t PH, Py_ssize_t PW,
+                             floating* out, Py_ssize_t* arg) noexcept nogil:
+    # Window order (kh, kw), strict '>' keeps the first maximum. A padded cell is -inf:
+    # it never beats a real value but is the answer when every cell is -inf (np.argmax
+    # says index 0 then, and best_k starts at 0). NaNs are only flagged in the hot loop;
+    # a flagged window is rescanned for its first NaN, which wins as in np.max.
+    cdef Py_ssize_t kh, kw, ih, iw, best_k = 0, k
+    cdef floating v, best = -INFINITY
+    cdef bint nan_seen = False, gt
+    cdef bint inside = ih0 >= 0 and ih0 + PH <= H and iw0 >= 0 and iw0 + PW <= W
+    for kh in range(PH):
+        ih = ih0 + kh
+        if not inside and (ih < 0 or ih >= H):
+            continue
+        for kw in range(PW):
+            iw = iw0 + kw
+            if not inside and (iw < 0 or iw >= W):
+                continue
+            v = x[ih * W + iw]
+            k = kh * PW + kw
+            nan_seen = nan_seen | (v != v)
+            gt = v > best
+            best = v if gt else best
+            best_k = best_k + gt * (k - best_k)  # arithmetic: keeps the loop branch-free
+    if nan_seen:
+        for kh in range(PH):
+            ih = ih0 + kh
+            if ih < 0 or ih >= H:
+                continue
+            for kw in range(PW):
+                iw = iw0 + kw
+                if 0 <= iw < W and x[ih * W + iw] != x[ih * W + iw]:
+                    out[0] = x[ih * W + iw]
+                    arg[0] = kh * PW + kw
+                    return
+    out[0] = best
+    arg[0] = best_k
 
 
 cdef inline void _maxpool_plane(const floating* x, floating* out, Py_ssize_t* arg,
                                 Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
                                 Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t sh, Py_ssize_t sw,
                                 Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
-    # Window order (kh, kw), strict '>' keeps the first maximum. A padded cell is -inf:
-    # it never beats a real value but is the answer when every cell is -inf (np.argmax
-    # says index 0 then, and best_k starts at 0). NaNs are only flagged in the hot loop;
-    # a flagged window is rescanned for its first NaN, which wins as in np.max.
-    cdef Py_ssize_t oh, ow, kh, kw, ih, iw, ih0, iw0, best_k
-    cdef floating v, best
-    cdef bint nan_seen, inside
-    cdef const floating* win
+    cdef Py_ssize_t oh, ow, ih0, iw0, i
+    cdef int nan
+    if PH == 2 and PW == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0:
+        if floating is float:
+            nan = cconv_maxpool22_f(x, out, arg, W, OH, OW)
+        else:
+            nan = cconv_maxpool22_d(x, out, arg, W, OH, OW)
+        if not nan:
+            return
     for oh in range(OH):
         ih0 = oh * sh - ph
         for ow in range(OW):
             iw0 = ow * sw - pw
-            inside = ih0 >= 0 and ih0 + PH <= H and iw0 >= 0 and iw0 + PW <= W
-            best = -INFINITY
-            best_k = 0
-            nan_seen = False
-            for kh in range(PH):
-                ih = ih0 + kh
-                if not inside and (ih < 0 or ih >= H):
-                    continue
-                win = x + ih * W + iw0
-                for kw in range(PW):
-                    if not inside and (iw0 + kw < 0 or iw0 + kw >= W):
-                        continue
-                    v = win[kw]
-                    nan_seen = nan_seen | (v != v)
-                    if v > best:
-                        best = v
-                        best_k = kh * PW + kw
-            if nan_seen:
-                for kh in range(PH):
-                    ih = ih0 + kh
-                    if ih < 0 or ih >= H:
-                        continue
-                    for kw in range(PW):
-                        iw = iw0 + kw
-                        if 0 <= iw < W and x[ih * W + iw] != x[ih * W + iw]:
-                            best = x[ih * W + iw]
-                            best_k = kh * PW + kw
-                            break
-                    if best != best:
-                        break
-            out[oh * OW + ow] = best
-            arg[oh * OW + ow] = best_k
+            i = oh * OW + ow
+            _max_window(x, H, W, ih0, iw0, PH, PW, out + i, arg + i)
 
 
 def maxpool_forward_into(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,

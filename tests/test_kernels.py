@@ -358,3 +358,61 @@ def test_property_special_values(vals):
     np.testing.assert_array_equal(out, rout)
     np.testing.assert_array_equal(arg, rarg)
     np.testing.assert_array_equal(util.im2col(x, 3, 3, 1, 1), R.im2col(x, 3, 3, 1, 1))
+
+
+# ---- the layers' fast-path kernels: per-sample transposed columns, element-wise ops ----
+
+def _col_t_ref(x, fh, fw, s, p):
+    col = R.im2col(x, fh, fw, s, p)
+    N = x.shape[0]
+    return col.reshape(N, -1, col.shape[1]).transpose(0, 2, 1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", GRID)
+def test_im2col_t_col2im_t_equal_reference(case, dtype):
+    N, C, H, W, FH, FW, s, p = case
+    x = rand((N, C, H, W), dtype, 20)
+    colT = K.im2col_t(x, FH, FW, s, p)
+    np.testing.assert_array_equal(colT, _col_t_ref(x, FH, FW, s, p))
+    g = rand(colT.shape, dtype, 21)
+    ref = R.col2im(g.transpose(0, 2, 1).reshape(-1, g.shape[1]), x.shape, FH, FW, s, p)
+    np.testing.assert_allclose(K.col2im_t(g, x.shape, FH, FW, s, p), ref, **TOL[dtype])
+    one = K.col2im_t(g, x.shape, FH, FW, s, p, n_threads=1)
+    assert np.array_equal(K.col2im_t(g, x.shape, FH, FW, s, p, n_threads=4), one)
+
+
+@HYP
+@given(geometries())
+def test_property_im2col_t(g):
+    shape, fh, fw, s, p, dtype, seed = g
+    x = rand(shape, dtype, seed)
+    colT = K.im2col_t(x, fh, fw, s, p)
+    np.testing.assert_array_equal(colT, _col_t_ref(x, fh, fw, s, p))
+    c = rand(colT.shape, np.float64, seed + 1)
+    # adjoint: <im2col_t(x), c> == <x, col2im_t(c)>
+    assert np.vdot(colT.astype(np.float64), c) == pytest.approx(
+        np.vdot(x.astype(np.float64), K.col2im_t(c, shape, fh, fw, s, p)), rel=1e-9, abs=1e-9)
+
+
+def test_col2im_t_shape_is_checked():
+    with pytest.raises(ValueError, match=r"colT has shape \(1, 4, 5\).*needs \(1, 4, 4\)"):
+        K.col2im_t(np.zeros((1, 4, 5)), (1, 1, 3, 3), 2, 2)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_elementwise_kernels(dtype):
+    x = rand((3, 5, 7, 9), dtype, 22)
+    x[0, 0, 0, :3] = [np.nan, 0.0, -0.0]
+    y = K.relu(x, n_threads=2)
+    np.testing.assert_array_equal(y, np.where(x <= 0, 0, x))  # NaN passes, as the book's mask
+    d = rand(x.shape, dtype, 23)
+    np.testing.assert_array_equal(K.relu_backward(d, y), np.where(x <= 0, 0, d))
+    d3 = rand((4, 6, 50), dtype, 24)
+    np.testing.assert_allclose(K.sum_channels(d3), d3.sum(axis=(0, 2)), **TOL[dtype])
+    assert np.array_equal(K.sum_channels(d3, n_threads=1), K.sum_channels(d3, n_threads=3))
+    b = rand((6,), dtype, 25)
+    want = d3 + b[None, :, None]
+    np.testing.assert_array_equal(K.bias_add_(d3.copy(), b), want)
+    with pytest.raises(ValueError, match="dout has shape"):
+        K.relu_backward(d[:1], y)

@@ -1,0 +1,79 @@
+"""Element-wise kernels of the layers' fast path: bias (+ ReLU) on NCHW-style (N, F, P)
+arrays, ReLU forward/backward on flat arrays. Work is split in fixed blocks, each owned
+by one thread, so results do not depend on the thread count.
+"""
+from cython cimport floating
+from cython.parallel cimport prange
+
+cdef enum:
+    BLOCK = 16384
+
+
+def relu_into(const floating[::1] x, floating[::1] out, int n_threads):
+    """out = x where not x <= 0, else 0 (NaN passes through, as the book's mask)."""
+    cdef Py_ssize_t n = x.shape[0], nb = (n + BLOCK - 1) // BLOCK, blk, i, lo, hi
+    cdef floating v
+    for blk in prange(nb, nogil=True, schedule='static', num_threads=n_threads):
+        lo = blk * BLOCK
+        hi = lo + BLOCK
+        if hi > n:
+            hi = n
+        for i in range(lo, hi):
+            v = x[i]
+            out[i] = 0 if v <= 0 else v
+
+
+def relu_backward_into(const floating[::1] dout, const floating[::1] y, floating[::1] dx,
+                       int n_threads):
+    """dx = 0 where the forward output y <= 0 (the input was <= 0), else dout."""
+    cdef Py_ssize_t n = dout.shape[0], nb = (n + BLOCK - 1) // BLOCK, blk, i, lo, hi
+    cdef floating g
+    for blk in prange(nb, nogil=True, schedule='static', num_threads=n_threads):
+        lo = blk * BLOCK
+        hi = lo + BLOCK
+        if hi > n:
+            hi = n
+        for i in range(lo, hi):
+            g = dout[i]  # loaded unconditionally so the select vectorises
+            dx[i] = 0 if y[i] <= 0 else g
+
+
+def bias_add_into(floating[:, :, ::1] out, const floating[::1] b, int n_threads):
+    """out[n, f, :] += b[f] in place; row (n, f) belongs to one thread."""
+    cdef Py_ssize_t N = out.shape[0], F = out.shape[1], P = out.shape[2], t, f, i
+    cdef floating bf
+    cdef floating* row
+    if N * F * P == 0:
+        return
+    cdef floating* base = &out[0, 0, 0]
+    for t in prange(N * F, nogil=True, schedule='static', num_threads=n_threads):
+        f = t % F
+        bf = b[f]
+        row = base + t * P
+        for i in range(P):
+            row[i] = row[i] + bf
+
+
+cdef inline floating _sum_channel(const floating* d, Py_ssize_t N, Py_ssize_t F,
+                                 Py_ssize_t P) noexcept nogil:
+    cdef Py_ssize_t n, i
+    cdef floating s = 0, r
+    for n in range(N):
+        r = 0
+        for i in range(P):
+            r = r + d[n * F * P + i]
+        s = s + r
+    return s
+
+
+def sum_channels_into(const floating[:, :, ::1] dout, floating[::1] db, int n_threads):
+    """db[f] = sum of dout[:, f, :]; channel f is summed by one thread, in a fixed order."""
+    cdef Py_ssize_t N = dout.shape[0], F = dout.shape[1], P = dout.shape[2], f
+    if F == 0:
+        return
+    if N * P == 0:
+        db[:] = 0
+        return
+    cdef const floating* base = &dout[0, 0, 0]
+    for f in prange(F, nogil=True, schedule='static', num_threads=n_threads):
+        db[f] = _sum_channel(base + f * P, N, F, P)
