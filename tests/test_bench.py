@@ -1,0 +1,55 @@
+"""The benchmark harness: the book-code twin computes what cconv computes, and the
+benchmark functions run end to end (timings are not asserted: machines are noisy)."""
+import io
+import json
+
+import numpy as np
+import pytest
+
+from cconv import _reference_nets as RN
+from cconv.bench import bench_kernels, bench_train
+from cconv.networks import DeepConvNet, SimpleConvNet
+
+
+@pytest.mark.parametrize("make", [lambda: SimpleConvNet(rng=0),
+                                  lambda: DeepConvNet(rng=0, dropout_ratio=0.0)])
+def test_book_twin_has_the_same_gradients(make):
+    net = make()
+    ref = RN.mirror(net)
+    x = np.random.default_rng(0).random((6, 1, 28, 28))
+    t = np.arange(6)
+    g, gr = net.gradient(x, t), ref.gradient(x, t)
+    for k in g:
+        np.testing.assert_allclose(g[k], gr[k], rtol=1e-9, atol=1e-12 * np.abs(gr[k]).max())
+
+
+def test_book_twin_adam_matches_cconv_adam():
+    from cconv.optimizer import Adam
+    net = SimpleConvNet(rng=1)
+    ref = RN.mirror(net)
+    x = np.random.default_rng(1).random((5, 1, 28, 28))
+    t = np.arange(5)
+    opt, ropt = Adam(), RN.Adam()
+    for _ in range(3):
+        opt.update(net.params, net.gradient(x, t))
+        ropt.update(ref.params, ref.gradient(x, t))
+    for k in net.params:
+        np.testing.assert_allclose(net.params[k], ref.params[k], rtol=1e-7, atol=1e-10)
+
+
+def test_bench_train_runs_and_writes_json(tmp_path):
+    out = io.StringIO()
+    res = bench_train(nets=("simple",), dtypes=("float64",), repeat=1, batch=8,
+                      with_torch=False, inference=False, json_path=tmp_path / "t.json",
+                      file=out)
+    impls = {r["impl"] for r in res["rows"]}
+    assert "book NumPy (float64)" in impls and "cconv 1 thread" in impls
+    assert json.loads((tmp_path / "t.json").read_text())["rows"]
+    assert "vs book" in out.getvalue()
+
+
+def test_bench_kernels_runs():
+    out = io.StringIO()
+    res = bench_kernels(repeat=1, dtypes=("float32",), file=out)
+    assert {r["kernel"] for r in res["rows"]} >= {"im2col", "col2im", "maxpool fwd"}
+    assert all(r["tn_ms"] > 0 for r in res["rows"])
