@@ -21,6 +21,7 @@ import io
 import json
 import os
 import pickle
+import struct
 import subprocess
 import sys
 import zipfile
@@ -496,6 +497,28 @@ row("params file", "_io.load_npz", "a 1 KiB member claiming 10**13 float64s",
 row("params file", "_io.load_npz", "a member claiming 2**62 float64s",
     lambda t: load_npz(_npz(t, "h2.npz", {}, raw_members=[("W1.npy", _npy_header("(4611686018427387904,)"))])),
     ValueError, "truncated or corrupt")
+def _zip_patched(tmp, name, flags=0, method=None):
+    """A valid params .npz whose zip headers claim encryption flags or another method."""
+    data = bytearray(_saved(tmp).read_bytes())
+    central = data.find(b"PK\x01\x02")
+    for off in (0 + 6, central + 8):  # general-purpose flags, then the method, in both headers
+        struct.pack_into("<H", data, off, struct.unpack_from("<H", data, off)[0] | flags)
+        if method is not None:
+            struct.pack_into("<H", data, off + 2, method)
+    p = tmp / name
+    p.write_bytes(bytes(data))
+    return p
+
+
+row("params file", "Network.load_params", "zip member flagged as encrypted",
+    lambda t: _load(_zip_patched(t, "enc.npz", flags=1)), ParamsFileError, "corrupt|encrypt",
+    bug="an .npz whose member is flagged encrypted escapes load_npz as RuntimeError "
+        "('password required for extraction'); load_npz should turn it into ValueError")
+row("params file", "Network.load_params", "zip member with compression method 99",
+    lambda t: _load(_zip_patched(t, "m99.npz", method=99)), ParamsFileError,
+    "corrupt|compression",
+    bug="an .npz member with an unknown compression method (or 'strong encryption', flag "
+        "bit 6) escapes load_npz as NotImplementedError; expected ValueError")
 row("params file", "Network.load_params", "an .npy file, not an .npz",
     lambda t: (np.save(t / "a.npy", z(3)), _load(t / "a.npy"))[1], ParamsFileError,
     "neither an .npz archive nor a params pickle")
@@ -584,6 +607,29 @@ row("pickle runs code", "networks.load_book_pickle", "the book's dict saved with
     lambda r: sorted(r) == sorted(_params()),
     bug="a dict of float arrays pickled with protocol 2 is refused: 'refusing to unpickle "
         "_codecs.encode'; allow _codecs.encode (protocol 2 stores bytes that way)")
+
+def _memo_bomb(tmp):
+    # PROTO 2, EMPTY_DICT, LONG_BINPUT 0x0A000000, STOP: CPython's C unpickler grows its
+    # memo table to 2 * 0x0A000000 pointers (2.7 GB, zero-filled) for these 11 bytes. The
+    # child process may not map more than 1 GiB after its imports: a parser that needs the
+    # table fails with MemoryError, a safe one returns {}.
+    p = tmp / "memo.pkl"
+    p.write_bytes(b"\x80\x02}r" + (0x0A000000).to_bytes(4, "little") + b".")
+    code = ("import resource, sys\nfrom cconv.networks import load_book_pickle\n"
+            "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, resource.RLIM_INFINITY))\n"
+            "try:\n    print(load_book_pickle(sys.argv[1]))\n"
+            "except Exception as e:\n    print(type(e).__name__, e)\n")
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    return subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True,
+                          text=True, timeout=120, env=env).stdout.strip()
+
+
+row("pickle runs code", "networks.load_book_pickle", "memo bomb: 11 bytes asking for 2.7 GB",
+    _memo_bomb, lambda out: out == "{}",
+    bug="a PUT/LONG_BINPUT with a huge memo index makes the C unpickler allocate and zero "
+        "2*index pointers: an 11-byte params.pkl takes 2.7 GB and 6 s (0x3fffffff: 17 GB); "
+        "unpickle with pickle._Unpickler (dict memo) or refuse memo indices beyond the "
+        "file's size after a pickletools.genops scan")
 
 # ---- truncated .npz / .gz ---------------------------------------------------------------
 
