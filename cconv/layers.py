@@ -12,7 +12,8 @@ Fixes of the book's bugs are noted in each class's docstring.
 """
 import numpy as np
 
-from . import _kernels
+from . import _im2col, _kernels, _ops, _parallel
+from ._config import resolve_threads
 from .functions import *  # noqa: F401,F403  (the book's layers.py re-exports them too)
 from .functions import __all__ as _functions_all
 from .functions import cross_entropy_error, sigmoid, softmax
@@ -448,24 +449,37 @@ class Convolution:
         if x.shape[1] != C:
             raise ValueError(f"x has {x.shape[1]} channels but W of shape {self.W.shape} "
                              f"expects {C}")
-        out_h, out_w = _kernels.window_geometry(x.shape, FH, FW, self.stride, self.pad)[:2]
-        # Per-sample columns (N, C*FH*FW, OH*OW): W2 @ colT[n] is sample n's output,
-        # already in NCHW order, so no transpose copy follows the GEMM. The buffer is
-        # reused while the batch shape stays the same.
-        colT = self._colT if (self._colT is not None and self._colT.shape ==
-                              (N, C * FH * FW, out_h * out_w) and
-                              self._colT.dtype == x.dtype) else None
-        colT = _kernels.im2col_t(x, FH, FW, self.stride, self.pad, out=colT,
-                                 n_threads=self.n_threads)
-        self._colT = colT
+        oh, ow, sh, sw, ph, pw = _kernels.window_geometry(x.shape, FH, FW, self.stride,
+                                                          self.pad)
+        x = np.ascontiguousarray(x)
+        K, P = C * FH * FW, oh * ow
+        # Per-sample columns (N, K, OH*OW): W2 @ colT[n] is sample n's output, already
+        # NCHW, so no transpose copy follows the GEMM. The buffer is kept for backward
+        # and reused while the batch shape stays the same.
+        colT = self._colT
+        if colT is None or colT.shape != (N, K, P) or colT.dtype != x.dtype:
+            colT = np.empty((N, K, P), dtype=x.dtype)
         W2 = self.W.reshape(FN, -1)
         if W2.dtype != x.dtype:
             W2 = W2.astype(x.dtype)
-        out = np.matmul(W2, colT)
-        _kernels.bias_add_(out, self.b, n_threads=self.n_threads)
+        b = np.ascontiguousarray(self.b, dtype=x.dtype)
+        out = np.empty((N, FN, P), dtype=x.dtype)
+        cs = _parallel.chunk_size(K * P * x.itemsize, N)
+        geo = (FH, FW, sh, sw, ph, pw)
+
+        def work(lo, hi):
+            # each chunk's columns are multiplied while they are still in cache
+            for c in range(lo, hi):
+                s = slice(c * cs, min(N, (c + 1) * cs))
+                _im2col.im2col_t_into(x[s], colT[s], *geo, 1)
+                np.matmul(W2, colT[s], out=out[s])
+                _ops.bias_add_into(out[s], b, 1)
+        _parallel.run_chunks(work, -(-N // cs), resolve_threads(self.n_threads))
+        self._colT = colT
+        self._geo = geo
         self.x = x
         self.col_W = W2.T
-        return out.reshape(N, FN, out_h, out_w)
+        return out.reshape(N, FN, oh, ow)
 
     @property
     def col(self):
@@ -481,24 +495,42 @@ class Convolution:
         Sets ``dW`` and ``db``.
         """
         FN, C, FH, FW = self.W.shape
-        N = self.x.shape[0]
         colT = self._colT
-        d3 = np.ascontiguousarray(dout, dtype=colT.dtype).reshape(N, FN, -1)
-        if d3.shape[2] != colT.shape[2]:
+        N, K, P = colT.shape
+        dt = colT.dtype
+        d3 = np.ascontiguousarray(dout, dtype=dt)
+        if d3.size != N * FN * P or d3.shape[:2] != (N, FN):
             raise ValueError(f"dout has shape {np.shape(dout)}, the forward output was "
-                             f"({N}, {FN}, {colT.shape[2]} positions)")
-        self.db = _as_dtype(_kernels.sum_channels(d3, n_threads=self.n_threads), self.b.dtype)
-        # dW = sum_n dout[n] @ colT[n].T, as one batched GEMM and a sum over n
-        dW = np.matmul(d3, colT.transpose(0, 2, 1)).sum(axis=0)
-        self.dW = _as_dtype(dW.reshape(FN, C, FH, FW), self.W.dtype)
-        if not self.need_dx:
-            return None
+                             f"({N}, {FN}, {P} positions)")
+        d3 = d3.reshape(N, FN, P)
+        cs = _parallel.chunk_size(K * P * dt.itemsize, N)
+        nch = -(-N // cs)
+        dWp = np.empty((nch, FN, K), dtype=dt)   # per-chunk partial sums, added in
+        dbp = np.empty((nch, FN), dtype=dt)      # chunk order: thread-count independent
         W2 = self.W.reshape(FN, -1)
-        if W2.dtype != colT.dtype:
-            W2 = W2.astype(colT.dtype)
-        dcolT = np.matmul(W2.T, d3)
-        return _kernels.col2im_t(dcolT, self.x.shape, FH, FW, self.stride, self.pad,
-                                 n_threads=self.n_threads)
+        if W2.dtype != dt:
+            W2 = W2.astype(dt)
+        W2T = W2.T
+        dx = np.empty(self.x.shape, dtype=dt) if self.need_dx else None
+        geo = self._geo
+
+        def work(lo, hi):
+            buf = np.empty((cs, K, P), dtype=dt) if dx is not None else None
+            for c in range(lo, hi):
+                s = slice(c * cs, min(N, (c + 1) * cs))
+                n = s.stop - s.start
+                _ops.sum_channels_into(d3[s], dbp[c], 1)
+                if n == 1:
+                    np.matmul(d3[s.start], colT[s.start].T, out=dWp[c])
+                else:
+                    np.sum(np.matmul(d3[s], colT[s].transpose(0, 2, 1)), axis=0, out=dWp[c])
+                if dx is not None:
+                    np.matmul(W2T, d3[s], out=buf[:n])
+                    _im2col.col2im_t_into(buf[:n], dx[s], *geo, 1)
+        _parallel.run_chunks(work, nch, resolve_threads(self.n_threads))
+        self.db = _as_dtype(dbp.sum(axis=0), self.b.dtype)
+        self.dW = _as_dtype(dWp.sum(axis=0).reshape(FN, C, FH, FW), self.W.dtype)
+        return dx
 
 
 class Pooling:

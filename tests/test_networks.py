@@ -248,3 +248,22 @@ def test_bad_constructor_arguments():
         SimpleConvNet(dtype=np.int32)
     with pytest.raises(ValueError, match="does not fit"):
         SimpleConvNet(input_dim=(1, 3, 3))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gradients_bit_identical_for_any_thread_count(dtype):
+    import cconv
+    net = DeepConvNet(rng=3, dtype=dtype, dropout_ratio=0.0)
+    x = np.random.default_rng(8).random((13, 1, 28, 28)).astype(dtype)  # odd batch
+    t = np.arange(13) % 10
+    old = cconv.get_num_threads()
+    try:
+        cconv.set_num_threads(1)
+        g1 = {k: v.copy() for k, v in net.gradient(x, t).items()}
+        for n in (2, 3, 8):
+            cconv.set_num_threads(n)
+            g = net.gradient(x, t)
+            for k in g1:
+                assert np.array_equal(g[k], g1[k]), (n, k)
+    finally:
+        cconv.set_num_threads(None if old is None else old)

@@ -1,0 +1,68 @@
+"""Batch-parallel execution of the layers' GEMM work.
+
+A convolution's batch is cut into chunks of a few samples whose columns fit in L2, and
+the chunks are shared out among Python worker threads (NumPy's BLAS and cconv's kernels
+release the GIL). While they run, BLAS is held to one thread per caller, so there are
+never more busy threads than ``n_threads`` and no two thread pools spin against each
+other. Chunk boundaries depend only on the shapes, and partial sums are added in chunk
+order, so results are bit-identical for every thread count.
+"""
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+_executor = None
+_executor_size = 0
+_lock = threading.Lock()
+_blas = None
+
+
+def _pool(n):
+    global _executor, _executor_size
+    with _lock:
+        if _executor is None or _executor_size < n:
+            if _executor is not None:
+                _executor.shutdown(wait=False)
+            _executor = ThreadPoolExecutor(max_workers=n, thread_name_prefix="cconv")
+            _executor_size = n
+        return _executor
+
+
+@contextmanager
+def single_threaded_blas():
+    """Hold BLAS to one thread (threadpoolctl) for the duration of the block."""
+    global _blas
+    if _blas is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _blas = ThreadpoolController().select(user_api="blas")
+        except Exception:  # threadpoolctl missing or broken: run as is
+            _blas = False
+    if _blas is False or not _blas.lib_controllers:
+        yield
+        return
+    with _blas.limit(limits=1):
+        yield
+
+
+def chunk_size(per_sample_bytes, n, target=384 << 10):
+    """Samples per chunk so that one chunk's columns take about ``target`` bytes."""
+    return max(1, min(n, target // max(1, per_sample_bytes)))
+
+
+def run_chunks(fn, n_chunks, n_threads):
+    """Call ``fn(lo, hi)`` on contiguous ranges of chunk indices, one range per thread."""
+    t = min(int(n_threads), n_chunks)
+    if t <= 1:
+        if n_chunks:
+            fn(0, n_chunks)
+        return
+    bounds = [n_chunks * p // t for p in range(t + 1)]
+    ex = _pool(t - 1)
+    with single_threaded_blas():
+        futures = [ex.submit(fn, bounds[p], bounds[p + 1]) for p in range(1, t)]
+        try:
+            fn(bounds[0], bounds[1])
+        finally:
+            for f in futures:
+                f.result()  # wait for all; re-raises a worker's exception
