@@ -53,8 +53,12 @@ def chunk_size(per_sample_bytes, n, target=384 << 10):
 def run_chunks(fn, n_chunks, n_threads):
     """Call ``fn(lo, hi)`` on contiguous ranges of chunk indices, one range per thread."""
     t = min(int(n_threads), n_chunks)
+    if n_chunks <= 0:
+        return
+    # BLAS is single-threaded on every path: a BLAS's result may depend on its own
+    # thread count, and ours must not.
     if t <= 1:
-        if n_chunks:
+        with single_threaded_blas():
             fn(0, n_chunks)
         return
     bounds = [n_chunks * p // t for p in range(t + 1)]
