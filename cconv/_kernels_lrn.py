@@ -25,6 +25,9 @@ from ._kernels import _check_4d, _int, _output, as_float_array
 __all__ = ["lrn_forward", "lrn_backward", "check_lrn_params"]
 
 _BLOCK_BYTES = 1 << 18  # a work item's block of every channel stays within ~L2
+# Elements per extra thread: below this, waking threads costs more than it saves (and on
+# a busy machine far more). The result does not depend on the thread count.
+_MIN_PER_THREAD = 1 << 14
 
 
 def _real(v, name):
@@ -56,6 +59,13 @@ def check_lrn_params(size, alpha, beta, k):
         raise ValueError(f"k must be > 0, got {k} (scale = k + alpha/size * sum of "
                          "squares must stay positive where a window is all zeros)")
     return size, alpha, beta, k
+
+
+def _threads(n_threads, shape):
+    n = 1
+    for s in shape:
+        n *= int(s)
+    return max(1, min(resolve_threads(n_threads), n // _MIN_PER_THREAD))
 
 
 def _rows(shape, itemsize, n_threads):
@@ -100,7 +110,7 @@ def lrn_forward(x, size=5, alpha=1e-4, beta=0.75, k=2.0, out=None, scale=None,
     _check_4d(x, "x")
     out = _output(out, x.shape, x.dtype, "out")
     scale = _output(scale, x.shape, x.dtype, "scale")
-    nt = resolve_threads(n_threads)
+    nt = _threads(n_threads, x.shape)
     x = np.ascontiguousarray(x)
     _lrn.lrn_forward_into(x, out, scale, size, alpha, beta, k,
                           _rows(x.shape, x.itemsize, nt), nt)
@@ -145,7 +155,7 @@ def lrn_backward(dout, x, scale, size=5, alpha=1e-4, beta=0.75, k=2.0, out=None,
         raise TypeError(f"scale has dtype {scale.dtype} but x has {x.dtype}; pass the scale "
                         "that lrn_forward returned for this x")
     dx = _output(out, x.shape, x.dtype, "dx")
-    nt = resolve_threads(n_threads)
+    nt = _threads(n_threads, x.shape)
     N, C, H, W = x.shape
     rows = _rows(x.shape, x.itemsize, nt)
     items = N * (-(-H // rows)) if H else 0

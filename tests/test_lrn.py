@@ -116,7 +116,8 @@ def test_float32_gradient_is_close_to_float64():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_thread_count_does_not_change_results(dtype):
+def test_thread_count_does_not_change_results(dtype, monkeypatch):
+    monkeypatch.setattr(K, "_MIN_PER_THREAD", 1)  # small inputs use every thread asked for
     for shape in [(5, 12, 9, 7), (1, 6, 13, 5), (3, 2, 1, 1), (40, 8, 3, 3)]:
         x = rand(shape, dtype, 9)
         g = rand(shape, dtype, 10, 1.0)
@@ -128,6 +129,14 @@ def test_thread_count_does_not_change_results(dtype):
                 assert np.array_equal(out, out1) and np.array_equal(s, s1)
                 assert np.array_equal(K.lrn_backward(g, x, s1, 5, 0.9, beta, 1.0,
                                                      n_threads=n), dx1)
+
+
+def test_small_inputs_use_fewer_threads():
+    assert K._threads(8, (2, 4, 8, 8)) == 1
+    assert K._threads(8, (100, 32, 28, 28)) == 8
+    assert K._threads(2, (3, 16384, 1, 1)) == 2
+    with pytest.raises(ValueError, match="n_threads must be a positive int"):
+        K._threads(0, (100, 32, 28, 28))
 
 
 def test_block_size_does_not_change_results(monkeypatch):

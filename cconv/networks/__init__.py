@@ -4,10 +4,12 @@ Each has the book's interface: ``params``, ``predict``, ``loss``, ``accuracy``,
 ``gradient``, ``numerical_gradient``, ``save_params``, ``load_params``.
 """
 from .base import Network, ParamsFileError, convert_pkl_to_npz, load_book_pickle
+from .alexnet import AlexNet
 from .deep_convnet import DeepConvNet
+from .lenet import LeNet
 from .simple_convnet import SimpleConvNet
 
-NETWORKS = {"simple": SimpleConvNet, "deep": DeepConvNet}
+NETWORKS = {"simple": SimpleConvNet, "deep": DeepConvNet, "lenet": LeNet, "alexnet": AlexNet}
 
 
 def load_network(path, dtype=None):
@@ -40,5 +42,5 @@ def get_network(name, **kwargs):
     raise ValueError(f"unknown network {name!r}; choose one of {sorted(NETWORKS)}")
 
 
-__all__ = ["Network", "ParamsFileError", "SimpleConvNet", "DeepConvNet", "NETWORKS",
-           "get_network", "load_network", "convert_pkl_to_npz", "load_book_pickle"]
+__all__ = ["Network", "ParamsFileError", "SimpleConvNet", "DeepConvNet", "LeNet", "AlexNet",
+           "NETWORKS", "get_network", "load_network", "convert_pkl_to_npz", "load_book_pickle"]
