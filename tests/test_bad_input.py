@@ -387,6 +387,12 @@ row("col/input_shape mismatch", "util.col2im", "input_shape None",
 row("col/input_shape mismatch", "util.col2im", "out of the wrong shape",
     lambda _: util.col2im(z((4, 4)), (1, 1, 3, 3), 2, 2, out=z((1, 1, 3, 4))), ValueError,
     r"out for dx must have shape \(1, 1, 3, 3\)")
+row("col/input_shape mismatch", "util.col2im", "out= is a view of col itself",
+    lambda _: (lambda c: util.col2im(c, (1, 1, 4, 4), 1, 1, out=c.reshape(1, 1, 4, 4)))(
+        np.arange(16.0).reshape(16, 1)), ValueError, "memory|overlap|alias",
+    bug="col2im(col, ..., out=<a view of col>) zeroes out before reading col and silently "
+        "returns zeros (im2col with out= a view of x scrambles too); _kernels._output "
+        "should refuse an out that np.may_share_memory with an input")
 row("col/input_shape mismatch", "layers.Convolution.backward", "dout of another geometry",
     lambda _: (lambda c: (c.forward(rand((2, 3, 5, 5))), c.backward(z((2, 4, 3, 2))))[1])(
         Convolution(rand((4, 3, 3, 3)), z(4))), ValueError, r"dout has shape \(2, 4, 3, 2\)")
