@@ -344,13 +344,15 @@ def cmd_evaluate(args, argv):
         _check_out_file(args.confusion, "--confusion")
     network = _load_params(args.params, args.net)
     args.dataset = _infer_dataset(args)
-    _, (x_test, t_test) = _load_data(args, network.dtype)
+    _, (x_test, t_test) = _load_data(args, network.dtype, test_size=args.test_size)
     pred = network.predict_labels(x_test)
     n, correct = len(t_test), int((pred == t_test).sum())
     names = class_names(args.dataset)
     cm = confusion_matrix(t_test, pred, n_classes=len(names))
-    print(f"{type(network).__name__} ({network.dtype.name}) from {args.params} on the "
-          f"{_dataset_title(args.dataset)} test set ({n:,} images)")
+    title = _dataset_title(args.dataset)
+    where = (f"the {title} test set ({n:,} images)" if args.test_size is None
+             else f"the first {n:,} images of the {title} test set")
+    print(f"{type(network).__name__} ({network.dtype.name}) from {args.params} on {where}")
     print(f"test accuracy {correct / n:.4f} ({correct}/{n})")
     print("\nper-class accuracy:")
     w = max(len(s) for s in names) + 3
@@ -384,7 +386,8 @@ def cmd_show_filters(args, argv):
     after = network.params[key]
     if args.before is None:
         _save_figure(lambda **kw: filter_show(
-            after, title=f"{args.layer} filters ({key}) of {args.params}", **kw), args.out)
+            after, title=f"{type(network).__name__} {args.layer} filters ({key})", **kw),
+            args.out)
         return 0
     cls = type(network)
     try:
@@ -460,7 +463,7 @@ def cmd_show_misclassified(args, argv):
     _check_out_file(args.out)
     network = _load_params(args.params, args.net)
     args.dataset = _infer_dataset(args)
-    _, (x_test, t_test) = _load_data(args, network.dtype)
+    _, (x_test, t_test) = _load_data(args, network.dtype, test_size=args.test_size)
     pred = network.predict_labels(x_test)
     wrong = int((pred != t_test).sum())
     names = None if args.dataset == "mnist" else class_names(args.dataset)
@@ -586,6 +589,11 @@ def _params_options(p):
                         f"metadata such as the book's params.pkl ({', '.join(_networks())})")
 
 
+def _test_size_option(p):
+    p.add_argument("--test-size", type=_positive, metavar="N",
+                   help="use the first N test images (default all; quick checks)")
+
+
 def _png_out(p):
     p.add_argument("--out", required=True, metavar="PNG",
                    help="figure to write (.png, .svg or .pdf)")
@@ -656,11 +664,12 @@ def build_parser():
     # -- evaluate
     p = sub.add_parser(
         "evaluate", formatter_class=_Formatter, help="test accuracy, per class, confusion",
-        description="Rebuild the network saved in PARAMS and measure it on the whole test "
-                    "set:\naccuracy, accuracy per class and the confusion matrix.")
+        description="Rebuild the network saved in PARAMS and measure it on the test set:\n"
+                    "accuracy, accuracy per class and the confusion matrix.")
     _params_options(p)
     _data_options(p, None, "the dataset (default: the one named in summary.json beside "
                            "PARAMS, else mnist)")
+    _test_size_option(p)
     p.add_argument("--confusion", metavar="PNG",
                    help="also draw the confusion matrix into this figure")
     p.set_defaults(func=cmd_evaluate)
@@ -705,6 +714,7 @@ def build_parser():
                     "predicted labels\n(book ch. 8, misclassified_mnist.py).")
     _params_options(q)
     q.add_argument("--max", type=_positive, default=20, metavar="N", help="images to show")
+    _test_size_option(q)
     _data_options(q, None, "the dataset (default: as for evaluate)")
     _png_out(q)
     q.set_defaults(func=cmd_show_misclassified)
