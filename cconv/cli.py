@@ -16,7 +16,6 @@ training saves a checkpoint and exits with 130.
 import argparse
 import inspect
 import json
-import os
 import shlex
 import sys
 import time
@@ -198,7 +197,7 @@ def _save_figure(fig_fn, path, **kwargs):
     try:
         fig_fn(path=path, **kwargs)
     except OSError as exc:
-        raise CLIError(str(exc)) from None
+        raise CLIError(exc.strerror or str(exc)) from None
     print(f"wrote {path}")
 
 
@@ -225,6 +224,7 @@ def cmd_train(args, argv):
 
     from . import _config
     from .networks import get_network
+    from .optimizer import OPTIMIZERS
     from .trainer import Trainer, TrainingDiverged
     from .visualize import learning_curves
     from ._run import default_run_dir
@@ -252,7 +252,8 @@ def cmd_train(args, argv):
     print(f"{type(network).__name__} ({n_params:,} parameters, {args.dtype}) on "
           f"{len(x_train):,} {_dataset_title(args.dataset)} training images, "
           f"{len(x_test):,} test images")
-    print(f"{args.optimizer} lr {args.lr:g}, {args.epochs} epochs of batch {args.batch_size}, "
+    print(f"{OPTIMIZERS[args.optimizer].__name__} lr {args.lr:g}, {args.epochs} epoch{'s' if args.epochs != 1 else ''}"
+          f" of batch {args.batch_size}, "
           f"seed {args.seed}, {threads} thread{'s' if threads != 1 else ''}; "
           f"output in {out}")
 
@@ -272,8 +273,9 @@ def cmd_train(args, argv):
         print(f"\ncconv: interrupted. Continue with:\n  {_resume_command(argv, args, out)}",
               file=sys.stderr)
         return EXIT_INTERRUPTED
-    except TrainingDiverged as exc:
-        print(f"cconv: error: {exc}", file=sys.stderr)
+    except TrainingDiverged as exc:   # the Trainer has printed the details
+        print(f"cconv: error: training diverged at step {exc.step} (epoch {exc.epoch}); "
+              f"try a smaller --lr (this run: {args.lr:g})", file=sys.stderr)
         return EXIT_FAILED
 
     files = {"params": "params.npz", "params_init": "params_init.npz",
@@ -389,12 +391,9 @@ def cmd_show_filters(args, argv):
             after, title=f"{type(network).__name__} {args.layer} filters ({key})", **kw),
             args.out)
         return 0
-    cls = type(network)
-    try:
-        before_net = cls(dtype=network.dtype, **network.config)
-    except TypeError:  # a network whose config is not its constructor's arguments
-        before_net = cls(dtype=network.dtype)
     from .networks import ParamsFileError
+    cls = type(network)
+    before_net = cls(dtype=network.dtype, **network.config)   # as load_network rebuilds it
     if not Path(args.before).is_file():
         raise CLIError(f"no params file at '{args.before}' (--before)")
     try:

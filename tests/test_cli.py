@@ -283,6 +283,15 @@ def test_params_of_another_network(simple_run, cconv, tmp_path):
     assert not (tmp_path / "f.png").exists()
 
 
+def test_diverging_run_exits_1_and_says_what_to_change(cconv, datasets_dir, tmp_path):
+    proc = cconv("train", "simple", "--data-dir", datasets_dir, "--out", tmp_path / "run",
+                 "--train-size", "100", "--test-size", "50", "--batch-size", "50",
+                 "--optimizer", "sgd", "--lr", "1e30", "--epochs", "1", "--no-progress")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "training diverged at step" in proc.stderr and "smaller --lr" in proc.stderr
+
+
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "empty"])
 def test_corrupt_params(simple_run, cconv, datasets_dir, tmp_path, damage):
     out, _ = simple_run
