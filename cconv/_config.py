@@ -6,6 +6,11 @@ import sys
 
 _num_threads = None  # set by set_num_threads(); None means "decide from the environment"
 
+#: The most threads a kernel call may use. OpenMP runtimes allocate a team for every
+#: requested thread (libgomp aborts the interpreter when ``2**31 - 1`` do not fit in
+#: memory), and no machine has more than a few thousand hardware threads.
+MAX_THREADS = 4096
+
 
 def _available_cpus():
     try:
@@ -15,6 +20,8 @@ def _available_cpus():
 
 
 def _env_threads():
+    # OMP_NUM_THREADS above MAX_THREADS is clamped to it (an environment setting should
+    # not make every call fail); unparsable or non-positive values are ignored.
     raw = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
     if not raw:
         return None
@@ -22,15 +29,16 @@ def _env_threads():
         n = int(raw)
     except ValueError:
         return None
-    return n if n > 0 else None
+    return min(n, MAX_THREADS) if n > 0 else None
 
 
 def resolve_threads(n_threads=None):
     """The thread count a kernel call uses.
 
-    None -> the value of set_num_threads(), else OMP_NUM_THREADS, else the CPUs this
-    process may use; -1 -> all usable CPUs; a positive int is taken as is; 0 or any
-    other value is an error.
+    None -> the value of set_num_threads(), else OMP_NUM_THREADS (clamped to
+    ``MAX_THREADS``), else the CPUs this process may use; -1 -> all usable CPUs (at most
+    ``MAX_THREADS``); a positive int up to ``MAX_THREADS`` (4096) is taken as is; 0, a
+    larger count or any other value is an error (ValueError, TypeError for non-ints).
     """
     if n_threads is None:
         if _num_threads is not None:
@@ -41,9 +49,12 @@ def resolve_threads(n_threads=None):
         raise TypeError(f"n_threads must be an int or None, not {type(n_threads).__name__}")
     n = int(n_threads)
     if n == -1:
-        return _available_cpus()
+        return min(_available_cpus(), MAX_THREADS)
     if n <= 0:
         raise ValueError(f"n_threads must be a positive int, -1 (all CPUs) or None, not {n}")
+    if n > MAX_THREADS:
+        raise ValueError(f"n_threads={n} is more than cconv's limit of {MAX_THREADS} "
+                         "threads")
     return n
 
 
@@ -53,8 +64,16 @@ def set_num_threads(n_threads):
     Parameters
     ----------
     n_threads : int or None
-        A positive count, -1 for every usable CPU, or None to go back to the default
-        (``OMP_NUM_THREADS``, else the CPUs this process may use).
+        A positive count up to ``MAX_THREADS`` (4096), -1 for every usable CPU, or None
+        to go back to the default (``OMP_NUM_THREADS``, else the CPUs this process may
+        use).
+
+    Raises
+    ------
+    ValueError
+        For 0, a negative count other than -1, or more than ``MAX_THREADS``.
+    TypeError
+        For a value that is not an int (bool included) or None.
     """
     global _num_threads
     _num_threads = None if n_threads is None else resolve_threads(n_threads)

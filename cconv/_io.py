@@ -5,6 +5,7 @@ go to a temporary file in the same directory, are flushed and fsync'ed, then
 ``os.replace`` swaps it in (atomic on POSIX and Windows). Loading never unpickles.
 """
 import json
+import lzma
 import os
 import uuid
 import zipfile
@@ -12,7 +13,7 @@ import zlib
 
 import numpy as np
 
-__all__ = ["atomic_write", "save_npz_atomic", "load_npz", "META_KEY"]
+__all__ = ["atomic_write", "save_npz_atomic", "load_npz", "NpzMetadataError", "META_KEY"]
 
 META_KEY = "__meta__"  # the npz member holding the JSON metadata (a 1-element str array)
 
@@ -137,6 +138,103 @@ def save_npz_atomic(path, arrays, meta=None):
     return atomic_write(path, lambda f: _write_npz(f, out))
 
 
+class NpzMetadataError(ValueError):
+    """An .npz file whose ``__meta__`` member is unreadable or not a JSON object."""
+
+
+_CHUNK = 1 << 18  # bytes read from a zip member at a time (numpy's BUFFER_SIZE)
+_HEADER_LEN = {(1, 0): ("<H", "latin1"), (2, 0): ("<I", "latin1"), (3, 0): ("<I", "utf8")}
+_MAX_HEADER = 10000  # numpy's own limit without allow_pickle
+
+
+def _read_exact(f, n, what):
+    """Read n bytes from a zip member in bounded chunks (no allocation from a claim)."""
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = f.read(min(_CHUNK, n - len(buf)))
+        if not chunk:
+            raise ValueError(f"{what}: the member ends after {len(buf)} of {n} bytes")
+        buf += chunk
+    return buf
+
+
+def _npy_header(f, name):
+    # The .npy header, parsed like numpy.lib.format (literal dict, checked keys).
+    import ast
+    import struct
+    magic = f.read(8)
+    if len(magic) < 8 or magic[:6] != b"\x93NUMPY":
+        raise ValueError(f"member {name!r} is not .npy data")
+    version = (magic[6], magic[7])
+    if version not in _HEADER_LEN:
+        raise ValueError(f"member {name!r} has unknown .npy format version {version}")
+    fmt, encoding = _HEADER_LEN[version]
+    hlen = struct.unpack(fmt, _read_exact(f, struct.calcsize(fmt), name))[0]
+    if hlen > _MAX_HEADER:
+        raise ValueError(f"member {name!r} has a {hlen}-byte .npy header (more than "
+                         f"{_MAX_HEADER})")
+    text = bytes(_read_exact(f, hlen, name)).decode(encoding)
+    try:
+        d = ast.literal_eval(text)
+    except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
+        raise ValueError(f"member {name!r}: cannot parse the .npy header "
+                         f"({type(exc).__name__})") from None
+    if not isinstance(d, dict) or set(d) != {"descr", "fortran_order", "shape"}:
+        raise ValueError(f"member {name!r}: the .npy header is not a dict of descr, "
+                         "fortran_order and shape")
+    shape, fortran = d["shape"], d["fortran_order"]
+    if not isinstance(shape, tuple) or not all(type(n) is int and n >= 0 for n in shape):
+        raise ValueError(f"member {name!r}: bad shape {shape!r} in the .npy header")
+    if not isinstance(fortran, bool):
+        raise ValueError(f"member {name!r}: bad fortran_order {fortran!r}")
+    try:
+        dtype = np.lib.format.descr_to_dtype(d["descr"])
+    except Exception:  # numpy raises TypeError, ValueError, ... for odd descriptors
+        raise ValueError(f"member {name!r}: bad dtype {d['descr']!r} in the .npy "
+                         "header") from None
+    return shape, fortran, dtype, 8 + struct.calcsize(fmt) + hlen
+
+
+def _read_member(zf, info):
+    """One .npy member as an ndarray, its claimed size checked before anything is read."""
+    name = info.filename
+    with zf.open(info) as f:
+        shape, fortran, dtype, header_len = _npy_header(f, name)
+        if dtype.hasobject:
+            raise ValueError(f"member {name!r} holds pickled objects (dtype {dtype}); "
+                             "load_npz never unpickles")
+        count = 1
+        for n in shape:
+            count *= n
+        nbytes = count * dtype.itemsize
+        if nbytes > info.file_size - header_len:
+            raise ValueError(f"member {name!r} claims {shape} x {dtype} = {nbytes} bytes "
+                             f"but holds {max(0, info.file_size - header_len)}")
+        if nbytes == 0:
+            return np.empty(shape, dtype=dtype, order="F" if fortran else "C")
+        buf = _read_exact(f, nbytes, name)
+        f.read(1)  # reach the end of the member where possible, so its CRC is checked
+    arr = np.frombuffer(buf, dtype=dtype, count=count)  # writeable: buf is a bytearray
+    if fortran:
+        return arr.reshape(shape[::-1]).transpose()
+    return arr.reshape(shape)
+
+
+def _parse_meta(m):
+    if m.shape != (1,) or m.dtype.kind != "U":
+        raise NpzMetadataError(f"member {META_KEY!r} is not a 1-element str array")
+    try:
+        meta = json.loads(str(m[0]))
+    except RecursionError:
+        raise NpzMetadataError(f"metadata {META_KEY!r} is JSON nested too deeply") from None
+    except ValueError as exc:
+        raise NpzMetadataError(f"metadata {META_KEY!r} is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise NpzMetadataError(f"metadata {META_KEY!r} is not a JSON object but a "
+                               f"{type(meta).__name__}")
+    return meta
+
+
 def load_npz(path):
     """Load a file written by :func:`save_npz_atomic` (or any pickle-free .npz).
 
@@ -147,7 +245,8 @@ def load_npz(path):
     Returns
     -------
     arrays : dict of str -> ndarray
-        Every member except the metadata, read fully into memory.
+        Every member except the metadata, read fully into memory (a member ``name.npy``
+        is returned as ``name``, as ``np.load`` does).
     meta : dict or None
         The decoded JSON metadata, or None when the file has none.
 
@@ -156,26 +255,37 @@ def load_npz(path):
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the file is truncated, corrupt, not an .npz archive, holds pickled objects,
-        or has unreadable metadata; the message names the file.
+        If the file is truncated, corrupt or not an .npz archive; if a member is not
+        .npy data, holds pickled objects, or claims more data than it holds (checked
+        before anything is allocated); if the archive uses zip features this reader
+        lacks (encryption, unknown compression); or if the metadata is not a JSON
+        object (then a :class:`NpzMetadataError`). The message names the file.
     """
     path = os.fspath(path)
     try:
-        z = np.load(path, allow_pickle=False)
-        if not isinstance(z, np.lib.npyio.NpzFile):
+        with open(path, "rb") as f:
+            head = f.read(6)
+        if head == b"\x93NUMPY":
             raise ValueError("not an .npz archive (a single .npy array?)")
-        with z:
-            arrays = {k: z[k] for k in z.files if k != META_KEY}
-            meta = None
-            if META_KEY in z.files:
-                m = z[META_KEY]
-                if m.shape != (1,) or m.dtype.kind != "U":
-                    raise ValueError(f"member {META_KEY!r} is not a 1-element str array")
-                meta = json.loads(str(m[0]))
+        with zipfile.ZipFile(path) as zf:
+            arrays, meta = {}, None
+            # A name stored twice: the last entry wins, as in zipfile and np.load.
+            for member in dict.fromkeys(zf.namelist()):
+                key = member[:-4] if member.endswith(".npy") else member
+                a = _read_member(zf, zf.getinfo(member))
+                if key == META_KEY:
+                    meta = _parse_meta(a)
+                else:
+                    arrays[key] = a
     except (FileNotFoundError, IsADirectoryError, PermissionError):
         raise
+    except NpzMetadataError as exc:
+        raise NpzMetadataError(f"cannot read {path!r}: truncated or corrupt .npz file "
+                               f"({exc})") from exc
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, ValueError,
-            UnicodeDecodeError) as exc:
+            UnicodeDecodeError, RuntimeError, OverflowError, lzma.LZMAError) as exc:
+        # RuntimeError: encrypted members; NotImplementedError (a RuntimeError): unknown
+        # compression methods and strong encryption.
         raise ValueError(f"cannot read {path!r}: truncated or corrupt .npz file "
                          f"({type(exc).__name__}: {exc})") from exc
     return arrays, meta

@@ -7,12 +7,12 @@ float dtype.
 """
 import numbers
 import os
+import sys
 
 import numpy as np
 
 from . import _im2col, _ops, _pool
 from ._config import resolve_threads
-
 
 
 def _physical_memory():
@@ -26,8 +26,9 @@ def as_float_array(a, name="x"):
     """Return ``a`` as a float32/float64 ndarray, converting or refusing other dtypes.
 
     float32 and float64 are kept. float16 becomes float32; bool and integer arrays become
-    float64 (what the book's NumPy code computes with). Complex, object, string and other
-    dtypes raise TypeError.
+    float64 (what the book's NumPy code computes with). Floats in non-native byte order
+    (e.g. big-endian ``>f8`` read from a file) are converted to native order, same
+    precision. Complex, object, string and other dtypes raise TypeError.
     """
     if not isinstance(a, np.ndarray):
         try:
@@ -35,6 +36,9 @@ def as_float_array(a, name="x"):
         except Exception as exc:  # ragged lists and the like
             raise TypeError(f"{name} must be an array of real numbers: {exc}") from None
     dt = a.dtype
+    if dt.kind == "f" and not dt.isnative:
+        a = a.astype(dt.newbyteorder("="))
+        dt = a.dtype
     if dt == np.float32 or dt == np.float64:
         return a
     if dt == np.float16:
@@ -67,10 +71,16 @@ def _check_4d(x, name):
                          f"{x.shape}")
 
 
+def _both(a, b):
+    return (a, b) if a != b else a
+
+
 def window_geometry(shape, fh, fw, stride, pad, what="filter"):
     """Validate a window (filter or pool) over an (N, C, H, W) shape; return the geometry.
 
-    Returns ``(OH, OW, sh, sw, ph, pw)``.
+    Returns ``(OH, OW, sh, sw, ph, pw)``. Every size the kernels compute with (window,
+    stride, pad, padded input) must fit C's ``Py_ssize_t`` (``sys.maxsize``); larger
+    values raise ValueError here rather than OverflowError in the compiled call.
     """
     fh = _int(fh, f"{what}_h")
     fw = _int(fw, f"{what}_w")
@@ -82,14 +92,21 @@ def window_geometry(shape, fh, fw, stride, pad, what="filter"):
     if fh <= 0 or fw <= 0:
         raise ValueError(f"{what} size must be positive, got {fh}x{fw}")
     if sh <= 0 or sw <= 0:
-        raise ValueError(f"stride must be positive, got {(sh, sw) if sh != sw else sh}")
+        raise ValueError(f"stride must be positive, got {_both(sh, sw)}")
     if ph < 0 or pw < 0:
-        raise ValueError(f"pad must be >= 0, got {(ph, pw) if ph != pw else ph}")
+        raise ValueError(f"pad must be >= 0, got {_both(ph, pw)}")
+    if max(sh, sw) > sys.maxsize:
+        raise ValueError(f"stride {_both(sh, sw)} is larger than the largest supported "
+                         f"size, sys.maxsize = {sys.maxsize}")
     if ph >= fh or pw >= fw:
         raise ValueError(f"pad {ph}x{pw} must be smaller than the {what} {fh}x{fw}: "
                          "a larger pad makes windows that see only padding")
     if H + 2 * ph < fh or W + 2 * pw < fw:
         raise ValueError(f"{what} {fh}x{fw} with pad {ph}x{pw} does not fit a {H}x{W} input")
+    if max(N, C, H + 2 * ph, W + 2 * pw) > sys.maxsize:
+        raise ValueError(f"input {H}x{W} with pad {ph}x{pw} (shape {tuple(shape)}) is "
+                         f"larger than the largest supported size, sys.maxsize = "
+                         f"{sys.maxsize}")
     oh = (H + 2 * ph - fh) // sh + 1
     ow = (W + 2 * pw - fw) // sw + 1
     return oh, ow, sh, sw, ph, pw
@@ -107,7 +124,23 @@ def _check_size(shape, dtype, name):
                           f"{mem / 2**30:.1f} GiB of memory")
 
 
-def _output(out, shape, dtype, name):
+def _overlaps(a, b):
+    """True if arrays ``a`` and ``b`` may share an element (cheap bounds test first)."""
+    if not np.may_share_memory(a, b):
+        return False
+    try:
+        return bool(np.shares_memory(a, b, max_work=10_000))
+    except np.exceptions.TooHardError:  # too costly to decide: assume they do
+        return True
+
+
+def _output(out, shape, dtype, name, inputs=()):
+    """Allocate an output, or check a caller's ``out=`` buffer.
+
+    ``inputs`` holds ``(array, name)`` pairs the kernel reads: an ``out`` that shares
+    memory with one of them is refused, since the kernels write ``out`` while still
+    reading their inputs (col2im zeroes ``dx`` before it reads ``col``).
+    """
     shape = tuple(int(s) for s in shape)
     if out is None:
         _check_size(shape, dtype, name)
@@ -119,6 +152,10 @@ def _output(out, shape, dtype, name):
                          f"got {out.shape} {out.dtype}")
     if not out.flags.c_contiguous or not out.flags.writeable:
         raise ValueError(f"out for {name} must be C-contiguous and writeable")
+    for a, a_name in inputs:
+        if isinstance(a, np.ndarray) and _overlaps(out, a):
+            raise ValueError(f"out for {name} overlaps {a_name} in memory (a view of the "
+                             "same buffer); pass a separate output array")
     return out
 
 
@@ -134,7 +171,8 @@ def im2col(x, filter_h, filter_w, stride=1, pad=0, out=None, n_threads=None):
     x = _prepare(x, "input_data")
     oh, ow, sh, sw, ph, pw = window_geometry(x.shape, filter_h, filter_w, stride, pad)
     N, C = x.shape[:2]
-    col = _output(out, (N * oh * ow, C * filter_h * filter_w), x.dtype, "col")
+    col = _output(out, (N * oh * ow, C * filter_h * filter_w), x.dtype, "col",
+                  [(x, "input_data")])
     x = np.ascontiguousarray(x)
     _im2col.im2col_into(x, col, filter_h, filter_w, sh, sw, ph, pw, resolve_threads(n_threads))
     return col
@@ -161,7 +199,7 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0, out=None, n_th
         raise ValueError(f"col has shape {col.shape}, but input_shape {shape} with filter "
                          f"{filter_h}x{filter_w}, stride {stride}, pad {pad} needs {want}")
     col = np.ascontiguousarray(col)
-    dx = _output(out, shape, col.dtype, "dx")
+    dx = _output(out, shape, col.dtype, "dx", [(col, "col")])
     _im2col.col2im_into(col, dx, filter_h, filter_w, sh, sw, ph, pw, resolve_threads(n_threads))
     return dx
 
@@ -175,8 +213,8 @@ def maxpool_forward(x, pool_h, pool_w, stride=1, pad=0, out=None, arg=None, n_th
     x = _prepare(x, "x")
     oh, ow, sh, sw, ph, pw = window_geometry(x.shape, pool_h, pool_w, stride, pad, "pool")
     shape = x.shape[:2] + (oh, ow)
-    out = _output(out, shape, x.dtype, "out")
-    arg = _output(arg, shape, np.intp, "arg")
+    out = _output(out, shape, x.dtype, "out", [(x, "x")])
+    arg = _output(arg, shape, np.intp, "arg", [(x, "x"), (out, "out")])
     x = np.ascontiguousarray(x)
     _pool.maxpool_forward_into(x, out, arg, pool_h, pool_w, sh, sw, ph, pw,
                                resolve_threads(n_threads))
@@ -208,7 +246,7 @@ def maxpool_backward(dout, arg, x_shape, pool_h, pool_w, stride=1, pad=0, out=No
         raise ValueError(f"arg values must lie in [0, {pool_h * pool_w}) for a "
                          f"{pool_h}x{pool_w} pool, got [{arg.min()}, {arg.max()}]")
     arg = np.ascontiguousarray(arg, dtype=np.intp)
-    dx = _output(out, shape, dout.dtype, "dx")
+    dx = _output(out, shape, dout.dtype, "dx", [(dout, "dout"), (arg, "arg")])
     _pool.maxpool_backward_into(dout, arg, dx, pool_h, pool_w, sh, sw, ph, pw,
                                 resolve_threads(n_threads))
     return dx
@@ -218,7 +256,7 @@ def avgpool_forward(x, pool_h, pool_w, stride=1, pad=0, out=None, n_threads=None
     """Average pooling (N, C, H, W) -> (N, C, OH, OW); divides by pool_h*pool_w."""
     x = _prepare(x, "x")
     oh, ow, sh, sw, ph, pw = window_geometry(x.shape, pool_h, pool_w, stride, pad, "pool")
-    out = _output(out, x.shape[:2] + (oh, ow), x.dtype, "out")
+    out = _output(out, x.shape[:2] + (oh, ow), x.dtype, "out", [(x, "x")])
     x = np.ascontiguousarray(x)
     _pool.avgpool_forward_into(x, out, pool_h, pool_w, sh, sw, ph, pw,
                                resolve_threads(n_threads))
@@ -229,10 +267,19 @@ def avgpool_backward(dout, x_shape, pool_h, pool_w, stride=1, pad=0, out=None,
                      n_threads=None):
     """Spread ``dout`` (N, C, OH, OW) evenly over each window; returns dx of ``x_shape``."""
     dout, shape, (sh, sw, ph, pw) = _pool_grad(dout, x_shape, pool_h, pool_w, stride, pad)
-    dx = _output(out, shape, dout.dtype, "dx")
+    dx = _output(out, shape, dout.dtype, "dx", [(dout, "dout")])
     _pool.avgpool_backward_into(dout, dx, pool_h, pool_w, sh, sw, ph, pw,
                                 resolve_threads(n_threads))
     return dx
+
+
+def _partial_overlap(out, inputs):
+    # Element-wise kernels may write in place (out is the input itself, element for
+    # element); only other overlaps are checked.
+    if out is None:
+        return []
+    base = out.__array_interface__["data"][0] if isinstance(out, np.ndarray) else None
+    return [(a, n) for a, n in inputs if a.__array_interface__["data"][0] != base]
 
 
 # ---- the layers' fast path: per-sample transposed columns and element-wise kernels ----
@@ -246,7 +293,7 @@ def im2col_t(x, filter_h, filter_w, stride=1, pad=0, out=None, n_threads=None):
     x = _prepare(x, "x")
     oh, ow, sh, sw, ph, pw = window_geometry(x.shape, filter_h, filter_w, stride, pad)
     N, C = x.shape[:2]
-    col = _output(out, (N, C * filter_h * filter_w, oh * ow), x.dtype, "colT")
+    col = _output(out, (N, C * filter_h * filter_w, oh * ow), x.dtype, "colT", [(x, "x")])
     x = np.ascontiguousarray(x)
     _im2col.im2col_t_into(x, col, filter_h, filter_w, sh, sw, ph, pw,
                           resolve_threads(n_threads))
@@ -265,7 +312,7 @@ def col2im_t(colT, input_shape, filter_h, filter_w, stride=1, pad=0, out=None,
         raise ValueError(f"colT has shape {colT.shape}, but input_shape {shape} with filter "
                          f"{filter_h}x{filter_w}, stride {stride}, pad {pad} needs {want}")
     colT = np.ascontiguousarray(colT)
-    dx = _output(out, shape, colT.dtype, "dx")
+    dx = _output(out, shape, colT.dtype, "dx", [(colT, "colT")])
     _im2col.col2im_t_into(colT, dx, filter_h, filter_w, sh, sw, ph, pw,
                           resolve_threads(n_threads))
     return dx
@@ -274,7 +321,7 @@ def col2im_t(colT, input_shape, filter_h, filter_w, stride=1, pad=0, out=None,
 def relu(x, out=None, n_threads=None):
     """``max(x, 0)`` with NaN passed through (the book's ``x[x <= 0] = 0``)."""
     x = np.ascontiguousarray(as_float_array(x, "x"))
-    out = _output(out, x.shape, x.dtype, "out")
+    out = _output(out, x.shape, x.dtype, "out", _partial_overlap(out, [(x, "x")]))
     _ops.relu_into(x.reshape(-1), out.reshape(-1), resolve_threads(n_threads))
     return out
 
@@ -285,7 +332,8 @@ def relu_backward(dout, y, out=None, n_threads=None):
     dout = np.ascontiguousarray(as_float_array(dout, "dout"), dtype=y.dtype)
     if dout.shape != y.shape:
         raise ValueError(f"dout has shape {dout.shape}, the forward output had {y.shape}")
-    out = _output(out, y.shape, y.dtype, "dx")
+    out = _output(out, y.shape, y.dtype, "dx",
+                  _partial_overlap(out, [(dout, "dout"), (y, "y")]))
     _ops.relu_backward_into(dout.reshape(-1), y.reshape(-1), out.reshape(-1),
                             resolve_threads(n_threads))
     return out
@@ -301,6 +349,6 @@ def bias_add_(out3, b, n_threads=None):
 def sum_channels(d3, out=None, n_threads=None):
     """``d3.sum(axis=(0, 2))`` for a C-contiguous (N, F, P) array, in a fixed order."""
     d3 = np.ascontiguousarray(d3)
-    out = _output(out, (d3.shape[1],), d3.dtype, "db")
+    out = _output(out, (d3.shape[1],), d3.dtype, "db", [(d3, "d3")])
     _ops.sum_channels_into(d3, out, resolve_threads(n_threads))
     return out

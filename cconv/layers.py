@@ -35,7 +35,22 @@ def _param(p, name):
     if not isinstance(p, np.ndarray):
         raise TypeError(f"{name} must be a numpy array (it is shared with the optimizer "
                         f"and updated in place), not {type(p).__name__}")
+    if p.dtype.kind not in "biuf":  # complex, object, str...: the kernels' dtype policy
+        raise TypeError(f"{name} has dtype {p.dtype}; cconv works on float32 or float64")
     return p
+
+
+def _forward_done(layer, value):
+    """``value`` (state the last forward left), or RuntimeError if there was none."""
+    if value is None:
+        raise RuntimeError(f"{type(layer).__name__}.backward called before forward: "
+                           "call forward first")
+    return value
+
+
+def _flat(x):
+    # (N, ...) -> (N, D); unlike reshape(N, -1), also defined for an empty batch
+    return x.reshape(x.shape[0], int(np.prod(x.shape[1:], dtype=np.int64)))
 
 
 class Relu:
@@ -76,7 +91,8 @@ class Relu:
 
     def backward(self, dout):
         """``dout`` (shape of the output) -> ``dx``, a new array; ``dout`` is left alone."""
-        return _kernels.relu_backward(dout, self.out, n_threads=self.n_threads)
+        return _kernels.relu_backward(dout, _forward_done(self, self.out),
+                                      n_threads=self.n_threads)
 
 
 class Sigmoid:
@@ -99,7 +115,8 @@ class Sigmoid:
 
     def backward(self, dout):
         """``dout`` -> ``dout * (1 - out) * out``."""
-        return dout * (1 - self.out) * self.out
+        out = _forward_done(self, self.out)
+        return dout * (1 - out) * out
 
 
 class Tanh:
@@ -121,7 +138,8 @@ class Tanh:
 
     def backward(self, dout):
         """``dout`` -> ``dout * (1 - out**2)``."""
-        return dout * (1 - self.out * self.out)
+        out = _forward_done(self, self.out)
+        return dout * (1 - out * out)
 
 
 class Affine:
@@ -163,7 +181,7 @@ class Affine:
         if x.ndim == 0:
             raise ValueError("Affine needs a batch (N, D), got a scalar")
         self.original_x_shape = x.shape
-        x = x.reshape(x.shape[0], -1)
+        x = _flat(x)
         if x.shape[1] != self.W.shape[0]:
             raise ValueError(f"x of shape {self.original_x_shape} has {x.shape[1]} features "
                              f"per sample, but W of shape {self.W.shape} expects "
@@ -173,6 +191,8 @@ class Affine:
 
     def backward(self, dout):
         """``dout`` (N, M) -> ``dx`` in the input's original shape; sets ``dW``, ``db``."""
+        _forward_done(self, self.x)
+        dout = _kernels.as_float_array(dout, "dout")
         dx = dout @ self.W.T
         self.dW = _as_dtype(self.x.T @ dout, self.W.dtype)
         self.db = _as_dtype(np.sum(dout, axis=0), self.b.dtype)
@@ -213,7 +233,7 @@ class SoftmaxWithLoss:
 
     def backward(self, dout=1):
         """Gradient of ``dout * loss`` w.r.t. the scores: ``dout * (y - t) / N``."""
-        y = self.y
+        y = _forward_done(self, self.y)
         one = y.ndim == 1
         if one:
             y = y.reshape(1, -1)
@@ -275,7 +295,7 @@ class Dropout:
 
     def backward(self, dout):
         """``dout`` -> ``dout * mask`` (the mask of the last training forward)."""
-        return dout * self.mask
+        return dout * _forward_done(self, self.mask)
 
 
 class BatchNormalization:
@@ -328,7 +348,7 @@ class BatchNormalization:
         if x.ndim != 2:
             if x.ndim == 0:
                 raise ValueError("BatchNormalization needs a batch, got a scalar")
-            x = x.reshape(x.shape[0], -1)
+            x = _flat(x)
         if x.shape[1] != self.gamma.size:
             raise ValueError(f"x of shape {self.input_shape} has {x.shape[1]} features per "
                              f"sample, but gamma has {self.gamma.size}")
@@ -365,9 +385,10 @@ class BatchNormalization:
 
     def backward(self, dout):
         """``dout`` (shape of the input) -> ``dx``; sets ``dgamma``, ``dbeta``."""
-        dout = np.asarray(dout)
+        _forward_done(self, self.xn)  # set by a training forward
+        dout = _kernels.as_float_array(dout, "dout")
         if dout.ndim != 2:
-            dout = dout.reshape(dout.shape[0], -1)
+            dout = _flat(dout)
         dx = self._backward(dout)
         return dx.reshape(*self.input_shape)
 
@@ -495,10 +516,10 @@ class Convolution:
         Sets ``dW`` and ``db``.
         """
         FN, C, FH, FW = self.W.shape
-        colT = self._colT
+        colT = _forward_done(self, self._colT)
         N, K, P = colT.shape
         dt = colT.dtype
-        d3 = np.ascontiguousarray(dout, dtype=dt)
+        d3 = np.ascontiguousarray(_kernels.as_float_array(dout, "dout"), dtype=dt)
         if d3.size != N * FN * P or d3.shape[:2] != (N, FN):
             raise ValueError(f"dout has shape {np.shape(dout)}, the forward output was "
                              f"({N}, {FN}, {P} positions)")
@@ -581,7 +602,8 @@ class Pooling:
 
     def backward(self, dout):
         """``dout`` (N, C, OH, OW) -> ``dx`` (N, C, H, W): each gradient to its argmax."""
-        dout = _as_dtype(np.asarray(dout), self.x.dtype)
+        x = _forward_done(self, self.x)
+        dout = _as_dtype(_kernels.as_float_array(dout, "dout"), x.dtype)
         return _kernels.maxpool_backward(dout, self.arg_max, self.x.shape, self.pool_h,
                                          self.pool_w, self.stride, self.pad,
                                          n_threads=self.n_threads)
@@ -623,6 +645,7 @@ class AvgPooling:
 
     def backward(self, dout):
         """``dout`` (N, C, OH, OW) -> ``dx`` (N, C, H, W), spread evenly over windows."""
-        dout = _as_dtype(np.asarray(dout), self.x.dtype)
+        x = _forward_done(self, self.x)
+        dout = _as_dtype(_kernels.as_float_array(dout, "dout"), x.dtype)
         return _kernels.avgpool_backward(dout, self.x.shape, self.pool_h, self.pool_w,
                                          self.stride, self.pad, n_threads=self.n_threads)

@@ -50,8 +50,11 @@ cdef inline void _copy_windows(floating* d, const floating* s, Py_ssize_t n,
 cdef inline void _interior(Py_ssize_t OW, Py_ssize_t W, Py_ssize_t FW, Py_ssize_t sw,
                            Py_ssize_t pw, Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
     # [lo, hi): the output columns whose window lies inside the unpadded row.
-    cdef Py_ssize_t a = (pw + sw - 1) // sw
+    # a = ceil(pw / sw), without forming pw + sw (which may exceed Py_ssize_t).
+    cdef Py_ssize_t a = pw // sw
     cdef Py_ssize_t b = 0
+    if a * sw < pw:
+        a += 1
     if W - FW + pw >= 0:
         b = (W - FW + pw) // sw + 1
     if a > OW:
@@ -107,8 +110,12 @@ def im2col_into(const floating[:, :, :, ::1] x, floating[:, ::1] col,
     cdef Py_ssize_t t, n, oh
     if N == 0 or OH <= 0 or OW <= 0 or K == 0:
         return
-    cdef const floating* xp = &x[0, 0, 0, 0]
     cdef floating* cp = &col[0, 0]
+    if H == 0 or W == 0:
+        # Every window lies in the padding (x has no element to take the address of).
+        memset(cp, 0, N * OH * OW * K * sizeof(floating))
+        return
+    cdef const floating* xp = &x[0, 0, 0, 0]
     # Work item (n, oh) owns rows [(n*OH+oh)*OW, +OW) of col.
     for t in prange(N * OH, nogil=True, schedule='static', num_threads=n_threads):
         n = t // OH
@@ -249,8 +256,12 @@ def im2col_t_into(const floating[:, :, :, ::1] x, floating[:, :, ::1] colT,
     cdef Py_ssize_t t
     if N * C == 0 or OH <= 0 or OW <= 0:
         return
-    cdef const floating* xp = &x[0, 0, 0, 0]
     cdef floating* cp = &colT[0, 0, 0]
+    if H == 0 or W == 0:
+        # Every window lies in the padding (x has no element to take the address of).
+        memset(cp, 0, N * C * FH * FW * OH * OW * sizeof(floating))
+        return
+    cdef const floating* xp = &x[0, 0, 0, 0]
     # Work item (n, c) owns rows [c*FH*FW, (c+1)*FH*FW) of colT[n].
     for t in prange(N * C, nogil=True, schedule='static', num_threads=n_threads):
         _im2col_t_plane(xp + t * H * W, cp + t * FH * FW * OH * OW, H, W, FH, FW,

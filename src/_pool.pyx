@@ -125,9 +125,16 @@ def maxpool_forward_into(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] 
     cdef Py_ssize_t t
     if N * C == 0 or OH * OW == 0:
         return
-    cdef const floating* xp = &x[0, 0, 0, 0]
     cdef floating* op = &out[0, 0, 0, 0]
     cdef Py_ssize_t* ap = &arg[0, 0, 0, 0]
+    if H == 0 or W == 0:
+        # Every window lies in the padding, which reads as -inf (argmax 0, as np.argmax);
+        # x has no element to take the address of.
+        for t in range(N * C * OH * OW):
+            op[t] = -INFINITY
+            ap[t] = 0
+        return
+    cdef const floating* xp = &x[0, 0, 0, 0]
     # Plane (n, c) of out and arg belongs to one work item.
     for t in prange(N * C, nogil=True, schedule='static', num_threads=n_threads):
         _maxpool_plane(xp + t * H * W, op + t * OH * OW, ap + t * OH * OW,
@@ -208,8 +215,12 @@ def avgpool_forward_into(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] 
     cdef Py_ssize_t t
     if N * C == 0 or OH * OW == 0:
         return
-    cdef const floating* xp = &x[0, 0, 0, 0]
     cdef floating* op = &out[0, 0, 0, 0]
+    if H == 0 or W == 0:
+        # Every window lies in the padding, which counts as 0.
+        memset(op, 0, N * C * OH * OW * sizeof(floating))
+        return
+    cdef const floating* xp = &x[0, 0, 0, 0]
     for t in prange(N * C, nogil=True, schedule='static', num_threads=n_threads):
         _avgpool_plane(xp + t * H * W, op + t * OH * OW, H, W, OH, OW,
                        PH, PW, sh, sw, ph, pw)

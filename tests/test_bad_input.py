@@ -108,25 +108,17 @@ row("wrong ndim", "layers.Pooling.forward", "flat (N, 784) rows",
 row("wrong ndim", "layers.AvgPooling.forward", "3-D x",
     lambda _: AvgPooling(2, 2, 2).forward(z((1, 4, 4))), ValueError, r"4-D .* got 3-D")
 row("wrong ndim", "networks.SimpleConvNet", "2-value input_dim",
-    lambda _: SimpleConvNet(input_dim=(28, 28)), (ValueError, TypeError), r"input_dim",
-    bug="SimpleConvNet(input_dim=(28, 28)) raises 'not enough values to unpack'; expected "
-        "ValueError naming input_dim (C, H, W)")
+    lambda _: SimpleConvNet(input_dim=(28, 28)), (ValueError, TypeError), r"input_dim")
 
 # ---- zero-size and huge dimensions ------------------------------------------------------
 
-EMPTY_PLANE = ("the forward kernels take &x[0, 0, 0, 0] of an input with H or W = 0 "
-               "(valid with pad: every window is padding); the bounds-checked build raises "
-               "IndexError, the release build forms an address past a 0-byte buffer")
 row("zero-size", "util.im2col", "0x0 image with pad 1 (windows of padding only)",
-    lambda _: util.im2col(z((2, 3, 0, 0), F32), 2, 2, pad=1), is_((2, 12), F32, 0),
-    debug_bug=EMPTY_PLANE)
+    lambda _: util.im2col(z((2, 3, 0, 0), F32), 2, 2, pad=1), is_((2, 12), F32, 0))
 row("zero-size", "_kernels.maxpool_forward", "0x0 image with pad 1 -> -inf, arg 0",
     lambda _: K.maxpool_forward(z((1, 2, 0, 0)), 2, 2, pad=1),
-    lambda r: (is_((1, 2, 1, 1), F64, -np.inf)(r[0]), is_((1, 2, 1, 1), np.intp, 0)(r[1])),
-    debug_bug=EMPTY_PLANE)
+    lambda r: (is_((1, 2, 1, 1), F64, -np.inf)(r[0]), is_((1, 2, 1, 1), np.intp, 0)(r[1])))
 row("zero-size", "_kernels.avgpool_forward", "0x0 image with pad 1 -> 0",
-    lambda _: K.avgpool_forward(z((1, 2, 0, 0), F32), 2, 2, pad=1), is_((1, 2, 1, 1), F32, 0),
-    debug_bug=EMPTY_PLANE)
+    lambda _: K.avgpool_forward(z((1, 2, 0, 0), F32), 2, 2, pad=1), is_((1, 2, 1, 1), F32, 0))
 row("zero-size", "util.col2im", "0x0 image with pad 1",
     lambda _: util.col2im(np.ones((1, 4)), (1, 1, 0, 0), 2, 2, pad=1), is_((1, 1, 0, 0)))
 row("zero-size", "_kernels.maxpool_backward", "0x0 image with pad 1",
@@ -146,18 +138,14 @@ row("zero-size", "layers.Pooling", "N=0 batch, forward and backward",
 row("zero-size", "networks.SimpleConvNet", "empty batch: predict, accuracy",
     lambda _: (lambda n: (n.predict(z((0, 1, 10, 10))).shape, n.accuracy(z((0, 1, 10, 10)),
                                                                          z(0, int))))(small_net()),
-    lambda r: r == ((0, 4), 0.0),
-    bug="SimpleConvNet.predict(empty batch) fails in Affine.forward: x.reshape(0, -1) is "
-        "ambiguous; reshape to (N, W.shape[0]) instead")
+    lambda r: r == ((0, 4), 0.0))
 row("huge dims", "util.im2col", "filter 2**40",
     lambda _: util.im2col(z((1, 1, 3, 3)), 2**40, 2), ValueError,
     "filter 1099511627776x2 with pad 0x0 does not fit a 3x3 input")
 row("huge dims", "util.im2col", "stride 2**40 (one window)",
     lambda _: util.im2col(rand((2, 1, 3, 3)), 2, 2, stride=2**40), is_((2, 4)))
 row("huge dims", "util.im2col", "stride 2**63 (beyond C's ssize_t)",
-    lambda _: util.im2col(z((1, 1, 3, 3)), 2, 2, stride=2**63), ValueError, "stride",
-    bug="stride=2**63 escapes as OverflowError from the Cython call; expected a ValueError "
-        "naming the stride (check sizes against sys.maxsize in window_geometry)")
+    lambda _: util.im2col(z((1, 1, 3, 3)), 2, 2, stride=2**63), ValueError, "stride")
 row("huge dims", "util.col2im", "input_shape 2**62 x 2**62 (needs 2**127 bytes)",
     lambda _: util.col2im(z((1, 1)), (1, 1, 2**62, 2**62), 1, 1, stride=2**62), MemoryError,
     r"dx of shape \(1, 1, 4611686018427387904, 4611686018427387904\) .* would need .* GiB")
@@ -168,9 +156,7 @@ row("huge dims", "_kernels.maxpool_forward", "4 TiB broadcast x, one 1x1 window"
     lambda _: K.maxpool_forward(np.broadcast_to(F32(0), (1, 1, 2**20, 2**20)), 1, 1,
                                 stride=2**20), MemoryError, r"allocate|GiB|TiB")
 row("huge dims", "util.im2col", "n_threads=2**31 (beyond C int)",
-    lambda _: util.im2col(z((1, 1, 3, 3)), 2, 2, n_threads=2**31), ValueError, "n_threads",
-    bug="n_threads=2**31 escapes as OverflowError from the Cython call; expected a "
-        "ValueError from resolve_threads")
+    lambda _: util.im2col(z((1, 1, 3, 3)), 2, 2, n_threads=2**31), ValueError, "n_threads")
 
 
 def _threads_in_subprocess(_):
@@ -184,10 +170,7 @@ def _threads_in_subprocess(_):
 
 row("huge dims", "util.im2col", "n_threads=2**31-1 (process must survive)",
     _threads_in_subprocess,
-    lambda r: r.returncode == 0 and r.stdout.strip() in ("ok", "ValueError"),
-    bug="n_threads=2**31-1 (or set_num_threads / OMP_NUM_THREADS of that size) kills "
-        "the interpreter: 'libgomp: Out of memory allocating 481036338272 bytes', exit 1; "
-        "resolve_threads should refuse or clamp counts above a sane limit")
+    lambda r: r.returncode == 0 and r.stdout.strip() in ("ok", "ValueError"))
 
 # ---- negative / zero stride -------------------------------------------------------------
 
@@ -215,16 +198,12 @@ row("stride", "util.im2col", "stride 1.5",
     lambda _: util.im2col(z((1, 1, 3, 3)), 2, 2, stride=1.5), TypeError,
     r"stride must be an int, not float \(1.5\)")
 row("stride", "networks.SimpleConvNet", "conv stride 0",
-    lambda _: small_net(conv={'stride': 0}), ValueError, "stride",
-    bug="SimpleConvNet(conv_param={'stride': 0}) raises ZeroDivisionError in "
-        "networks.base.conv_out; expected ValueError naming the stride")
+    lambda _: small_net(conv={'stride': 0}), ValueError, "stride")
 row("stride", "networks.DeepConvNet", "conv_param_1 stride 0",
     lambda _: DeepConvNet(conv_param_1={'filter_num': 16, 'filter_size': 3, 'pad': 1,
-                                        'stride': 0}), ValueError, "stride",
-    bug="DeepConvNet(conv_param_1={..., 'stride': 0}) raises ZeroDivisionError in conv_out")
+                                        'stride': 0}), ValueError, "stride")
 row("stride", "networks.SimpleConvNet", "pool_size 0",
-    lambda _: small_net(pool_size=0), ValueError, "pool",
-    bug="SimpleConvNet(pool_size=0) raises ZeroDivisionError; expected ValueError")
+    lambda _: small_net(pool_size=0), ValueError, "pool")
 
 # ---- pad larger than the filter ---------------------------------------------------------
 
@@ -241,13 +220,9 @@ row("pad", "layers.Convolution.forward", "pad 4 with 3x3 filters",
     lambda _: Convolution(rand((2, 1, 3, 3)), z(2), pad=4).forward(z((1, 1, 5, 5))),
     ValueError, "pad 4x4 must be smaller than the filter 3x3")
 row("pad", "networks.SimpleConvNet", "pad -1 (refused when built)",
-    lambda _: small_net(conv={'pad': -1}), ValueError, "pad",
-    bug="SimpleConvNet(conv_param={'pad': -1}) is accepted and only fails at the first "
-        "forward; expected ValueError from the constructor")
+    lambda _: small_net(conv={'pad': -1}), ValueError, "pad")
 row("pad", "networks.SimpleConvNet", "pad 5 with a 3x3 filter (refused when built)",
-    lambda _: small_net(conv={'pad': 5}), ValueError, "pad",
-    bug="SimpleConvNet(conv_param={'filter_size': 3, 'pad': 5}) is accepted and only fails "
-        "at the first forward; expected ValueError from the constructor")
+    lambda _: small_net(conv={'pad': 5}), ValueError, "pad")
 
 # ---- filters larger than the padded input -----------------------------------------------
 
@@ -290,27 +265,18 @@ row("dtype", "util.im2col", "int8 and uint16 become float64",
     lambda r: all(c.dtype == F64 and np.array_equal(c, r[0]) for c in r))
 row("dtype", "util.im2col", "big-endian float64 (>f8) is still float64",
     lambda _: util.im2col(np.arange(9.0).reshape(1, 1, 3, 3).astype(">f8"), 2, 2),
-    lambda r: np.array_equal(r, R.im2col(np.arange(9.0).reshape(1, 1, 3, 3), 2, 2)),
-    bug="a big-endian float64 array is refused with 'has dtype >f8; cconv works on float32 "
-        "or float64'; expected as_float_array to convert non-native byte order")
+    lambda r: np.array_equal(r, R.im2col(np.arange(9.0).reshape(1, 1, 3, 3), 2, 2)))
 row("dtype", "layers.Pooling.forward", "complex x",
     lambda _: Pooling(2, 2, 2).forward(z((1, 1, 4, 4), complex)), TypeError, "complex128")
 row("dtype", "layers.Convolution", "complex W (refused when built)",
-    lambda _: Convolution(z((2, 1, 3, 3), complex), z(2)), TypeError, "complex",
-    bug="Convolution(W complex) is accepted; forward then drops the imaginary part "
-        "(ComplexWarning); expected TypeError like the kernels' dtype policy")
+    lambda _: Convolution(z((2, 1, 3, 3), complex), z(2)), TypeError, "complex")
 row("dtype", "layers.Pooling.backward", "complex dout",
     lambda _: (lambda p: (p.forward(rand((1, 1, 4, 4))), p.backward(z((1, 1, 2, 2), complex)))[1])(
-        Pooling(2, 2, 2)), TypeError, "complex",
-    bug="Pooling.backward(complex dout) drops the imaginary part (ComplexWarning); "
-        "expected TypeError")
+        Pooling(2, 2, 2)), TypeError, "complex")
 row("dtype", "networks.SimpleConvNet.predict", "complex x",
-    lambda _: small_net().predict(z((1, 1, 10, 10), complex)), TypeError, "complex",
-    bug="Network.predict(complex x) drops the imaginary part with a ComplexWarning "
-        "(Network._cast uses astype); expected TypeError as in the kernels")
+    lambda _: small_net().predict(z((1, 1, 10, 10), complex)), TypeError, "complex")
 row("dtype", "networks.SimpleConvNet.predict", "str x ('0.5' strings)",
-    lambda _: small_net().predict(np.full((1, 1, 10, 10), "0.5")), TypeError, "dtype",
-    bug="Network.predict parses a string array as numbers (astype); expected TypeError")
+    lambda _: small_net().predict(np.full((1, 1, 10, 10), "0.5")), TypeError, "dtype")
 
 # ---- object arrays ----------------------------------------------------------------------
 
@@ -389,18 +355,13 @@ row("col/input_shape mismatch", "util.col2im", "out of the wrong shape",
     r"out for dx must have shape \(1, 1, 3, 3\)")
 row("col/input_shape mismatch", "util.col2im", "out= is a view of col itself",
     lambda _: (lambda c: util.col2im(c, (1, 1, 4, 4), 1, 1, out=c.reshape(1, 1, 4, 4)))(
-        np.arange(16.0).reshape(16, 1)), ValueError, "memory|overlap|alias",
-    bug="col2im(col, ..., out=<a view of col>) zeroes out before reading col and silently "
-        "returns zeros (im2col with out= a view of x scrambles too); _kernels._output "
-        "should refuse an out that np.may_share_memory with an input")
+        np.arange(16.0).reshape(16, 1)), ValueError, "memory|overlap|alias")
 row("col/input_shape mismatch", "layers.Convolution.backward", "dout of another geometry",
     lambda _: (lambda c: (c.forward(rand((2, 3, 5, 5))), c.backward(z((2, 4, 3, 2))))[1])(
         Convolution(rand((4, 3, 3, 3)), z(4))), ValueError, r"dout has shape \(2, 4, 3, 2\)")
 row("col/input_shape mismatch", "layers.Convolution.backward", "backward before forward",
     lambda _: Convolution(rand((4, 3, 3, 3)), z(4)).backward(z((2, 4, 3, 3))), RuntimeError,
-    "forward", bug="Convolution.backward before any forward raises AttributeError "
-                   "('NoneType' object has no attribute ...); expected a RuntimeError saying "
-                   "forward must come first")
+    "forward")
 
 # ---- mismatched argmax arrays -----------------------------------------------------------
 
@@ -424,9 +385,7 @@ row("argmax mismatch", "layers.Pooling.backward", "dout of another batch size",
     lambda _: (lambda p: (p.forward(rand((2, 3, 4, 4))), p.backward(z((3, 3, 2, 2))))[1])(
         Pooling(2, 2, 2)), ValueError, r"dout has shape \(3, 3, 2, 2\)")
 row("argmax mismatch", "layers.Pooling.backward", "backward before forward",
-    lambda _: Pooling(2, 2, 2).backward(z((1, 1, 2, 2))), RuntimeError, "forward",
-    bug="Pooling.backward before any forward raises AttributeError ('NoneType' object has "
-        "no attribute 'dtype'); expected a RuntimeError saying forward must come first")
+    lambda _: Pooling(2, 2, 2).backward(z((1, 1, 2, 2))), RuntimeError, "forward")
 
 # ---- params files: missing keys, wrong shapes, wrong dtypes, odd containers -------------
 
@@ -491,25 +450,16 @@ row("params file", "Network.load_params", "an object-array member (needs pickle)
     ParamsFileError, "truncated or corrupt .npz")
 row("params file", "Network.load_params", "a member that is not .npy data",
     lambda t: _load(_npz(t, "b.npz", _params(drop=("W1",)), raw_members=[("W1", b"hello")])),
-    ParamsFileError, "W1",
-    bug="an .npz member without the .npy format (zip entry 'W1' holding b'hello') comes "
-        "back from _io.load_npz as bytes, and load_params fails with AttributeError: "
-        "'bytes' object has no attribute 'shape'; load_npz should refuse non-.npy members")
+    ParamsFileError, "W1")
 row("params file", "Network.load_params", "metadata that is a JSON list, not an object",
     lambda t: _load(_npz(t, "m.npz", _params(), meta_text="[1, 2]")), ParamsFileError,
-    "meta", bug="an .npz whose __meta__ is valid JSON but not an object ('[1, 2]') makes "
-                "load_params raise AttributeError: 'list' object has no attribute 'get'")
+    "meta")
 row("params file", "_io.load_npz", "metadata nested 100000 deep",
     lambda t: load_npz(_npz(t, "d.npz", {}, meta_text="[" * 100000 + "]" * 100000)),
-    ValueError, "truncated or corrupt",
-    bug="deeply nested __meta__ JSON escapes load_npz as RecursionError; expected its "
-        "documented ValueError")
+    ValueError, "truncated or corrupt")
 row("params file", "_io.load_npz", "a 1 KiB member claiming 10**13 float64s",
     lambda t: load_npz(_npz(t, "h.npz", {}, raw_members=[("W1.npy", _npy_header("(10000000000000,)") + b"\0" * 1024)])),
-    ValueError, "truncated or corrupt",
-    bug="an .npz member whose header claims 72.8 TiB escapes load_npz as numpy's "
-        "MemoryError ('Unable to allocate'); expected ValueError (check the header's size "
-        "against the member's length before reading)")
+    ValueError, "truncated or corrupt")
 row("params file", "_io.load_npz", "a member claiming 2**62 float64s",
     lambda t: load_npz(_npz(t, "h2.npz", {}, raw_members=[("W1.npy", _npy_header("(4611686018427387904,)"))])),
     ValueError, "truncated or corrupt")
@@ -527,14 +477,10 @@ def _zip_patched(tmp, name, flags=0, method=None):
 
 
 row("params file", "Network.load_params", "zip member flagged as encrypted",
-    lambda t: _load(_zip_patched(t, "enc.npz", flags=1)), ParamsFileError, "corrupt|encrypt",
-    bug="an .npz whose member is flagged encrypted escapes load_npz as RuntimeError "
-        "('password required for extraction'); load_npz should turn it into ValueError")
+    lambda t: _load(_zip_patched(t, "enc.npz", flags=1)), ParamsFileError, "corrupt|encrypt")
 row("params file", "Network.load_params", "zip member with compression method 99",
     lambda t: _load(_zip_patched(t, "m99.npz", method=99)), ParamsFileError,
-    "corrupt|compression",
-    bug="an .npz member with an unknown compression method (or 'strong encryption', flag "
-        "bit 6) escapes load_npz as NotImplementedError; expected ValueError")
+    "corrupt|compression")
 row("params file", "Network.load_params", "an .npy file, not an .npz",
     lambda t: (np.save(t / "a.npy", z(3)), _load(t / "a.npy"))[1], ParamsFileError,
     "neither an .npz archive nor a params pickle")
@@ -545,28 +491,21 @@ row("params file", "Network.load_params", "a directory",
     lambda t: _load(t), IsADirectoryError, "Is a directory")
 row("params file", "networks.load_network", "config with an unknown argument",
     lambda t: load_network(_npz(t, "n1.npz", _params(), json.dumps(
-        {"network": "SimpleConvNet", "config": {"nope": 1}}))), ParamsFileError, "nope",
-    bug="load_network lets the constructor's TypeError (unexpected keyword 'nope') escape; "
-        "expected ParamsFileError naming the file")
+        {"network": "SimpleConvNet", "config": {"nope": 1}}))), ParamsFileError, "nope")
 row("params file", "networks.load_network", "config with stride 0",
     lambda t: load_network(_npz(t, "n2.npz", _params(), json.dumps(
         {"network": "SimpleConvNet", "config": {"conv_param": {"stride": 0}}}))),
-    ParamsFileError, "stride",
-    bug="load_network of a file whose config has stride 0 raises ZeroDivisionError")
+    ParamsFileError, "stride")
 row("params file", "networks.load_network", "metadata that is a JSON string",
     lambda t: load_network(_npz(t, "n3.npz", _params(), json.dumps("network config"))),
-    ParamsFileError, "no network description",
-    bug="load_network of an .npz whose __meta__ is a JSON string raises TypeError "
-        "(string indices must be integers); expected ParamsFileError")
+    ParamsFileError, "no network description")
 row("params file", "networks.load_network", "network name that is a list",
     lambda t: load_network(_npz(t, "n4.npz", _params(), json.dumps(
-        {"network": ["SimpleConvNet"], "config": {}}))), ParamsFileError, "unknown network",
-    bug="load_network with meta network=[...] raises TypeError: unhashable type: 'list'")
+        {"network": ["SimpleConvNet"], "config": {}}))), ParamsFileError, "unknown network")
 row("params file", "networks.load_network", "dtype 'int8' in the metadata",
     lambda t: load_network(_npz(t, "n5.npz", _params(), json.dumps(
         {"network": "SimpleConvNet", "config": {}, "dtype": "int8"}))), ParamsFileError,
-    "int8", bug="load_network lets resolve_dtype's TypeError escape for a file's bad dtype; "
-                "expected ParamsFileError")
+    "int8")
 
 # ---- pickles that try to run code -------------------------------------------------------
 
@@ -614,15 +553,10 @@ row("pickle runs code", "networks.load_book_pickle", "a list instead of a dict",
     "expected a dict of name -> float array")
 row("pickle runs code", "networks.load_book_pickle", "the book's dict saved with protocol 5",
     lambda t: load_book_pickle(_pickle(t, "p5.pkl", _params(), protocol=5)),
-    lambda r: sorted(r) == sorted(_params()),
-    bug="a plain dict of float arrays pickled with protocol 5 (pickle.HIGHEST_PROTOCOL) is "
-        "refused: 'refusing to unpickle numpy._core.numeric._frombuffer'; allow "
-        "numpy(._core|.core).numeric._frombuffer (it only builds an array from bytes)")
+    lambda r: sorted(r) == sorted(_params()))
 row("pickle runs code", "networks.load_book_pickle", "the book's dict saved with protocol 2",
     lambda t: load_book_pickle(_pickle(t, "p2.pkl", _params(), protocol=2)),
-    lambda r: sorted(r) == sorted(_params()),
-    bug="a dict of float arrays pickled with protocol 2 is refused: 'refusing to unpickle "
-        "_codecs.encode'; allow _codecs.encode (protocol 2 stores bytes that way)")
+    lambda r: sorted(r) == sorted(_params()))
 
 def _memo_bomb(tmp):
     # PROTO 2, EMPTY_DICT, LONG_BINPUT 0x0A000000, STOP: CPython's C unpickler grows its
@@ -641,11 +575,7 @@ def _memo_bomb(tmp):
 
 
 row("pickle runs code", "networks.load_book_pickle", "memo bomb: 11 bytes asking for 2.7 GB",
-    _memo_bomb, lambda out: out == "{}",
-    bug="a PUT/LONG_BINPUT with a huge memo index makes the C unpickler allocate and zero "
-        "2*index pointers: an 11-byte params.pkl takes 2.7 GB and 6 s (0x3fffffff: 17 GB); "
-        "unpickle with pickle._Unpickler (dict memo) or refuse memo indices beyond the "
-        "file's size after a pickletools.genops scan")
+    _memo_bomb, lambda out: out == "{}")
 
 # ---- truncated .npz / .gz ---------------------------------------------------------------
 

@@ -17,19 +17,42 @@ def load_network(path, dtype=None):
 
     The file's metadata names the class and its constructor arguments. ``dtype``
     overrides the saved dtype (the parameters are converted).
+
+    Raises
+    ------
+    ParamsFileError
+        For a file that is not a readable .npz, has no network description (metadata
+        missing, not a JSON object, or without ``network``/``config``), names an unknown
+        network, holds a configuration the constructor refuses (the constructor's
+        message is kept), or parameters that do not fit the rebuilt network.
     """
-    from .._io import load_npz
+    from .._io import NpzMetadataError, load_npz
+    from .base import resolve_dtype
+    if dtype is not None:
+        dtype = resolve_dtype(dtype)  # the caller's argument: its TypeError stays one
     try:
         _, meta = load_npz(path)
+    except NpzMetadataError as exc:
+        raise ParamsFileError(f"{path}: no network description in the file ({exc})") from None
     except ValueError as exc:
         raise ParamsFileError(str(exc)) from None
-    if not meta or "network" not in meta or "config" not in meta:
+    if not isinstance(meta, dict) or "network" not in meta or "config" not in meta:
         raise ParamsFileError(f"{path}: no network description in the file (was it written "
                               "by cconv's save_params?)")
-    cls = {c.__name__: c for c in NETWORKS.values()}.get(meta["network"])
+    name, config = meta["network"], meta["config"]
+    classes = {c.__name__: c for c in NETWORKS.values()}
+    cls = classes.get(name) if isinstance(name, str) else None
     if cls is None:
-        raise ParamsFileError(f"{path}: unknown network {meta['network']!r}")
-    net = cls(dtype=dtype or meta.get("dtype", "float64"), **meta["config"])
+        raise ParamsFileError(f"{path}: unknown network {name!r}")
+    if not isinstance(config, dict):
+        raise ParamsFileError(f"{path}: the network's config is not a JSON object: "
+                              f"{config!r}"[:300])
+    try:
+        net = cls(dtype=dtype if dtype is not None else meta.get("dtype", "float64"),
+                  **config)
+    except (TypeError, ValueError, ArithmeticError, KeyError, MemoryError) as exc:
+        raise ParamsFileError(f"{path}: cannot rebuild the {name} it describes: "
+                              f"{type(exc).__name__}: {exc}") from None
     return net.load_params(path, cast=dtype is not None)
 
 

@@ -5,15 +5,20 @@ A network is an ordered dict of named layers (``network.layers``) ending in a
 the very arrays the layers hold (the book's optimizers update them in place). Layers
 are found by name, never by position (the book's DeepConvNet hard-codes indices).
 """
+import codecs
+import importlib
 import io
+import numbers
 import os
 import pickle
+import warnings
 from collections import OrderedDict
 
 import numpy as np
 
 from .. import __version__
 from .._io import load_npz, save_npz_atomic
+from .._kernels import as_float_array
 from ..functions import _labels  # noqa: F401  (label/one-hot handling shared with the loss)
 from ..gradient import numerical_gradient
 from ..layers import BatchNormalization, Dropout
@@ -42,34 +47,133 @@ def randn(rng, shape, dtype):
     return a.astype(dtype, copy=False)
 
 
-def conv_out(size, filt, stride, pad):
-    out = (size + 2 * pad - filt) // stride + 1
-    if out <= 0 or size + 2 * pad < filt:
-        raise ValueError(f"a {filt}x{filt} window with pad {pad} does not fit a size-{size} "
-                         "input")
-    return out
+def _int_arg(v, name):
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{name} must be an int, not {type(v).__name__} ({v!r})")
+    return int(v)
+
+
+def conv_out(size, filt, stride, pad, what="filter", where=None):
+    """Output length of a window (filter or pool) sliding over ``size`` positions.
+
+    Validates what the kernels would refuse at the first forward pass, so that a network
+    with an impossible layer fails when it is built: a non-positive window or stride, a
+    negative pad, a pad not smaller than the window, a window that does not fit the padded
+    input. The ValueError names the value (and ``where``, e.g. ``'conv_param_2'``).
+    """
+    size, filt = _int_arg(size, "size"), _int_arg(filt, f"{what} size")
+    stride, pad = _int_arg(stride, "stride"), _int_arg(pad, "pad")
+    msg = None
+    if filt <= 0:
+        msg = f"{what} size must be positive, got {filt}"
+    elif stride <= 0:
+        msg = f"stride must be positive, got {stride}"
+    elif pad < 0:
+        msg = f"pad must be >= 0, got {pad}"
+    elif pad >= filt:
+        msg = (f"pad {pad} must be smaller than the {what} size {filt}: a larger pad "
+               "makes windows that see only padding")
+    elif size + 2 * pad < filt:
+        msg = f"a {filt}x{filt} window with pad {pad} does not fit a size-{size} input"
+    if msg is not None:
+        raise ValueError(f"{where}: {msg}" if where else msg)
+    return (size + 2 * pad - filt) // stride + 1
+
+
+def _positive_int(v):
+    # an int, or a float holding one (28.0, as int() used to accept); not bool or str
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+        return None
+    try:
+        i = int(v)
+    except (ValueError, OverflowError):  # NaN, inf
+        return None
+    return i if i == v and i > 0 else None
+
+
+def check_input_dim(input_dim):
+    """``input_dim`` as a validated (C, H, W) tuple of positive ints (else ValueError)."""
+    try:
+        dims = tuple(_positive_int(v) for v in input_dim)
+    except TypeError:
+        dims = ()
+    if len(dims) != 3 or None in dims:
+        raise ValueError(f"input_dim must be (C, H, W) with three positive ints, got "
+                         f"{input_dim!r}")
+    return dims
 
 
 class ParamsFileError(ValueError):
     """A parameter file that does not belong to this network (or is not one)."""
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickles the book's ``params.pkl`` (a dict of ndarrays) and refuses anything else."""
+def _numpy_core(sub, name):
+    # numpy >= 2 has numpy._core (numpy.core is a deprecated alias); numpy 1.x only core.
+    try:
+        mod = importlib.import_module(f"numpy._core.{sub}")
+    except ImportError:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            mod = importlib.import_module(f"numpy.core.{sub}")
+    return getattr(mod, name)
 
+
+def _latin1_encode(obj, encoding="utf-8", errors="strict"):
+    # Pickles of protocol <= 2 store bytes as _codecs.encode(str, 'latin1'); no other
+    # codec is needed (or allowed: codecs can be registered by any module).
+    if not isinstance(obj, str) or encoding not in ("latin1", "latin-1") or \
+            errors != "strict":
+        raise pickle.UnpicklingError(f"refusing _codecs.encode with encoding {encoding!r}")
+    return codecs.encode(obj, "latin1")
+
+
+class _NumpyOnlyUnpickler(pickle._Unpickler):
+    """Unpickles the book's ``params.pkl`` (a dict of ndarrays) and refuses anything else.
+
+    The pure-Python unpickler is used on purpose: its memo is a dict, while the C
+    unpickler allocates a memo table as large as the largest index a PUT names (an
+    11-byte file can ask for gigabytes). Params pickles hold a few large byte strings,
+    so the speed difference does not matter.
+    """
+
+    # (module, name) in the file -> how to get the object; nothing is imported by name.
     _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("collections", "OrderedDict"),
+        ("numpy.core.multiarray", "_reconstruct"): lambda: _numpy_core("multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"): lambda: _numpy_core("multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"): lambda: _numpy_core("multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"): lambda: _numpy_core("multiarray", "scalar"),
+        # protocol 5: an array is _frombuffer(bytes, dtype, shape, order)
+        ("numpy.core.numeric", "_frombuffer"): lambda: _numpy_core("numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"): lambda: _numpy_core("numeric", "_frombuffer"),
+        ("numpy", "ndarray"): lambda: np.ndarray,
+        ("numpy", "dtype"): lambda: np.dtype,
+        ("collections", "OrderedDict"): lambda: OrderedDict,
+        # protocols 0-2: bytes are stored as _codecs.encode(str, 'latin1')
+        ("_codecs", "encode"): lambda: _latin1_encode,
     }
 
+    dispatch = dict(pickle._Unpickler.dispatch)
+
+    def _load_build(self):
+        # BUILD sets an object's state. A dtype's state carries raw flags: a float dtype
+        # could be told it holds object pointers (numpy then mishandles the array), so a
+        # dtype must come out of BUILD as numpy itself would make it.
+        inst = self.stack[-2] if len(self.stack) >= 2 else None
+        pickle._Unpickler.load_build(self)
+        if isinstance(inst, np.dtype):
+            if inst.names is not None or inst.subdtype is not None:
+                raise pickle.UnpicklingError("refusing a structured dtype: a params .pkl "
+                                             "holds float arrays")
+            if inst.flags != np.dtype(inst.str).flags:
+                raise pickle.UnpicklingError(f"refusing dtype {inst.str} with forged flags "
+                                             f"{inst.flags}")
+
+    dispatch[pickle.BUILD[0]] = _load_build
+
     def find_class(self, module, name):
-        if (module, name) in self._ALLOWED:
-            return super().find_class(module, name)
+        get = self._ALLOWED.get((module, name))
+        if get is not None:
+            return get()
         raise pickle.UnpicklingError(
             f"refusing to unpickle {module}.{name}: a params .pkl may only hold numpy "
             "arrays (the book's format); this file could run code")
@@ -77,6 +181,10 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 
 def load_book_pickle(path):
     """Read the book's ``params.pkl`` (dict of float arrays) through an allow-list unpickler.
+
+    Pickles of any protocol (0 to 5) written by numpy 1.x or 2.x are read; only the
+    callables that rebuild arrays, dtypes and bytes are allowed, and the pure-Python
+    unpickler is used so that a crafted memo index cannot make it allocate gigabytes.
 
     Raises
     ------
@@ -126,9 +234,11 @@ class Network:
 
     # -- the book's methods --------------------------------------------------
     def _cast(self, x):
-        x = np.asarray(x)
+        # The kernels' dtype policy (complex, str, object... raise TypeError), then the
+        # network's own dtype.
+        x = as_float_array(x, "x")
         if x.dtype != self.dtype:
-            x = x.astype(self.dtype)  # the network computes in its own dtype
+            x = x.astype(self.dtype)
         return x
 
     def predict(self, x, train_flg=False):
@@ -264,6 +374,8 @@ class Network:
         else:
             raise ParamsFileError(f"{path}: neither an .npz archive nor a params pickle")
         name = type(self).__name__
+        if meta is not None and not isinstance(meta, dict):  # load_npz returns dicts only
+            raise ParamsFileError(f"{path}: its metadata is not a JSON object")
         if meta and meta.get("network") not in (None, name):
             raise ParamsFileError(f"{path} holds parameters of a {meta['network']}, "
                                   f"not of this {name}")

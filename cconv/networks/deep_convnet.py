@@ -6,7 +6,7 @@ relu - pool - affine - relu - dropout - affine - dropout - softmax
 import numpy as np
 
 from ..layers import Affine, Convolution, Dropout, Pooling, Relu, SoftmaxWithLoss
-from .base import Network, conv_out, randn, resolve_rng
+from .base import Network, check_input_dim, conv_out, randn, resolve_rng
 
 _DEFAULTS = [
     {'filter_num': 16, 'filter_size': 3, 'pad': 1, 'stride': 1},
@@ -34,6 +34,13 @@ class DeepConvNet(Network):
         Source of the initial weights; None uses numpy's global RNG like the book.
     dropout_ratio : float, default 0.5
 
+    Raises
+    ------
+    ValueError
+        When built with a geometry the layers cannot run (``input_dim`` that is not
+        three positive ints, a stride <= 0, a negative pad, a pad not smaller than the
+        filter, an input too small for the convolutions and poolings).
+
     Notes
     -----
     ``params``: ``W1``...``W6`` convolutions, ``W7``/``W8`` affine layers, ``b1``...``b8``.
@@ -53,7 +60,7 @@ class DeepConvNet(Network):
         super().__init__(dtype)
         convs = [dict(c) for c in (conv_param_1, conv_param_2, conv_param_3, conv_param_4,
                                    conv_param_5, conv_param_6)]
-        C, H, W = (int(v) for v in input_dim)
+        C, H, W = check_input_dim(input_dim)
         self.config = dict(input_dim=[C, H, W],
                            **{f'conv_param_{i}': c for i, c in enumerate(convs, start=1)},
                            hidden_size=int(hidden_size), output_size=int(output_size),
@@ -71,7 +78,8 @@ class DeepConvNet(Network):
             self.layers[f'Conv{i}'] = Convolution(p[f'W{i}'], p[f'b{i}'], stride, pad,
                                                   need_dx=(i != 1))
             self.layers[f'Relu{i}'] = Relu()
-            H, W = conv_out(H, fs, stride, pad), conv_out(W, fs, stride, pad)
+            H = conv_out(H, fs, stride, pad, where=f"conv_param_{i}")
+            W = conv_out(W, fs, stride, pad, where=f"conv_param_{i}")
             pre_channels = fn
             if i % 2 == 0:
                 self.layers[f'Pool{i // 2}'] = Pooling(pool_h=2, pool_w=2, stride=2)

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..layers import (Affine, AvgPooling, Convolution, Pooling, Relu, Sigmoid,
                       SoftmaxWithLoss, Tanh)
-from .base import Network, conv_out, randn, resolve_rng
+from .base import Network, check_input_dim, conv_out, randn, resolve_rng
 
 _ACTIVATIONS = {'tanh': Tanh, 'sigmoid': Sigmoid, 'relu': Relu}
 _POOLS = {'avg': AvgPooling, 'max': Pooling}
@@ -93,7 +93,7 @@ class LeNet(Network):
         hidden = [int(h) for h in hidden_sizes]
         if len(hidden) != 2 or min(hidden) <= 0:
             raise ValueError(f"hidden_sizes must be two positive ints, got {hidden_sizes!r}")
-        C, H, W = (int(v) for v in input_dim)
+        C, H, W = check_input_dim(input_dim)
         self.config = dict(input_dim=[C, H, W], activation=act, pool=pool_kind,
                            conv_param_1=convs[0], conv_param_2=convs[1],
                            hidden_sizes=hidden, output_size=int(output_size),
@@ -115,7 +115,8 @@ class LeNet(Network):
                                                   need_dx=(i != 1))
             self.layers[f'{aname}{i}'] = Act()
             self.layers[f'Pool{i}'] = Pool(pool_h=2, pool_w=2, stride=2)
-            H, W = conv_out(H, fs, stride, pad), conv_out(W, fs, stride, pad)
+            H = conv_out(H, fs, stride, pad, where=f"conv_param_{i}")
+            W = conv_out(W, fs, stride, pad, where=f"conv_param_{i}")
             H, W = conv_out(H, 2, 2, 0), conv_out(W, 2, 2, 0)
             pre = fn
         sizes = [pre * H * W] + hidden + [int(output_size)]

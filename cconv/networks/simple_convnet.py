@@ -2,7 +2,7 @@
 import numpy as np
 
 from ..layers import Affine, Convolution, Pooling, Relu, SoftmaxWithLoss
-from .base import Network, conv_out, randn, resolve_rng
+from .base import Network, check_input_dim, conv_out, randn, resolve_rng
 
 
 class SimpleConvNet(Network):
@@ -22,6 +22,13 @@ class SimpleConvNet(Network):
     pool_size : int, default 2
         The 2x2, stride-2 max pooling of the book.
 
+    Raises
+    ------
+    ValueError
+        When built with a geometry the layers cannot run: ``input_dim`` that is not
+        three positive ints, a stride or ``pool_size`` <= 0, a negative pad, a pad not
+        smaller than the filter, or a filter or pool that does not fit.
+
     Notes
     -----
     ``params``: ``W1`` (FN, C, FS, FS), ``b1``, ``W2`` (FN*PH*PW, hidden), ``b2``, ``W3``,
@@ -40,8 +47,12 @@ class SimpleConvNet(Network):
         fs = int(conv_param['filter_size'])
         pad = int(conv_param['pad'])
         stride = int(conv_param['stride'])
-        C, H, W = (int(v) for v in input_dim)
-        oh, ow = conv_out(H, fs, stride, pad), conv_out(W, fs, stride, pad)
+        C, H, W = check_input_dim(input_dim)
+        oh = conv_out(H, fs, stride, pad, where="conv_param")
+        ow = conv_out(W, fs, stride, pad, where="conv_param")
+        pool_size = int(pool_size)
+        if pool_size <= 0:
+            raise ValueError(f"pool_size must be positive, got {pool_size}")
         ph, pw = oh // pool_size, ow // pool_size
         if ph == 0 or pw == 0:
             raise ValueError(f"the {oh}x{ow} conv output is too small for {pool_size}x"
