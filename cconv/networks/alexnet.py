@@ -7,7 +7,7 @@ import numpy as np
 
 from ..layers import Affine, Convolution, Dropout, Pooling, Relu, SoftmaxWithLoss
 from ..layers_extra import LRN
-from .base import Network, conv_out, randn, resolve_rng
+from .base import Network, check_input_dim, conv_out, randn, resolve_rng
 
 _LRN = {'size': 5, 'alpha': 1e-4, 'beta': 0.75, 'k': 2.0}
 _POOL = {'pool_size': 3, 'stride': 2, 'pad': 1}
@@ -89,7 +89,7 @@ class AlexNet(Network):
         if ps <= 0 or pst <= 0 or not 0 <= ppad < ps:
             raise ValueError(f"pool_param needs pool_size > 0, stride > 0 and 0 <= pad < "
                              f"pool_size, got {pool}")
-        C, H, W = (int(v) for v in input_dim)
+        C, H, W = check_input_dim(input_dim)
         self.config = dict(input_dim=[C, H, W], channels=chans, filter_size=fs,
                            hidden_sizes=hidden, output_size=int(output_size),
                            lrn_param=lrn, pool_param=pool,
