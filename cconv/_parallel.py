@@ -51,22 +51,53 @@ def chunk_size(per_sample_bytes, n, target=384 << 10):
 
 
 def run_chunks(fn, n_chunks, n_threads):
-    """Call ``fn(lo, hi)`` on contiguous ranges of chunk indices, one range per thread."""
-    t = min(int(n_threads), n_chunks)
+    """Call ``fn(lo, hi)`` over chunk indices ``0..n_chunks-1`` with up to ``n_threads``.
+
+    Threads take chunks one at a time from a shared counter (the caller's thread works
+    too), so a worker that the OS schedules late, or never, on a busy machine costs
+    nothing: the others take its share, and nobody waits for a thread that has no
+    chunk. What each chunk computes does not depend on which thread runs it.
+    """
     if n_chunks <= 0:
         return
+    t = min(int(n_threads), n_chunks)
     # BLAS is single-threaded on every path: a BLAS's result may depend on its own
     # thread count, and ours must not.
     if t <= 1:
         with single_threaded_blas():
             fn(0, n_chunks)
         return
-    bounds = [n_chunks * p // t for p in range(t + 1)]
+    cond = threading.Condition()
+    state = {"next": 0, "running": 0, "error": None}
+
+    def worker():
+        while True:
+            with cond:
+                if state["next"] >= n_chunks or state["error"] is not None:
+                    return
+                c = state["next"]
+                state["next"] += 1
+                state["running"] += 1
+            err = None
+            try:
+                fn(c, c + 1)
+            except BaseException as exc:  # handed to the caller's thread below
+                err = exc
+            with cond:
+                state["running"] -= 1
+                if err is not None and state["error"] is None:
+                    state["error"] = err
+                cond.notify_all()
+            if err is not None:
+                return
+
     ex = _pool(t - 1)
     with single_threaded_blas():
-        futures = [ex.submit(fn, bounds[p], bounds[p + 1]) for p in range(1, t)]
-        try:
-            fn(bounds[0], bounds[1])
-        finally:
-            for f in futures:
-                f.result()  # wait for all; re-raises a worker's exception
+        for _ in range(t - 1):
+            ex.submit(worker)
+        worker()
+        with cond:
+            while state["running"] > 0:
+                cond.wait()
+    if state["error"] is not None:
+        raise state["error"]
