@@ -4,9 +4,11 @@ A file written here is either the complete new version or the untouched old one:
 go to a temporary file in the same directory, are flushed and fsync'ed, then
 ``os.replace`` swaps it in (atomic on POSIX and Windows). Loading never unpickles.
 """
+import ast
 import json
 import lzma
 import os
+import struct
 import uuid
 import zipfile
 import zlib
@@ -160,8 +162,6 @@ def _read_exact(f, n, what):
 
 def _npy_header(f, name):
     # The .npy header, parsed like numpy.lib.format (literal dict, checked keys).
-    import ast
-    import struct
     magic = f.read(8)
     if len(magic) < 8 or magic[:6] != b"\x93NUMPY":
         raise ValueError(f"member {name!r} is not .npy data")

@@ -8,7 +8,10 @@ very arrays passed in — never copies — so the book's optimizers, which updat
 float64: outputs keep the input's dtype, gradients ``dW``/``db``/``dgamma``/``dbeta`` keep
 the parameter's dtype, ``dx`` keeps the dtype of ``x``.
 
-Fixes of the book's bugs are noted in each class's docstring.
+Fixes of the book's bugs are noted in each class's docstring. Beyond the book, every
+``backward`` called before its ``forward`` raises RuntimeError ("call forward first"),
+parameters and gradients of complex, string or object dtype raise TypeError (the dtype
+policy of :func:`cconv._kernels.as_float_array`), and empty batches (N = 0) work.
 """
 import numpy as np
 

@@ -416,3 +416,108 @@ def test_elementwise_kernels(dtype):
     np.testing.assert_array_equal(K.bias_add_(d3.copy(), b), want)
     with pytest.raises(ValueError, match="dout has shape"):
         K.relu_backward(d[:1], y)
+
+
+# ---- hardening: empty planes, aliasing outputs, byte order, size limits ----------------
+
+# (N, C, H, W, FH, FW, stride, pad) with H or W = 0: valid with padding (every window
+# lies in the padding).
+EMPTY_PLANES = [(2, 3, 0, 0, 2, 2, 1, 1), (1, 2, 0, 4, 3, 2, 1, (2, 0)),
+                (2, 1, 3, 0, 2, 3, 2, (0, 2)), (1, 1, 0, 0, 3, 3, 2, 2)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", EMPTY_PLANES)
+def test_forward_kernels_on_empty_planes_equal_reference(case, dtype):
+    N, C, H, W, FH, FW, s, p = case
+    x = np.zeros((N, C, H, W), dtype)
+    col = util.im2col(x, FH, FW, s, p)
+    assert col.dtype == dtype and col.size and np.array_equal(col, R.im2col(x, FH, FW, s, p))
+    colT = K.im2col_t(x, FH, FW, s, p)
+    assert np.array_equal(colT, _col_t_ref(x, FH, FW, s, p))
+    out, arg = K.maxpool_forward(x, FH, FW, s, p)
+    assert np.all(out == -np.inf) and np.all(arg == 0)   # padding reads as -inf
+    assert np.array_equal(K.avgpool_forward(x, FH, FW, s, p), R.avgpool_forward(x, FH, FW, s, p))
+
+
+def test_convolution_layer_on_empty_planes_gives_the_bias():
+    from cconv.layers import Convolution
+    conv = Convolution(rand((4, 2, 2, 2), np.float64), np.arange(4.0), pad=1)
+    y = conv.forward(np.zeros((2, 2, 0, 0)))
+    assert y.shape == (2, 4, 1, 1) and np.array_equal(y[1, :, 0, 0], np.arange(4.0))
+    assert conv.backward(np.ones(y.shape)).shape == (2, 2, 0, 0)
+    assert np.array_equal(conv.dW, np.zeros((4, 2, 2, 2))) and np.all(conv.db == 2)
+
+
+def test_out_overlapping_an_input_is_refused():
+    x = np.arange(2 * 16.0).reshape(2, 1, 4, 4)
+    buf = np.zeros(64)
+    with pytest.raises(ValueError, match="out for col overlaps input_data"):
+        util.im2col(buf[:16].reshape(1, 1, 4, 4), 1, 1, out=buf[8:24].reshape(16, 1))
+    col = util.im2col(x, 2, 2, 2)
+    with pytest.raises(ValueError, match="out for dx overlaps col"):
+        util.col2im(col, (2, 1, 4, 4), 2, 2, 2, out=col.reshape(2, 1, 4, 4))
+    with pytest.raises(ValueError, match="out for out overlaps x"):
+        K.avgpool_forward(x, 4, 4, 4, out=x.reshape(-1)[:2].reshape(2, 1, 1, 1))
+    out = np.empty((2, 1, 2, 2))
+    with pytest.raises(ValueError, match="out for arg overlaps out"):
+        K.maxpool_forward(x, 2, 2, 2, out=out, arg=out.view(np.intp))
+    buf = np.ones(40)
+    with pytest.raises(ValueError, match="out for dx overlaps dout"):
+        K.avgpool_backward(buf[:8].reshape(2, 1, 2, 2), (2, 1, 4, 4), 2, 2, 2,
+                           out=buf[4:36].reshape(2, 1, 4, 4))
+    d3 = np.ones((1, 3, 4))
+    with pytest.raises(ValueError, match="out for db overlaps d3"):
+        K.sum_channels(d3, out=d3[0, 0, :3])
+    # element-wise kernels may work in place, but not on a shifted view
+    y = np.array([-1.0, 2.0, -3.0, 4.0])
+    assert K.relu(y, out=y) is y and np.array_equal(y, [0, 2, 0, 4])
+    z = np.array([-1.0, 2.0, -3.0, 4.0, 5.0])
+    with pytest.raises(ValueError, match="overlaps x"):
+        K.relu(z[:4], out=z[1:])
+    # separate buffers are still fine
+    assert np.array_equal(util.col2im(col, (2, 1, 4, 4), 2, 2, 2, out=np.empty((2, 1, 4, 4))),
+                          R.col2im(col, (2, 1, 4, 4), 2, 2, 2))
+
+
+@pytest.mark.parametrize("dtype", ["<f4", ">f4", ">f8", ">i4", ">f2"])
+def test_non_native_byte_order_is_converted(dtype):
+    x = np.arange(2 * 3 * 5 * 5).reshape(2, 3, 5, 5).astype(dtype)
+    native = x.astype(x.dtype.newbyteorder("="))
+    col = util.im2col(x, 3, 3, 2, 1)
+    want = util.im2col(native, 3, 3, 2, 1)
+    assert col.dtype == want.dtype and col.dtype.isnative and np.array_equal(col, want)
+    out, _ = K.maxpool_forward(x, 2, 2, 2)
+    assert np.array_equal(out, K.maxpool_forward(native, 2, 2, 2)[0])
+
+
+def test_sizes_beyond_ssize_t_raise_value_error():
+    x = np.zeros((1, 1, 3, 3))
+    with pytest.raises(ValueError, match="stride .* sys.maxsize"):
+        K.maxpool_forward(x, 2, 2, stride=(1, 2**64))
+    # pad and filter that fit one by one, but H + 2*pad does not fit C's Py_ssize_t
+    with pytest.raises(ValueError, match="larger than the largest supported size"):
+        util.im2col(x, 2**62, 2**62, stride=2**62, pad=2**62 - 1)
+    with pytest.raises(ValueError, match="larger than the largest supported size"):
+        util.col2im(np.zeros((1, 1)), (1, 1, 2**63, 1), 1, 1)
+    # a huge stride that fits is one window per axis, computed without overflow
+    assert np.array_equal(util.im2col(x + 1, 2, 2, stride=2**62, pad=1),
+                          [[0, 0, 0, 1]])
+
+
+def test_thread_count_is_capped():
+    from cconv import _config
+    with pytest.raises(ValueError, match=r"n_threads=4097 is more than cconv's limit of 4096"):
+        util.im2col(np.zeros((1, 1, 3, 3)), 2, 2, n_threads=_config.MAX_THREADS + 1)
+    with pytest.raises(ValueError, match="limit of 4096"):
+        _config.set_num_threads(2**31 - 1)
+    assert _config.resolve_threads(-1) <= _config.MAX_THREADS
+
+
+def test_huge_omp_num_threads_is_clamped(monkeypatch):
+    from cconv import _config
+    monkeypatch.setattr(_config, "_num_threads", None)
+    monkeypatch.setenv("OMP_NUM_THREADS", str(2**31 - 1))
+    assert _config.get_num_threads() == _config.MAX_THREADS
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    assert _config.get_num_threads() == 7

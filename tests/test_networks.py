@@ -267,3 +267,163 @@ def test_gradients_bit_identical_for_any_thread_count(dtype):
                 assert np.array_equal(g[k], g1[k]), (n, k)
     finally:
         cconv.set_num_threads(None if old is None else old)
+
+
+# ---- hardening: pickles of every protocol, forged pickles, odd .npz files ----------------
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_book_pickles_of_every_protocol_load(tmp_path, protocol):
+    from collections import OrderedDict
+    from cconv.networks import load_book_pickle
+    net = small_simple()
+    params = {k: v.copy() for k, v in net.params.items()}
+    params["f32"] = np.arange(6, dtype=np.float32).reshape(2, 3)
+    params["fortran"] = np.asfortranarray(np.random.default_rng(0).random((3, 4)))
+    for i, obj in enumerate((params, OrderedDict(params))):
+        path = tmp_path / f"p{protocol}_{i}.pkl"
+        path.write_bytes(pickle.dumps(obj, protocol=protocol))
+        back = load_book_pickle(path)
+        assert type(back) is dict and sorted(back) == sorted(params)
+        for k, v in params.items():
+            assert back[k].dtype == v.dtype and back[k].shape == v.shape
+            np.testing.assert_array_equal(back[k], v)
+    if protocol >= 2:  # load_params recognises pickles by their PROTO opcode
+        other = small_simple(rng=7)
+        path = tmp_path / f"book{protocol}.pkl"
+        path.write_bytes(pickle.dumps({k: v.copy() for k, v in net.params.items()},
+                                      protocol=protocol))
+        other.load_params(path)
+        for k in net.params:
+            np.testing.assert_array_equal(other.params[k], net.params[k])
+
+
+class _ForgedDtype:
+    # pickles as np.dtype('f8', False, True) whose BUILD state claims other flags
+    def __init__(self, flags):
+        self.flags = flags
+
+    def __reduce__(self):
+        return np.dtype, ('f8', False, True), (3, '<', None, None, None, -1, -1, self.flags)
+
+
+def test_forged_pickles_are_refused(tmp_path):
+    from cconv.networks import load_book_pickle
+    path = tmp_path / "f.pkl"
+    # flags 193 would make numpy treat float64 data as holding object references
+    path.write_bytes(pickle.dumps({"W1": _ForgedDtype(193)}, protocol=2))
+    with pytest.raises(ParamsFileError, match="refusing dtype <f8 with forged flags 193"):
+        load_book_pickle(path)
+    path.write_bytes(pickle.dumps({"W1": _ForgedDtype(0)}, protocol=4))  # honest, but
+    with pytest.raises(ParamsFileError, match="expected a dict of name -> float array"):
+        load_book_pickle(path)                                          # not an array
+    # _codecs.encode is allowed for protocol 2's bytes, with latin1 only
+    path.write_bytes(b"\x80\x02c_codecs\nencode\nX\x03\x00\x00\x00abcX\x05\x00\x00\x00rot13"
+                     b"\x86R.")
+    with pytest.raises(ParamsFileError, match="encoding 'rot13'"):
+        load_book_pickle(path)
+    # a memo index far beyond the file (the C unpickler would allocate 2**32 pointers)
+    path.write_bytes(b"\x80\x02}r\xff\xff\xff\x7f.")
+    assert load_book_pickle(path) == {}
+
+
+def test_load_npz_reads_what_np_load_reads(tmp_path):
+    import io
+    import zipfile
+    from cconv._io import load_npz
+    arrays = {"a": np.arange(12.0).reshape(3, 4), "f": np.asfortranarray(np.ones((2, 3))),
+              "be": np.arange(4).astype(">i4"), "s": np.array(["ab", "c"]),
+              "e": np.zeros((0, 5), np.float32), "b": np.array(True), "nested/k": np.ones(1)}
+    for save in (np.savez, np.savez_compressed):
+        path = tmp_path / f"{save.__name__}.npz"
+        save(path, **arrays)
+        got, meta = load_npz(path)
+        assert meta is None and sorted(got) == sorted(arrays)
+        for k, v in arrays.items():
+            assert got[k].dtype == v.dtype and got[k].shape == v.shape
+            assert got[k].flags.writeable and got[k].flags.f_contiguous == v.flags.f_contiguous
+            np.testing.assert_array_equal(got[k], v)
+    # .npy format 2.0 and 3.0 headers, and a member whose name lacks '.npy' (np.load
+    # reads it by its content)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for version, name in (((2, 0), "v2.npy"), ((3, 0), "v3.npy"), ((1, 0), "plain")):
+            m = io.BytesIO()
+            np.lib.format.write_array(m, np.arange(3.0), version=version)
+            z.writestr(name, m.getvalue())
+    (tmp_path / "v.npz").write_bytes(buf.getvalue())
+    got, _ = load_npz(tmp_path / "v.npz")
+    ref = np.load(tmp_path / "v.npz")
+    assert sorted(got) == sorted(ref.files) == ["plain", "v2", "v3"]
+    for k in got:
+        np.testing.assert_array_equal(got[k], ref[k])
+
+
+def test_load_npz_damaged_compressed_member(tmp_path):
+    from cconv._io import load_npz
+    np.savez_compressed(tmp_path / "c.npz", a=np.random.default_rng(0).random(5000))
+    data = bytearray((tmp_path / "c.npz").read_bytes())
+    data[200:210] = b"\x00" * 10  # inside the deflate stream
+    (tmp_path / "bad.npz").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="bad.npz.*truncated or corrupt"):
+        load_npz(tmp_path / "bad.npz")
+
+
+def test_load_network_errors_name_the_file(tmp_path):
+    from cconv._io import save_npz_atomic
+    from cconv.networks import load_network
+    net = small_simple()
+    params = {k: v.copy() for k, v in net.params.items()}
+    cases = [({"network": "SimpleConvNet", "config": [1, 2]}, "config is not a JSON object"),
+             ({"network": {"a": 1}, "config": {}}, "unknown network"),
+             ({"network": "SimpleConvNet", "config": {"input_dim": [28, 28]}},
+              "cannot rebuild the SimpleConvNet.*input_dim"),
+             ({"network": "SimpleConvNet", "config": {"pool_size": 0}}, "pool_size"),
+             ({"network": "DeepConvNet", "config": {"conv_param_3": {"filter_num": 2,
+               "filter_size": 3, "pad": 3, "stride": 1}}}, "conv_param_3: pad 3"),
+             ({"network": "SimpleConvNet", "config": {}, "dtype": "complex64"}, "complex64")]
+    for i, (meta, msg) in enumerate(cases):
+        path = tmp_path / f"m{i}.npz"
+        save_npz_atomic(path, params, meta)
+        with pytest.raises(ParamsFileError, match=f"m{i}.npz.*{msg}"):
+            load_network(path)
+    # the caller's own bad dtype is the caller's TypeError, not the file's fault
+    net.save_params(tmp_path / "ok.npz")
+    with pytest.raises(TypeError, match="float32 or float64"):
+        load_network(tmp_path / "ok.npz", dtype=np.int8)
+    # a dtype *instance* overrides too (np.dtype('float32') is falsy: len() == 0)
+    assert load_network(tmp_path / "ok.npz", dtype=np.dtype(np.float32)).dtype == np.float32
+
+
+@pytest.mark.parametrize("make", [small_simple, small_deep])
+def test_empty_batch_and_input_dtype_policy(make):
+    net = make()
+    shape = tuple(net.config['input_dim'])
+    assert net.predict(np.zeros((0,) + shape)).shape == (0, 10)
+    assert net.predict(np.zeros((0, int(np.prod(shape))))).shape == (0, 10)  # flat rows
+    assert net.predict_labels(np.zeros((0,) + shape)).shape == (0,)
+    x = np.random.default_rng(0).integers(0, 255, (2,) + shape).astype(np.uint8)
+    np.testing.assert_array_equal(net.predict(x), net.predict(x.astype(np.float64)))
+    np.testing.assert_array_equal(net.predict(x.astype(">f8")), net.predict(x / 1.0))
+    for bad in (x.astype(np.complex64), x.astype(str), x.astype(object)):
+        with pytest.raises(TypeError, match="float32 or float64"):
+            net.predict(bad)
+
+
+def test_impossible_geometries_are_refused_when_built():
+    bad = [
+        (lambda: SimpleConvNet(input_dim=(1, 0, 28)), "input_dim"),
+        (lambda: SimpleConvNet(input_dim=(1, 28, 28.5)), "input_dim"),
+        (lambda: SimpleConvNet(conv_param={'filter_size': 0}), "filter size must be positive"),
+        (lambda: SimpleConvNet(conv_param={'stride': -1}), "conv_param: stride must be positive"),
+        (lambda: SimpleConvNet(conv_param={'filter_size': 3, 'pad': 3}),
+         "conv_param: pad 3 must be smaller than the filter size 3"),
+        (lambda: SimpleConvNet(pool_size=-2), "pool_size must be positive, got -2"),
+        (lambda: DeepConvNet(conv_param_4={'filter_num': 4, 'filter_size': 3, 'pad': -1,
+                                           'stride': 1}), "conv_param_4: pad must be >= 0"),
+        (lambda: DeepConvNet(input_dim=(1, 28)), "input_dim"),
+    ]
+    for fn, msg in bad:
+        with pytest.raises(ValueError, match=msg):
+            fn()
+    # what the book builds still builds; an integral float size is an int
+    assert SimpleConvNet(input_dim=(1, 28.0, 28), rng=0).config['input_dim'] == [1, 28, 28]

@@ -6,6 +6,7 @@ the very arrays the layers hold (the book's optimizers update them in place). La
 are found by name, never by position (the book's DeepConvNet hard-codes indices).
 """
 import codecs
+import functools
 import importlib
 import io
 import numbers
@@ -138,13 +139,11 @@ class _NumpyOnlyUnpickler(pickle._Unpickler):
 
     # (module, name) in the file -> how to get the object; nothing is imported by name.
     _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"): lambda: _numpy_core("multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"): lambda: _numpy_core("multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"): lambda: _numpy_core("multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"): lambda: _numpy_core("multiarray", "scalar"),
-        # protocol 5: an array is _frombuffer(bytes, dtype, shape, order)
-        ("numpy.core.numeric", "_frombuffer"): lambda: _numpy_core("numeric", "_frombuffer"),
-        ("numpy._core.numeric", "_frombuffer"): lambda: _numpy_core("numeric", "_frombuffer"),
+        **{(f"numpy.{core}.{sub}", name): functools.partial(_numpy_core, sub, name)
+           for core in ("core", "_core")
+           for sub, name in (("multiarray", "_reconstruct"), ("multiarray", "scalar"),
+                             # protocol 5: _frombuffer(bytes, dtype, shape, order)
+                             ("numeric", "_frombuffer"))},
         ("numpy", "ndarray"): lambda: np.ndarray,
         ("numpy", "dtype"): lambda: np.dtype,
         ("collections", "OrderedDict"): lambda: OrderedDict,
