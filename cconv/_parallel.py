@@ -101,3 +101,19 @@ def run_chunks(fn, n_chunks, n_threads):
                 cond.wait()
     if state["error"] is not None:
         raise state["error"]
+
+
+def for_batch(fn, n, per_sample_bytes, n_threads, target=1 << 20):
+    """Call ``fn(c, s)`` for every chunk ``c`` (a slice ``s`` of the batch ``0..n-1``).
+
+    The chunks (about ``target`` bytes of input each) depend only on the shapes; they are
+    shared among the threads by :func:`run_chunks`. Returns the number of chunks.
+    """
+    cs = chunk_size(per_sample_bytes, n, target)
+    nch = -(-n // cs) if n else 0
+
+    def work(lo, hi):
+        for c in range(lo, hi):
+            fn(c, slice(c * cs, min(n, (c + 1) * cs)))
+    run_chunks(work, nch, n_threads)
+    return nch

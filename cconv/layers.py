@@ -56,6 +56,30 @@ def _flat(x):
     return x.reshape(x.shape[0], int(np.prod(x.shape[1:], dtype=np.int64)))
 
 
+def _sample_bytes(x):
+    return int(np.prod(x.shape[1:], dtype=np.int64)) * x.itemsize
+
+
+_EW_CHUNK = 1 << 18  # elements per chunk of an element-wise kernel (1 MiB of float32)
+
+
+def _elementwise(kernel, arrays, n_threads):
+    """Run ``kernel(*flat_chunks, 1)`` over fixed chunks of same-size contiguous arrays.
+
+    The chunks are shared among cconv's worker threads (see :mod:`cconv._parallel`), so
+    the layers use one thread pool, never OpenMP and BLAS threads against each other.
+    """
+    flats = [a.reshape(-1) for a in arrays]
+    n = flats[0].shape[0]
+    nch = -(-n // _EW_CHUNK)
+
+    def work(lo, hi):
+        for c in range(lo, hi):
+            s = slice(c * _EW_CHUNK, min(n, (c + 1) * _EW_CHUNK))
+            kernel(*[f[s] for f in flats], 1)
+    _parallel.run_chunks(work, nch, resolve_threads(n_threads))
+
+
 class Relu:
     """ReLU layer: ``out = max(0, x)``.
 
@@ -88,14 +112,21 @@ class Relu:
 
     def forward(self, x):
         """``x`` (any shape) -> ``max(0, x)``, same shape and dtype."""
-        x = _kernels.as_float_array(x, "x")
-        self.out = _kernels.relu(x, n_threads=self.n_threads)
-        return self.out
+        x = np.ascontiguousarray(_kernels.as_float_array(x, "x"))
+        out = np.empty_like(x)
+        _elementwise(_ops.relu_into, (x, out), self.n_threads)
+        self.out = out
+        return out
 
     def backward(self, dout):
         """``dout`` (shape of the output) -> ``dx``, a new array; ``dout`` is left alone."""
-        return _kernels.relu_backward(dout, _forward_done(self, self.out),
-                                      n_threads=self.n_threads)
+        y = _forward_done(self, self.out)
+        dout = np.ascontiguousarray(_kernels.as_float_array(dout, "dout"), dtype=y.dtype)
+        if dout.shape != y.shape:
+            raise ValueError(f"dout has shape {dout.shape}, the forward output had {y.shape}")
+        dx = np.empty_like(y)
+        _elementwise(_ops.relu_backward_into, (dout, y, dx), self.n_threads)
+        return dx
 
 
 class Sigmoid:
@@ -170,9 +201,10 @@ class Affine:
     convolution's (N, C, H, W) output feeds an Affine layer directly).
     """
 
-    def __init__(self, W, b):
+    def __init__(self, W, b, n_threads=None):
         self.W = _param(W, "W")
         self.b = _param(b, "b")
+        self.n_threads = n_threads
         self.x = None
         self.original_x_shape = None
         self.dW = None
@@ -190,16 +222,43 @@ class Affine:
                              f"per sample, but W of shape {self.W.shape} expects "
                              f"{self.W.shape[0]}")
         self.x = x
-        return x @ self.W + self.b
+        N, M = x.shape[0], self.W.shape[1]
+        dt = np.result_type(x.dtype, self.W.dtype, self.b.dtype)
+        W = self.W if self.W.dtype == dt else self.W.astype(dt)
+        b = self.b if self.b.dtype == dt else self.b.astype(dt)
+        out = np.empty((N, M), dtype=dt)
+
+        def rows(c, s):
+            np.matmul(x[s], W, out=out[s])
+            out[s] += b
+        _parallel.for_batch(rows, N, x.shape[1] * x.itemsize, resolve_threads(self.n_threads))
+        return out
 
     def backward(self, dout):
         """``dout`` (N, M) -> ``dx`` in the input's original shape; sets ``dW``, ``db``."""
-        _forward_done(self, self.x)
+        x = _forward_done(self, self.x)
         dout = _kernels.as_float_array(dout, "dout")
-        dx = dout @ self.W.T
-        self.dW = _as_dtype(self.x.T @ dout, self.W.dtype)
-        self.db = _as_dtype(np.sum(dout, axis=0), self.b.dtype)
-        return _as_dtype(dx, self.x.dtype).reshape(*self.original_x_shape)
+        N, D = x.shape
+        M = self.W.shape[1]
+        if dout.shape != (N, M):
+            raise ValueError(f"dout has shape {dout.shape}, the forward output was {(N, M)}")
+        dt = np.result_type(dout.dtype, self.W.dtype, x.dtype)
+        WT = (self.W if self.W.dtype == dt else self.W.astype(dt)).T
+        dx = np.empty((N, D), dtype=dt)
+        cs = _parallel.chunk_size(D * x.itemsize, N, 1 << 20)
+        nch = -(-N // cs) if N else 0
+        dWp = np.empty((nch, D, M), dtype=dt)   # per-chunk partial sums, added in chunk
+        dbp = np.empty((nch, M), dtype=dt)      # order: the same for any thread count
+
+        def rows(c, s):
+            np.matmul(dout[s], WT, out=dx[s])
+            np.matmul(x[s].T, dout[s], out=dWp[c])
+            np.sum(dout[s], axis=0, out=dbp[c])
+        _parallel.for_batch(rows, N, D * x.itemsize, resolve_threads(self.n_threads),
+                            1 << 20)
+        self.dW = _as_dtype(dWp.sum(axis=0) if nch else np.zeros_like(self.W), self.W.dtype)
+        self.db = _as_dtype(dbp.sum(axis=0) if nch else np.zeros_like(self.b), self.b.dtype)
+        return _as_dtype(dx, x.dtype).reshape(*self.original_x_shape)
 
 
 class SoftmaxWithLoss:
@@ -597,8 +656,17 @@ class Pooling:
     def forward(self, x):
         """``x`` (N, C, H, W) -> (N, C, OH, OW), the maximum of each window."""
         x = _kernels.as_float_array(x, "x")
-        out, arg = _kernels.maxpool_forward(x, self.pool_h, self.pool_w, self.stride,
-                                            self.pad, n_threads=self.n_threads)
+        if x.ndim != 4:
+            raise ValueError(f"x must be 4-D (N, C, H, W), got {x.ndim}-D with shape {x.shape}")
+        oh, ow = _kernels.window_geometry(x.shape, self.pool_h, self.pool_w, self.stride,
+                                          self.pad, "pool")[:2]
+        x = np.ascontiguousarray(x)
+        out = np.empty(x.shape[:2] + (oh, ow), dtype=x.dtype)
+        arg = np.empty(out.shape, dtype=np.intp)
+        g = (self.pool_h, self.pool_w, self.stride, self.pad)
+        _parallel.for_batch(
+            lambda c, s: _kernels.maxpool_forward(x[s], *g, out=out[s], arg=arg[s], n_threads=1),
+            x.shape[0], _sample_bytes(x), resolve_threads(self.n_threads))
         self.x = x
         self.arg_max = arg
         return out
@@ -606,10 +674,17 @@ class Pooling:
     def backward(self, dout):
         """``dout`` (N, C, OH, OW) -> ``dx`` (N, C, H, W): each gradient to its argmax."""
         x = _forward_done(self, self.x)
-        dout = _as_dtype(_kernels.as_float_array(dout, "dout"), x.dtype)
-        return _kernels.maxpool_backward(dout, self.arg_max, self.x.shape, self.pool_h,
-                                         self.pool_w, self.stride, self.pad,
-                                         n_threads=self.n_threads)
+        dout = np.ascontiguousarray(_as_dtype(_kernels.as_float_array(dout, "dout"), x.dtype))
+        if dout.shape != self.arg_max.shape:
+            raise ValueError(f"dout has shape {dout.shape}, the forward output was "
+                             f"{self.arg_max.shape}")
+        dx = np.empty(x.shape, dtype=x.dtype)
+        g = (self.pool_h, self.pool_w, self.stride, self.pad)
+        _parallel.for_batch(
+            lambda c, s: _kernels.maxpool_backward(dout[s], self.arg_max[s], dx[s].shape, *g,
+                                                   out=dx[s], n_threads=1),
+            x.shape[0], _sample_bytes(x), resolve_threads(self.n_threads))
+        return dx
 
 
 class AvgPooling:
@@ -641,14 +716,32 @@ class AvgPooling:
     def forward(self, x):
         """``x`` (N, C, H, W) -> (N, C, OH, OW), the mean of each window."""
         x = _kernels.as_float_array(x, "x")
-        out = _kernels.avgpool_forward(x, self.pool_h, self.pool_w, self.stride, self.pad,
-                                       n_threads=self.n_threads)
+        if x.ndim != 4:
+            raise ValueError(f"x must be 4-D (N, C, H, W), got {x.ndim}-D with shape {x.shape}")
+        oh, ow = _kernels.window_geometry(x.shape, self.pool_h, self.pool_w, self.stride,
+                                          self.pad, "pool")[:2]
+        x = np.ascontiguousarray(x)
+        out = np.empty(x.shape[:2] + (oh, ow), dtype=x.dtype)
+        g = (self.pool_h, self.pool_w, self.stride, self.pad)
+        _parallel.for_batch(
+            lambda c, s: _kernels.avgpool_forward(x[s], *g, out=out[s], n_threads=1),
+            x.shape[0], _sample_bytes(x), resolve_threads(self.n_threads))
         self.x = x
         return out
 
     def backward(self, dout):
         """``dout`` (N, C, OH, OW) -> ``dx`` (N, C, H, W), spread evenly over windows."""
         x = _forward_done(self, self.x)
-        dout = _as_dtype(_kernels.as_float_array(dout, "dout"), x.dtype)
-        return _kernels.avgpool_backward(dout, self.x.shape, self.pool_h, self.pool_w,
-                                         self.stride, self.pad, n_threads=self.n_threads)
+        dout = np.ascontiguousarray(_as_dtype(_kernels.as_float_array(dout, "dout"), x.dtype))
+        oh, ow = _kernels.window_geometry(x.shape, self.pool_h, self.pool_w, self.stride,
+                                          self.pad, "pool")[:2]
+        if dout.shape != x.shape[:2] + (oh, ow):
+            raise ValueError(f"dout has shape {dout.shape}, the forward output was "
+                             f"{x.shape[:2] + (oh, ow)}")
+        dx = np.empty(x.shape, dtype=x.dtype)
+        g = (self.pool_h, self.pool_w, self.stride, self.pad)
+        _parallel.for_batch(
+            lambda c, s: _kernels.avgpool_backward(dout[s], dx[s].shape, *g, out=dx[s],
+                                                   n_threads=1),
+            x.shape[0], _sample_bytes(x), resolve_threads(self.n_threads))
+        return dx
