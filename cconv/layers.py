@@ -485,14 +485,15 @@ class Convolution:
         False for a network's first layer: ``backward`` then computes only ``dW`` and
         ``db``, skips the ``dx`` GEMM and col2im, and returns None.
     n_threads : int, optional
-        OpenMP threads of im2col/col2im (default: :func:`cconv.get_num_threads`).
+        Worker threads (default: :func:`cconv.get_num_threads`).
 
     Attributes
     ----------
     x : ndarray, shape (N, C, H, W)
         The last input.
     col : ndarray, shape (N*OH*OW, C*FH*FW)
-        The last input unfolded by im2col (the book's layout).
+        The last input unfolded by im2col in the book's layout (made on demand from the
+        per-sample columns the layer keeps, see Notes).
     col_W : ndarray, shape (C*FH*FW, FN)
         ``W.reshape(FN, -1).T`` (a view of ``W``).
     dW : ndarray, shape (FN, C, FH, FW), in ``W``'s dtype
@@ -500,8 +501,15 @@ class Convolution:
 
     Notes
     -----
-    The output is ``(N, FN, OH, OW)`` with ``OH = (H + 2*pad - FH) // stride + 1``. Like the
-    book's, it is a transposed view of the GEMM result (not C-contiguous).
+    The output is ``(N, FN, OH, OW)`` with ``OH = (H + 2*pad - FH) // stride + 1``, and
+    C-contiguous. How it is computed differs from the book, not what: the input is
+    unfolded per sample as ``colT[n]`` (C*FH*FW, OH*OW), so ``W2 @ colT[n]`` is sample n's
+    output already in NCHW order (the book's ``col @ col_W`` needs a transpose copy
+    after it); the batch is cut into chunks whose columns fit in cache and multiplied
+    right after they are made, on cconv's worker threads with single-threaded BLAS;
+    ``dW`` sums per-chunk partial products in chunk order, so results do not depend on
+    the thread count. The chunks' ``dx`` columns are folded back at once (col2im) and
+    never stored whole.
     """
 
     def __init__(self, W, b, stride=1, pad=0, need_dx=True, n_threads=None):
