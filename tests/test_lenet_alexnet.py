@@ -74,6 +74,7 @@ def test_lenet_is_lenet5():
     assert net.forward_until(x, 'Conv1').shape == (2, 6, 28, 28)   # pad 2 keeps 28x28
     assert net.forward_until(x, 'Pool2').shape == (2, 16, 5, 5)
     assert isinstance(net.layers['Pool1'], AvgPooling)
+    assert isinstance(net.layers['Tanh3'], Tanh)
     for act, cls in (('sigmoid', Sigmoid), ('relu', Relu)):
         n = LeNet(activation=act, pool='max', rng=0)
         assert isinstance(n.layers[f'{cls.__name__}4'], cls)
