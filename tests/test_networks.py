@@ -326,6 +326,49 @@ def test_forged_pickles_are_refused(tmp_path):
     assert load_book_pickle(path) == {}
 
 
+class _Reduce:
+    def __init__(self, *reduce):
+        self.reduce = reduce
+
+    def __reduce__(self):
+        return self.reduce
+
+
+def test_pickles_that_would_crash_numpy_are_refused(tmp_path):
+    # Each of these makes numpy crash (SIGSEGV) or misbehave if its state is applied.
+    from cconv.networks import load_book_pickle
+    try:
+        from numpy._core.multiarray import _reconstruct
+        from numpy._core.numeric import _frombuffer
+    except ImportError:  # numpy 1.x
+        from numpy.core.multiarray import _reconstruct
+        from numpy.core.numeric import _frombuffer
+    arr = np.arange(4.0)
+    cases = [
+        # a dtype state whose 'subarray' is an int
+        ({"W1": _Reduce(np.dtype, ('b1', False, True), (3, '|', 1313754664, -1, -1, 0))},
+         r"refusing dtype \|b1 with state"),
+        # an object array whose list is shorter than its shape
+        ({"W1": _Reduce(_reconstruct, (np.ndarray, (0,), b'b'),
+                        (1, (165,), np.dtype('O'), False, [None, 1.0]))},
+         "expected a dict of name -> float array, found an array of dtype object"),
+        # a protocol-5 array viewing another array's memory
+        ({"W1": _Reduce(_frombuffer, (arr, np.dtype('f8'), (4,), 'C'))},
+         "refusing _frombuffer of a ndarray"),
+    ]
+    for i, (obj, msg) in enumerate(cases):
+        path = tmp_path / f"c{i}.pkl"
+        path.write_bytes(pickle.dumps(obj, protocol=2))
+        with pytest.raises(ParamsFileError, match=msg):
+            load_book_pickle(path)
+    # an array whose state is set twice (the first data could be viewed, then freed)
+    data = pickle.dumps(arr, protocol=2)
+    again = pickle.dumps((1, (2,), np.dtype('f8'), False, bytes(16)), protocol=2)[2:-1]
+    (tmp_path / "twice.pkl").write_bytes(data[:-1] + again + b"b.")
+    with pytest.raises(ParamsFileError, match="refusing to set an array's state twice"):
+        load_book_pickle(tmp_path / "twice.pkl")
+
+
 def test_load_npz_reads_what_np_load_reads(tmp_path):
     import io
     import zipfile

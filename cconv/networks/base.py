@@ -128,22 +128,70 @@ def _latin1_encode(obj, encoding="utf-8", errors="strict"):
     return codecs.encode(obj, "latin1")
 
 
+class _NotFloatArrays(pickle.UnpicklingError):
+    """The pickle builds something a params file cannot hold (an object array)."""
+
+
+def _frombuffer(buf, dtype, shape, order):
+    # numpy's own _frombuffer (protocol 5 arrays), restricted to the byte strings the
+    # pickle itself holds: a view of an array could outlive that array's data.
+    if type(buf) not in (bytes, bytearray) or not isinstance(dtype, np.dtype):
+        raise pickle.UnpicklingError("refusing _frombuffer of a "
+                                     f"{type(buf).__name__}: expected bytes")
+    if dtype.hasobject:
+        raise _NotFloatArrays(f"an array of dtype {dtype}")
+    return np.frombuffer(buf, dtype=dtype).reshape(shape, order=order)
+
+
+def _check_dtype_state(inst, state):
+    # numpy trusts a dtype's state: a forged one can crash the interpreter (a subarray
+    # that is an int) or tell a float dtype that it holds object pointers. Only the
+    # state numpy writes for a fixed-size dtype, (3, byteorder, None, None, None, -1,
+    # -1, flags), with the dtype's own flags, is let through.
+    if not (inst.kind in "biufcO" and type(state) is tuple and len(state) == 8
+            and state[:1] == (3,) and state[1] in ("<", ">", "|", "=")
+            and state[2:7] == (None, None, None, -1, -1) and type(state[7]) is int):
+        raise pickle.UnpicklingError(f"refusing dtype {inst.str} with state {state!r:.100}: "
+                                     "a params .pkl holds float arrays")
+    if state[7] != inst.flags:
+        raise pickle.UnpicklingError(f"refusing dtype {inst.str} with forged flags "
+                                     f"{state[7]}")
+
+
+def _check_array_state(state):
+    # (version, shape, dtype, fortran, data) as ndarray.__reduce__ writes it (version 0
+    # has no version). numpy does not check an object array's list against its shape
+    # (a short list crashes it), and params are float arrays: object arrays are refused.
+    if type(state) is tuple and len(state) == 5 and type(state[0]) is int:
+        state = state[1:]
+    if not (type(state) is tuple and len(state) == 4 and isinstance(state[1], np.dtype)):
+        raise pickle.UnpicklingError(f"refusing an array state {state!r:.100}")
+    shape, dtype, _, data = state
+    if dtype.hasobject:
+        raise _NotFloatArrays(f"an array of dtype {dtype}")
+    if not (type(shape) is tuple and all(type(n) is int for n in shape)
+            and type(data) in (bytes, bytearray)):
+        raise pickle.UnpicklingError(f"refusing an array state {state!r:.100}")
+
+
 class _NumpyOnlyUnpickler(pickle._Unpickler):
     """Unpickles the book's ``params.pkl`` (a dict of ndarrays) and refuses anything else.
 
     The pure-Python unpickler is used on purpose: its memo is a dict, while the C
     unpickler allocates a memo table as large as the largest index a PUT names (an
     11-byte file can ask for gigabytes). Params pickles hold a few large byte strings,
-    so the speed difference does not matter.
+    so the speed difference does not matter. The states that BUILD hands to dtypes and
+    arrays are checked first (numpy trusts them), and each array is built once.
     """
 
     # (module, name) in the file -> how to get the object; nothing is imported by name.
     _ALLOWED = {
-        **{(f"numpy.{core}.{sub}", name): functools.partial(_numpy_core, sub, name)
-           for core in ("core", "_core")
-           for sub, name in (("multiarray", "_reconstruct"), ("multiarray", "scalar"),
-                             # protocol 5: _frombuffer(bytes, dtype, shape, order)
-                             ("numeric", "_frombuffer"))},
+        **{(f"numpy.{core}.multiarray", name): functools.partial(_numpy_core, "multiarray",
+                                                                 name)
+           for core in ("core", "_core") for name in ("_reconstruct", "scalar")},
+        # protocol 5: an array is _frombuffer(bytes, dtype, shape, order)
+        ("numpy.core.numeric", "_frombuffer"): lambda: _frombuffer,
+        ("numpy._core.numeric", "_frombuffer"): lambda: _frombuffer,
         ("numpy", "ndarray"): lambda: np.ndarray,
         ("numpy", "dtype"): lambda: np.dtype,
         ("collections", "OrderedDict"): lambda: OrderedDict,
@@ -154,20 +202,23 @@ class _NumpyOnlyUnpickler(pickle._Unpickler):
     dispatch = dict(pickle._Unpickler.dispatch)
 
     def _load_build(self):
-        # BUILD sets an object's state. A dtype's state carries raw flags: a float dtype
-        # could be told it holds object pointers (numpy then mishandles the array), so a
-        # dtype must come out of BUILD as numpy itself would make it.
-        inst = self.stack[-2] if len(self.stack) >= 2 else None
+        if len(self.stack) >= 2:
+            inst, state = self.stack[-2], self.stack[-1]
+            if isinstance(inst, np.dtype):
+                _check_dtype_state(inst, state)
+            elif isinstance(inst, np.ndarray):
+                # setting an array's state again would free data a view may still use
+                if any(a is inst for a in self._built):
+                    raise pickle.UnpicklingError("refusing to set an array's state twice")
+                _check_array_state(state)
+                self._built.append(inst)
         pickle._Unpickler.load_build(self)
-        if isinstance(inst, np.dtype):
-            if inst.names is not None or inst.subdtype is not None:
-                raise pickle.UnpicklingError("refusing a structured dtype: a params .pkl "
-                                             "holds float arrays")
-            if inst.flags != np.dtype(inst.str).flags:
-                raise pickle.UnpicklingError(f"refusing dtype {inst.str} with forged flags "
-                                             f"{inst.flags}")
 
     dispatch[pickle.BUILD[0]] = _load_build
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._built = []
 
     def find_class(self, module, name):
         get = self._ALLOWED.get((module, name))
@@ -195,6 +246,9 @@ def load_book_pickle(path):
         data = f.read()
     try:
         obj = _NumpyOnlyUnpickler(io.BytesIO(data)).load()
+    except _NotFloatArrays as exc:
+        raise ParamsFileError(f"{path}: expected a dict of name -> float array, found "
+                              f"{exc}") from None
     except pickle.UnpicklingError as exc:
         raise ParamsFileError(f"{path}: {exc}") from None
     except Exception as exc:  # truncated or garbage pickles raise many kinds of errors
