@@ -2,8 +2,9 @@
 
 Every public function here takes ``out=`` buffers (so layers can reuse workspaces across
 steps) and ``n_threads`` (see :func:`cconv.set_num_threads`). Inputs may be
-non-contiguous, Fortran-ordered or read-only; outputs are C-contiguous in the input's
-float dtype.
+non-contiguous, Fortran-ordered or read-only (floats in non-native byte order are
+converted); outputs are C-contiguous in the input's float dtype. An ``out=`` buffer that
+shares memory with an input is refused (element-wise kernels may write in place).
 """
 import numbers
 import os
