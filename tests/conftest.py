@@ -8,12 +8,37 @@ Arrays handed out by session fixtures are read-only, so that no test can change 
 under another one; copy before modifying (``x = x.copy()``).
 """
 import os
+import signal
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _outside_the_source_tree(tmp_path_factory):
+    """Run the session from an empty folder.
+
+    ``python -m cconv`` and ``python -c`` put the working directory first on sys.path;
+    from the repository root they would import the source folder (which has no compiled
+    modules) instead of the installed cconv.
+    """
+    old = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+    yield
+    os.chdir(old)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _ctrl_c_delivered():
+    """Tests of Ctrl-C handling need SIGINT to arrive: a shell that starts a job in the
+    background ignores SIGINT, and the ignoring is inherited. Restore Python's handler
+    (children then start with the default disposition)."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
 
 
 def _freeze(tree):
