@@ -91,6 +91,8 @@ class BuildExt(build_ext):
         if ctype != "msvc":
             debug = _env("CCONV_DEBUG") in ("1", "true", "on")
             extra_c += ["-O0", "-g"] if debug else ["-O3"]
+            # No kernel reads errno; with it, GCC cannot vectorise sqrt (LRN).
+            extra_c.append("-fno-math-errno")
             if _env("CCONV_NATIVE") in ("1", "true", "on"):
                 extra_c.append("-march=native")
             san = _env("CCONV_SANITIZE")

@@ -86,7 +86,7 @@ def get_num_threads():
 
 def config():
     """Build and runtime facts as a dict (see show_config)."""
-    from . import _im2col, _pool
+    from . import _im2col, _lrn, _ops, _pool
     import numpy as np
 
     info = {
@@ -94,7 +94,7 @@ def config():
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "numpy": np.__version__,
-        "openmp_compiled": bool(_im2col.openmp_compiled() and _pool.openmp_compiled()),
+        "openmp_compiled": all(m.openmp_compiled() for m in (_im2col, _pool, _ops, _lrn)),
         "openmp_max_threads": int(_im2col.openmp_max_threads()),
         "num_threads": get_num_threads(),
         "available_cpus": _available_cpus(),

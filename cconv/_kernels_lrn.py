@@ -108,8 +108,8 @@ def lrn_forward(x, size=5, alpha=1e-4, beta=0.75, k=2.0, out=None, scale=None,
     size, alpha, beta, k = check_lrn_params(size, alpha, beta, k)
     x = as_float_array(x, "x")
     _check_4d(x, "x")
-    out = _output(out, x.shape, x.dtype, "out")
-    scale = _output(scale, x.shape, x.dtype, "scale")
+    out = _output(out, x.shape, x.dtype, "out", inputs=[(x, "x")])
+    scale = _output(scale, x.shape, x.dtype, "scale", inputs=[(x, "x"), (out, "out")])
     nt = _threads(n_threads, x.shape)
     x = np.ascontiguousarray(x)
     _lrn.lrn_forward_into(x, out, scale, size, alpha, beta, k,
@@ -154,7 +154,8 @@ def lrn_backward(dout, x, scale, size=5, alpha=1e-4, beta=0.75, k=2.0, out=None,
     if scale.dtype != x.dtype:
         raise TypeError(f"scale has dtype {scale.dtype} but x has {x.dtype}; pass the scale "
                         "that lrn_forward returned for this x")
-    dx = _output(out, x.shape, x.dtype, "dx")
+    dx = _output(out, x.shape, x.dtype, "dx",
+                 inputs=[(x, "x"), (scale, "scale"), (dout, "dout")])
     nt = _threads(n_threads, x.shape)
     N, C, H, W = x.shape
     rows = _rows(x.shape, x.itemsize, nt)

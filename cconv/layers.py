@@ -26,7 +26,7 @@ from .util import col2im, im2col  # noqa: F401  (re-exported, as in the book)
 __all__ = list(_functions_all) + [
     "im2col", "col2im",
     "Relu", "Sigmoid", "Tanh", "Affine", "SoftmaxWithLoss", "Dropout",
-    "BatchNormalization", "Convolution", "Pooling", "AvgPooling",
+    "BatchNormalization", "Convolution", "Pooling", "AvgPooling", "LRN",
 ]
 
 
@@ -753,3 +753,6 @@ class AvgPooling:
                                                    n_threads=1),
             x.shape[0], _sample_bytes(x), resolve_threads(self.n_threads))
         return dx
+
+
+from .layers_extra import LRN  # noqa: E402  (AlexNet's layer; its module imports this one's helpers)

@@ -5,7 +5,8 @@
 """
 import numpy as np
 
-from . import _kernels_lrn
+from . import _kernels_lrn, _parallel
+from ._config import resolve_threads
 from ._kernels import as_float_array
 
 __all__ = ["LRN"]
@@ -70,9 +71,15 @@ class LRN:
         if x.ndim != 4:
             raise ValueError(f"LRN input must be 4-D (N, C, H, W), got {x.ndim}-D with "
                              f"shape {x.shape}")
-        out, scale = _kernels_lrn.lrn_forward(x, self.size, self.alpha, self.beta, self.k,
-                                              n_threads=self.n_threads)
         self.x = x
+        x = np.ascontiguousarray(x)
+        out, scale = np.empty(x.shape, x.dtype), np.empty(x.shape, x.dtype)
+        p = (self.size, self.alpha, self.beta, self.k)
+        # batch chunks on cconv's worker threads (one thread pool, see cconv._parallel)
+        _parallel.for_batch(
+            lambda c, s: _kernels_lrn.lrn_forward(x[s], *p, out=out[s], scale=scale[s],
+                                                  n_threads=1),
+            x.shape[0], x[0].nbytes if x.shape[0] else 0, resolve_threads(self.n_threads))
         self.scale = scale
         return out
 
@@ -80,9 +87,17 @@ class LRN:
         """``dout`` (N, C, H, W) -> ``dx`` (N, C, H, W), the exact gradient, ``x``'s dtype."""
         if self.x is None:
             raise RuntimeError("LRN.backward called before forward")
-        dout = np.asarray(dout)
-        return _kernels_lrn.lrn_backward(dout, self.x, self.scale, self.size, self.alpha,
-                                         self.beta, self.k, n_threads=self.n_threads)
+        x = np.ascontiguousarray(self.x)
+        dout = np.ascontiguousarray(as_float_array(dout, "dout"), dtype=x.dtype)
+        if dout.shape != x.shape:
+            raise ValueError(f"dout has shape {dout.shape}, x has {x.shape}; they must match")
+        dx = np.empty(x.shape, x.dtype)
+        p = (self.size, self.alpha, self.beta, self.k)
+        _parallel.for_batch(
+            lambda c, s: _kernels_lrn.lrn_backward(dout[s], x[s], self.scale[s], *p,
+                                                   out=dx[s], n_threads=1),
+            x.shape[0], x[0].nbytes if x.shape[0] else 0, resolve_threads(self.n_threads))
+        return dx
 
     def __repr__(self):
         return f"LRN(size={self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k})"

@@ -1,5 +1,3 @@
-# distutils: extra_compile_args = -fno-math-errno
-# (nothing here reads errno; with it, GCC cannot vectorise sqrt: scalar calls, ~2x slower)
 """Local Response Normalization across channels (AlexNet) on NCHW arrays.
 
 x, out, scale, dout, dx are (N, C, H, W) C-contiguous. scale = k + alpha/size * (sum of

@@ -5,6 +5,13 @@ by one thread, so results do not depend on the thread count.
 from cython cimport floating
 from cython.parallel cimport prange
 
+from _openmp cimport CCONV_OPENMP
+
+
+def openmp_compiled():
+    return bool(CCONV_OPENMP)
+
+
 cdef enum:
     BLOCK = 16384
 

@@ -15,7 +15,8 @@ def test_show_config_reports_build_and_threads():
     buf = io.StringIO()
     info = cconv.show_config(file=buf)
     text = buf.getvalue()
-    assert info["openmp_compiled"] == (_im2col.openmp_compiled() and _pool.openmp_compiled())
+    from cconv import _lrn, _ops
+    assert info["openmp_compiled"] == all(m.openmp_compiled() for m in (_im2col, _pool, _ops, _lrn))
     assert "OpenMP compiled: " in text and "threads:" in text
     assert info["num_threads"] == cconv.get_num_threads()
     assert isinstance(info["blas"], list) and any(b["user_api"] == "blas" for b in info["blas"])
@@ -27,7 +28,9 @@ def test_expected_openmp_build():
     want = os.environ.get("CCONV_EXPECT_OPENMP")
     if want is None:
         pytest.skip("CCONV_EXPECT_OPENMP not set (CI sets it)")
-    assert _im2col.openmp_compiled() == (want == "1")
+    from cconv import _lrn, _ops
+    for m in (_im2col, _pool, _ops, _lrn):
+        assert m.openmp_compiled() == (want == "1"), m.__name__
 
 
 def test_set_and_get_num_threads(monkeypatch):
