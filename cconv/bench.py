@@ -71,6 +71,15 @@ def _cases(dtype):
         yield ("col2im", name, x.nbytes + col.nbytes,
                lambda: R.col2im(col, shape, fh, fw, s, p),
                lambda n: K.col2im(col, shape, fh, fw, s, p, out=dx, n_threads=n))
+        # the per-sample layout (N, C*FH*FW, OH*OW) that the layers use
+        colT = K.im2col_t(x, fh, fw, s, p)
+        outT = np.empty_like(colT)
+        yield ("im2col_t", name, x.nbytes + colT.nbytes,
+               lambda: R.im2col(x, fh, fw, s, p),
+               lambda n: K.im2col_t(x, fh, fw, s, p, out=outT, n_threads=n))
+        yield ("col2im_t", name, x.nbytes + colT.nbytes,
+               lambda: R.col2im(col, shape, fh, fw, s, p),
+               lambda n: K.col2im_t(colT, shape, fh, fw, s, p, out=dx, n_threads=n))
     for name, (shape, ph, pw, s, p) in POOL_SHAPES.items():
         x = rng.standard_normal(shape).astype(dtype)
         out, arg = K.maxpool_forward(x, ph, pw, s, p)
