@@ -486,6 +486,35 @@ def cmd_show_curves(args, argv):
     return 0
 
 
+def cmd_show_all(args, argv):
+    """All four pictures of a `cconv train` run folder, in one go."""
+    import argparse
+
+    run = Path(args.run)
+    params = run / "params.npz"
+    if not params.is_file():
+        raise CLIError(f"no params.npz in '{run}' (pass the --out folder of `cconv train`)")
+    out = Path(args.out) if args.out is not None else run
+    _writable_dir(out)
+    common = dict(params=str(params), net=None, dataset=args.dataset,
+                  data_dir=args.data_dir, download=args.download)
+    before = run / "params_init.npz"
+    jobs = [
+        (cmd_show_filters, dict(common, before=str(before) if before.is_file() else None,
+                                layer="Conv1", out=str(out / "filters.png"))),
+        (cmd_show_features, dict(common, image=None, index=args.index, invert="auto",
+                                 layer="Conv1", out=str(out / "features.png"))),
+        (cmd_show_misclassified, dict(common, max=20, test_size=None,
+                                      out=str(out / "misclassified.png"))),
+    ]
+    if (run / "history.json").is_file():
+        jobs.append((cmd_show_curves, dict(history=str(run / "history.json"),
+                                           out=str(out / "curves.png"))))
+    for fn, kw in jobs:
+        fn(argparse.Namespace(**kw), argv)
+    return 0
+
+
 # ------------------------------------------------------------------------------ bench, info
 
 def cmd_bench(args, argv):
@@ -724,6 +753,19 @@ def build_parser():
     q.add_argument("history", metavar="HISTORY.json", help="history.json of `cconv train`")
     _png_out(q)
     q.set_defaults(func=cmd_show_curves)
+
+    q = show.add_parser(
+        "all", formatter_class=_Formatter, help="all of the above for a training run",
+        description="Filters before/after, feature maps of a test image, misclassified "
+                    "test images and\nlearning curves of a `cconv train --out RUN` folder, "
+                    "written as RUN/filters.png,\nfeatures.png, misclassified.png, curves.png "
+                    "(or into --out DIR).")
+    q.add_argument("run", metavar="RUN", help="the --out folder of `cconv train`")
+    q.add_argument("--index", type=_non_negative, default=0, metavar="I",
+                   help="test image of the feature maps")
+    _data_options(q, None, "the dataset (default: the run's)")
+    q.add_argument("--out", metavar="DIR", help="folder for the pictures (default: RUN)")
+    q.set_defaults(func=cmd_show_all)
 
     # -- bench
     p = sub.add_parser(

@@ -220,6 +220,17 @@ def test_show_misclassified_and_curves(simple_run, cconv, datasets_dir, tmp_path
            "not a training history")
 
 
+def test_show_all_writes_the_four_pictures_of_a_run(simple_run, cconv, datasets_dir,
+                                                    tmp_path):
+    out, _ = simple_run
+    pics = tmp_path / "pics"
+    proc = _ok(cconv("show", "all", out, "--data-dir", datasets_dir, "--out", pics))
+    for name in ("filters", "features", "misclassified", "curves"):
+        assert f"{name}.png" in proc.stdout
+        _png(pics / f"{name}.png", 300, 250)
+    _fails(cconv("show", "all", tmp_path, "--out", pics), "no params.npz")
+
+
 # ---------------------------------------------------------------------------- resume
 
 def test_resume_reaches_the_same_parameters(straight_run, cconv, datasets_dir, tmp_path):
