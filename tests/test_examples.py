@@ -17,7 +17,7 @@ from cconv.networks import DeepConvNet, SimpleConvNet
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SCRIPTS = ["train_convnet.py", "train_deepnet.py", "visualize_filter.py", "apply_filter.py",
-           "misclassified_mnist.py"]
+           "misclassified_mnist.py", "train_classic.py"]
 
 
 @pytest.fixture(scope="session")
@@ -121,3 +121,14 @@ def test_train_deepnet_and_misclassified(example, deepnet_dir, datasets_dir, tmp
     acc = float(proc.stdout.split("test accuracy:")[1].split()[0])
     assert 0.0 <= acc <= 1.0
     _png(out, 300, 250)
+
+
+@pytest.mark.parametrize("net", ["lenet", "alexnet"])
+def test_train_classic(example, datasets_dir, tmp_path, net):
+    out = tmp_path / net
+    proc = example("train_classic.py", net, "--epochs", "1", "--train-size", "300",
+                   "--test-size", "100", "--data-dir", datasets_dir, "--out", out)
+    assert "test accuracy" in proc.stdout
+    for name in ("params.npz", "history.json"):
+        assert (out / name).is_file()
+    _png(out / "curves.png")
