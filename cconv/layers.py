@@ -624,7 +624,45 @@ class Convolution:
         return dx
 
 
-class Pooling:
+class _Pool:
+    """What max and average pooling share: geometry, checks, batch chunks."""
+
+    def __init__(self, pool_h, pool_w, stride=1, pad=0, n_threads=None):
+        self.pool_h = pool_h
+        self.pool_w = pool_w
+        self.stride = stride
+        self.pad = pad
+        self.n_threads = n_threads
+        self.x = None
+
+    @property
+    def _window(self):
+        return (self.pool_h, self.pool_w, self.stride, self.pad)
+
+    def _input(self, x):
+        """``x`` checked and contiguous, and the output shape (N, C, OH, OW)."""
+        x = _kernels.as_float_array(x, "x")
+        if x.ndim != 4:
+            raise ValueError(f"x must be 4-D (N, C, H, W), got {x.ndim}-D with shape {x.shape}")
+        oh, ow = _kernels.window_geometry(x.shape, *self._window, "pool")[:2]
+        return np.ascontiguousarray(x), x.shape[:2] + (oh, ow)
+
+    def _dout(self, dout):
+        """``dout`` checked against the last forward; returns (x, dout)."""
+        x = _forward_done(self, self.x)
+        dout = np.ascontiguousarray(_as_dtype(_kernels.as_float_array(dout, "dout"), x.dtype))
+        want = self._input(x)[1]
+        if dout.shape != want:
+            raise ValueError(f"dout has shape {dout.shape}, the forward output was {want}")
+        return x, dout
+
+    def _chunks(self, fn, x):
+        """``fn(s)`` over fixed batch chunks ``s``, on cconv's worker threads."""
+        _parallel.for_batch(lambda c, s: fn(s), x.shape[0], _sample_bytes(x),
+                            resolve_threads(self.n_threads))
+
+
+class Pooling(_Pool):
     """Max pooling over ``pool_h x pool_w`` windows.
 
     Parameters
@@ -634,7 +672,7 @@ class Pooling:
     pad : int or (int, int), default 0
         Padding never wins the max (it reads as -inf).
     n_threads : int, optional
-        OpenMP threads of the kernels.
+        Worker threads (default: :func:`cconv.get_num_threads`).
 
     Attributes
     ----------
@@ -653,49 +691,30 @@ class Pooling:
     """
 
     def __init__(self, pool_h, pool_w, stride=1, pad=0, n_threads=None):
-        self.pool_h = pool_h
-        self.pool_w = pool_w
-        self.stride = stride
-        self.pad = pad
-        self.n_threads = n_threads
-        self.x = None
+        super().__init__(pool_h, pool_w, stride, pad, n_threads)
         self.arg_max = None
 
     def forward(self, x):
         """``x`` (N, C, H, W) -> (N, C, OH, OW), the maximum of each window."""
-        x = _kernels.as_float_array(x, "x")
-        if x.ndim != 4:
-            raise ValueError(f"x must be 4-D (N, C, H, W), got {x.ndim}-D with shape {x.shape}")
-        oh, ow = _kernels.window_geometry(x.shape, self.pool_h, self.pool_w, self.stride,
-                                          self.pad, "pool")[:2]
-        x = np.ascontiguousarray(x)
-        out = np.empty(x.shape[:2] + (oh, ow), dtype=x.dtype)
-        arg = np.empty(out.shape, dtype=np.intp)
-        g = (self.pool_h, self.pool_w, self.stride, self.pad)
-        _parallel.for_batch(
-            lambda c, s: _kernels.maxpool_forward(x[s], *g, out=out[s], arg=arg[s], n_threads=1),
-            x.shape[0], _sample_bytes(x), resolve_threads(self.n_threads))
+        x, shape = self._input(x)
+        out = np.empty(shape, dtype=x.dtype)
+        arg = np.empty(shape, dtype=np.intp)
+        self._chunks(lambda s: _kernels.maxpool_forward(x[s], *self._window, out=out[s],
+                                                        arg=arg[s], n_threads=1), x)
         self.x = x
         self.arg_max = arg
         return out
 
     def backward(self, dout):
         """``dout`` (N, C, OH, OW) -> ``dx`` (N, C, H, W): each gradient to its argmax."""
-        x = _forward_done(self, self.x)
-        dout = np.ascontiguousarray(_as_dtype(_kernels.as_float_array(dout, "dout"), x.dtype))
-        if dout.shape != self.arg_max.shape:
-            raise ValueError(f"dout has shape {dout.shape}, the forward output was "
-                             f"{self.arg_max.shape}")
+        x, dout = self._dout(dout)
         dx = np.empty(x.shape, dtype=x.dtype)
-        g = (self.pool_h, self.pool_w, self.stride, self.pad)
-        _parallel.for_batch(
-            lambda c, s: _kernels.maxpool_backward(dout[s], self.arg_max[s], dx[s].shape, *g,
-                                                   out=dx[s], n_threads=1),
-            x.shape[0], _sample_bytes(x), resolve_threads(self.n_threads))
+        self._chunks(lambda s: _kernels.maxpool_backward(
+            dout[s], self.arg_max[s], dx[s].shape, *self._window, out=dx[s], n_threads=1), x)
         return dx
 
 
-class AvgPooling:
+class AvgPooling(_Pool):
     """Average pooling over ``pool_h x pool_w`` windows (not in the book's common/).
 
     Parameters
@@ -705,7 +724,7 @@ class AvgPooling:
     pad : int or (int, int), default 0
         Padding counts as zeros and every window divides by ``pool_h * pool_w``.
     n_threads : int, optional
-        OpenMP threads of the kernels.
+        Worker threads (default: :func:`cconv.get_num_threads`).
 
     Attributes
     ----------
@@ -713,45 +732,21 @@ class AvgPooling:
         The last input.
     """
 
-    def __init__(self, pool_h, pool_w, stride=1, pad=0, n_threads=None):
-        self.pool_h = pool_h
-        self.pool_w = pool_w
-        self.stride = stride
-        self.pad = pad
-        self.n_threads = n_threads
-        self.x = None
-
     def forward(self, x):
         """``x`` (N, C, H, W) -> (N, C, OH, OW), the mean of each window."""
-        x = _kernels.as_float_array(x, "x")
-        if x.ndim != 4:
-            raise ValueError(f"x must be 4-D (N, C, H, W), got {x.ndim}-D with shape {x.shape}")
-        oh, ow = _kernels.window_geometry(x.shape, self.pool_h, self.pool_w, self.stride,
-                                          self.pad, "pool")[:2]
-        x = np.ascontiguousarray(x)
-        out = np.empty(x.shape[:2] + (oh, ow), dtype=x.dtype)
-        g = (self.pool_h, self.pool_w, self.stride, self.pad)
-        _parallel.for_batch(
-            lambda c, s: _kernels.avgpool_forward(x[s], *g, out=out[s], n_threads=1),
-            x.shape[0], _sample_bytes(x), resolve_threads(self.n_threads))
+        x, shape = self._input(x)
+        out = np.empty(shape, dtype=x.dtype)
+        self._chunks(lambda s: _kernels.avgpool_forward(x[s], *self._window, out=out[s],
+                                                        n_threads=1), x)
         self.x = x
         return out
 
     def backward(self, dout):
         """``dout`` (N, C, OH, OW) -> ``dx`` (N, C, H, W), spread evenly over windows."""
-        x = _forward_done(self, self.x)
-        dout = np.ascontiguousarray(_as_dtype(_kernels.as_float_array(dout, "dout"), x.dtype))
-        oh, ow = _kernels.window_geometry(x.shape, self.pool_h, self.pool_w, self.stride,
-                                          self.pad, "pool")[:2]
-        if dout.shape != x.shape[:2] + (oh, ow):
-            raise ValueError(f"dout has shape {dout.shape}, the forward output was "
-                             f"{x.shape[:2] + (oh, ow)}")
+        x, dout = self._dout(dout)
         dx = np.empty(x.shape, dtype=x.dtype)
-        g = (self.pool_h, self.pool_w, self.stride, self.pad)
-        _parallel.for_batch(
-            lambda c, s: _kernels.avgpool_backward(dout[s], dx[s].shape, *g, out=dx[s],
-                                                   n_threads=1),
-            x.shape[0], _sample_bytes(x), resolve_threads(self.n_threads))
+        self._chunks(lambda s: _kernels.avgpool_backward(dout[s], dx[s].shape, *self._window,
+                                                         out=dx[s], n_threads=1), x)
         return dx
 
 
