@@ -29,7 +29,10 @@ def test_atheris_fuzz_loaders(tmp_path):
     report = tmp_path / "outcomes.json"
     env = dict(os.environ, CCONV_FUZZ_REPORT=str(report))
     env.pop("LD_PRELOAD", None)  # atheris' libFuzzer does not run under a preloaded ASan
+    # a fixed seed keeps CI reproducible (CCONV_ATHERIS_SEED=0 lets libFuzzer choose)
+    seed = os.environ.get("CCONV_ATHERIS_SEED", "1")
     cmd = [sys.executable, str(HARNESS), f"-max_total_time={seconds}", "-timeout=20",
+           f"-seed={seed}",
            "-rss_limit_mb=3072", "-print_final_stats=1", f"-artifact_prefix={tmp_path}/",
            str(corpus)]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=seconds + 180)

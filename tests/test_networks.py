@@ -470,3 +470,17 @@ def test_impossible_geometries_are_refused_when_built():
             fn()
     # what the book builds still builds; an integral float size is an int
     assert SimpleConvNet(input_dim=(1, 28.0, 28), rng=0).config['input_dim'] == [1, 28, 28]
+
+
+def test_pickle_length_claims_are_checked_before_allocating(tmp_path):
+    # BYTEARRAY8 claiming 4 GiB in a 20-byte file: refused at once, nothing allocated
+    import time
+    from cconv.networks import load_book_pickle
+    path = tmp_path / "bomb.pkl"
+    path.write_bytes(b"\x80\x05\x96" + (2**32).to_bytes(8, "little") + b"xx.")
+    t0 = time.monotonic()
+    with pytest.raises(ParamsFileError, match="expected 4294967296 bytes in a bytearray8"):
+        load_book_pickle(path)
+    with pytest.raises(ParamsFileError, match="bytearray8"):
+        small_simple().load_params(path)
+    assert time.monotonic() - t0 < 5

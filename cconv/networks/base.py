@@ -12,6 +12,7 @@ import io
 import numbers
 import os
 import pickle
+import pickletools
 import warnings
 from collections import OrderedDict
 
@@ -244,6 +245,15 @@ def load_book_pickle(path):
     """
     with open(path, "rb") as f:
         data = f.read()
+    try:
+        # Walk the opcodes first: pickletools reads each length-prefixed argument from
+        # what the file holds, while the unpickler allocates a claimed length (a
+        # BYTEARRAY8 of 4 GB in a 1 KB file) before it reads anything.
+        for _ in pickletools.genops(data):
+            pass
+    except Exception as exc:
+        raise ParamsFileError(f"{path}: not a readable params pickle "
+                              f"({type(exc).__name__}: {exc})") from None
     try:
         obj = _NumpyOnlyUnpickler(io.BytesIO(data)).load()
     except _NotFloatArrays as exc:
