@@ -211,6 +211,19 @@ def col2im_into(const floating[:, ::1] col, floating[:, :, :, ::1] dx,
 # NCHW output of sample n with no transpose, and with stride 1 each (row, oh) run is a
 # contiguous slice of an input row.
 
+cdef inline void _tap_range(Py_ssize_t OW, Py_ssize_t W, Py_ssize_t sw, Py_ssize_t off,
+                            Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
+    # [lo, hi): the output columns ow whose tap reads input column ow*sw + off inside the row
+    cdef Py_ssize_t a = 0, b
+    while a < OW and a * sw + off < 0:
+        a += 1
+    b = a
+    while b < OW and b * sw + off < W:
+        b += 1
+    lo[0] = a
+    hi[0] = b
+
+
 cdef inline void _im2col_t_plane(const floating* x, floating* colT,
                                  Py_ssize_t H, Py_ssize_t W, Py_ssize_t FH, Py_ssize_t FW,
                                  Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t sh, Py_ssize_t sw,
@@ -221,13 +234,7 @@ cdef inline void _im2col_t_plane(const floating* x, floating* colT,
     cdef const floating* s
     for kh in range(FH):
         for kw in range(FW):
-            # output columns whose tap (kh, kw) reads inside the row
-            lo = 0
-            while lo < OW and lo * sw - pw + kw < 0:
-                lo += 1
-            hi = lo
-            while hi < OW and hi * sw - pw + kw < W:
-                hi += 1
+            _tap_range(OW, W, sw, kw - pw, &lo, &hi)
             for oh in range(OH):
                 d = colT + ((kh * FW + kw) * OH + oh) * OW
                 ih = oh * sh - ph + kh
@@ -280,12 +287,7 @@ cdef inline void _col2im_t_plane(const floating* colT, floating* dx,
     memset(dx, 0, H * W * sizeof(floating))
     for kh in range(FH):
         for kw in range(FW):
-            lo = 0
-            while lo < OW and lo * sw - pw + kw < 0:
-                lo += 1
-            hi = lo
-            while hi < OW and hi * sw - pw + kw < W:
-                hi += 1
+            _tap_range(OW, W, sw, kw - pw, &lo, &hi)
             for oh in range(OH):
                 ih = oh * sh - ph + kh
                 if ih < 0 or ih >= H:
