@@ -49,31 +49,29 @@ def _net_name(value):
         f"unknown network {value!r}; choose one of {', '.join(_networks())}")
 
 
-def _positive(value):
+def _whole(value):
     try:
-        n = int(value)
+        return int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+
+
+def _positive(value):
+    n = _whole(value)
     if n <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {n}")
     return n
 
 
 def _non_negative(value):
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    n = _whole(value)
     if n < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {n}")
     return n
 
 
 def _threads(value):
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    n = _whole(value)
     if n <= 0 and n != -1:
         raise argparse.ArgumentTypeError(f"must be > 0, or -1 for all CPUs, got {n}")
     return n
