@@ -5,10 +5,18 @@ layout. Padding is implicit: positions outside the input read as 0 (im2col) or a
 dropped (col2im).
 """
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 from _openmp cimport CCONV_OPENMP, omp_get_max_threads
+from _stream cimport cconv_stream_copy
+
+# Outputs at least this large are built block by block in a per-thread buffer the size
+# of L1 and streamed out (see _stream.pxd); smaller ones are written in place and stay
+# in cache for the GEMM that reads them next.
+cdef Py_ssize_t STREAM_MIN_BYTES = 8 << 20
+cdef Py_ssize_t BLOCK_BYTES = 32 << 10
 
 
 def openmp_compiled():
@@ -20,31 +28,178 @@ def openmp_max_threads():
     return omp_get_max_threads()
 
 
+cdef extern from *:
+    """
+    #include <string.h>
+    /* n windows of FW values: the source advances by the stride, the destination by a
+       col row (K). Constant-size memcpy becomes a few wide moves. The first n_spill
+       windows of a 3-wide float32 run may copy 4 values: the 4th lands on the next
+       column of the same col row, which the caller writes afterwards, and the caller
+       has checked that reading it stays inside the input row. */
+    #define CCONV_COPY_WINDOWS(T, SUF)                                                \
+    static inline void cconv_copy_windows_##SUF(T* d, const T* s, Py_ssize_t n,       \
+                                                Py_ssize_t K, Py_ssize_t sw,          \
+                                                Py_ssize_t FW, Py_ssize_t n_spill) {  \
+        Py_ssize_t i = 0;                                                             \
+        if (FW == 3) {                                                                \
+            if (sizeof(T) == 4)                                                       \
+                for (; i < n_spill; ++i, d += K, s += sw) memcpy(d, s, 4 * sizeof(T)); \
+            for (; i < n; ++i, d += K, s += sw) memcpy(d, s, 3 * sizeof(T));          \
+        } else if (FW == 5) {                                                         \
+            for (; i < n; ++i, d += K, s += sw) memcpy(d, s, 5 * sizeof(T));          \
+        } else if (FW == 2) {                                                         \
+            for (; i < n; ++i, d += K, s += sw) memcpy(d, s, 2 * sizeof(T));          \
+        } else if (FW == 1) {                                                         \
+            for (; i < n; ++i, d += K, s += sw) d[0] = s[0];                          \
+        } else {                                                                      \
+            for (; i < n; ++i, d += K, s += sw)                                       \
+                for (Py_ssize_t kw = 0; kw < FW; ++kw) d[kw] = s[kw];                 \
+        }                                                                             \
+    }
+    CCONV_COPY_WINDOWS(float, f)
+    CCONV_COPY_WINDOWS(double, d)
+
+    /* Interior windows of col2im: add FW values of each of nc x nkh chunks of a col
+       row (chunk (c, kh) at s + c * sc + kh * FW) into dx rows (at d + c * dc + kh * W).
+       With SSE2, a 3-wide float chunk is added as 4 lanes with the 4th masked to +0.0:
+       the caller says when the 4th dx value is inside the same dx row (vec) and when the
+       very last chunk must not read past its 3 values (the last of the col row). */
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    #endif
+    #define CCONV_ADD_CHUNK_SCALAR(T, d, s, FW)                                        \
+        if (FW == 3) { T a = s[0], b = s[1], e = s[2]; d[0] += a; d[1] += b; d[2] += e; } \
+        else if (FW == 5) { T a = s[0], b = s[1], e = s[2], f = s[3], g = s[4];         \
+                            d[0] += a; d[1] += b; d[2] += e; d[3] += f; d[4] += g; }    \
+        else if (FW == 2) { T a = s[0], b = s[1]; d[0] += a; d[1] += b; }             \
+        else { for (Py_ssize_t kw = 0; kw < FW; ++kw) d[kw] += s[kw]; }
+    #define CCONV_ADD_CHUNKS_SCALAR(T)                                                \
+        for (Py_ssize_t c = 0; c < nc; ++c) {                                         \
+            const T* s = s0 + c * sc;                                                 \
+            T* d = d0 + c * dc;                                                       \
+            for (Py_ssize_t kh = 0; kh < nkh; ++kh, s += FW, d += W) {                \
+                CCONV_ADD_CHUNK_SCALAR(T, d, s, FW)                                   \
+            }                                                                         \
+        }
+    static inline void cconv_add_chunks_f(float* d0, const float* s0, Py_ssize_t nc,
+                                          Py_ssize_t nkh, Py_ssize_t FW, Py_ssize_t sc,
+                                          Py_ssize_t dc, Py_ssize_t W, int vec,
+                                          int last_exact) {
+    #if defined(__SSE2__)
+        if (FW == 3 && vec) {
+            const __m128 m = _mm_castsi128_ps(_mm_set_epi32(0, -1, -1, -1));
+            for (Py_ssize_t c = 0; c < nc; ++c) {
+                const float* s = s0 + c * sc;
+                float* d = d0 + c * dc;
+                Py_ssize_t n = (last_exact && c == nc - 1) ? nkh - 1 : nkh;
+                for (Py_ssize_t kh = 0; kh < n; ++kh, s += 3, d += W)
+                    _mm_storeu_ps(d, _mm_add_ps(_mm_loadu_ps(d), _mm_and_ps(_mm_loadu_ps(s), m)));
+                if (n < nkh) { CCONV_ADD_CHUNK_SCALAR(float, d, s, 3) }
+            }
+            return;
+        }
+        if (FW == 5) {   /* 4 lanes and one: exact, no mask */
+            for (Py_ssize_t c = 0; c < nc; ++c) {
+                const float* s = s0 + c * sc;
+                float* d = d0 + c * dc;
+                for (Py_ssize_t kh = 0; kh < nkh; ++kh, s += 5, d += W) {
+                    _mm_storeu_ps(d, _mm_add_ps(_mm_loadu_ps(d), _mm_loadu_ps(s)));
+                    d[4] += s[4];
+                }
+            }
+            return;
+        }
+    #endif
+        CCONV_ADD_CHUNKS_SCALAR(float)
+    }
+    static inline void cconv_add_chunks_d(double* d0, const double* s0, Py_ssize_t nc,
+                                          Py_ssize_t nkh, Py_ssize_t FW, Py_ssize_t sc,
+                                          Py_ssize_t dc, Py_ssize_t W, int vec,
+                                          int last_exact) {
+    #if defined(__SSE2__)
+        if (FW == 3 || FW == 5) {   /* pairs of lanes and one: exact */
+            for (Py_ssize_t c = 0; c < nc; ++c) {
+                const double* s = s0 + c * sc;
+                double* d = d0 + c * dc;
+                for (Py_ssize_t kh = 0; kh < nkh; ++kh, s += FW, d += W) {
+                    _mm_storeu_pd(d, _mm_add_pd(_mm_loadu_pd(d), _mm_loadu_pd(s)));
+                    if (FW == 5)
+                        _mm_storeu_pd(d + 2, _mm_add_pd(_mm_loadu_pd(d + 2), _mm_loadu_pd(s + 2)));
+                    d[FW - 1] += s[FW - 1];
+                }
+            }
+            return;
+        }
+    #endif
+        CCONV_ADD_CHUNKS_SCALAR(double)
+    }
+
+    /* col2im of one sample for channels [c0, c1): col points at the sample's first col
+       row, dx at its first plane. The col rows are read front to back; each window adds
+       into FW cells of a dx row, so each dx value gets its terms in (oh, ow) order.
+       [lo, hi): the output columns whose window lies inside the input row; the others
+       drop their padding terms. */
+    #define CCONV_COL2IM_ROWS(T, SUF)                                                 \
+    static void cconv_col2im_rows_##SUF(const T* col, T* dx, Py_ssize_t c0,            \
+                                        Py_ssize_t c1, Py_ssize_t C, Py_ssize_t H,     \
+                                        Py_ssize_t W, Py_ssize_t FH, Py_ssize_t FW,    \
+                                        Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t sh,   \
+                                        Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,   \
+                                        Py_ssize_t lo, Py_ssize_t hi) {                \
+        Py_ssize_t K = C * FH * FW;                                                   \
+        memset(dx + c0 * H * W, 0, (c1 - c0) * H * W * sizeof(T));                     \
+        for (Py_ssize_t oh = 0; oh < OH; ++oh) {                                      \
+            Py_ssize_t kh0 = 0, kh1 = FH;   /* taps of this output row inside 0..H */  \
+            while (kh0 < FH && oh * sh - ph + kh0 < 0) ++kh0;                         \
+            while (kh1 > kh0 && oh * sh - ph + kh1 - 1 >= H) --kh1;                   \
+            if (kh0 >= kh1) continue;                                                 \
+            /* the last chunk read is the col row's last: it must not read past it */ \
+            int last_exact = c1 == C && kh1 == FH;                                    \
+            for (Py_ssize_t ow = 0; ow < OW; ++ow) {                                  \
+                Py_ssize_t iw0 = ow * sw - pw;                                        \
+                const T* s0 = col + (oh * OW + ow) * K + (c0 * FH + kh0) * FW;        \
+                T* d0 = dx + (c0 * H + oh * sh - ph + kh0) * W + iw0;                 \
+                if (ow >= lo && ow < hi) {                                            \
+                    cconv_add_chunks_##SUF(d0, s0, c1 - c0, kh1 - kh0, FW, FH * FW,   \
+                                           H * W, W, iw0 + 4 <= W, last_exact);       \
+                    continue;                                                         \
+                }                                                                     \
+                for (Py_ssize_t c = c0; c < c1; ++c) {                                \
+                    const T* s = s0 + (c - c0) * FH * FW;                             \
+                    T* d = d0 + (c - c0) * H * W;                                     \
+                    for (Py_ssize_t kh = kh0; kh < kh1; ++kh, s += FW, d += W)        \
+                        for (Py_ssize_t kw = 0; kw < FW; ++kw)                        \
+                            if (iw0 + kw >= 0 && iw0 + kw < W) d[kw] += s[kw];        \
+                }                                                                     \
+            }                                                                         \
+        }                                                                             \
+    }
+    CCONV_COL2IM_ROWS(float, f)
+    CCONV_COL2IM_ROWS(double, d)
+    """
+    void cconv_copy_windows_f(float* d, const float* s, Py_ssize_t n, Py_ssize_t K,
+                              Py_ssize_t sw, Py_ssize_t FW, Py_ssize_t n_spill) noexcept nogil
+    void cconv_copy_windows_d(double* d, const double* s, Py_ssize_t n, Py_ssize_t K,
+                              Py_ssize_t sw, Py_ssize_t FW, Py_ssize_t n_spill) noexcept nogil
+    void cconv_col2im_rows_f(const float* col, float* dx, Py_ssize_t c0, Py_ssize_t c1,
+                             Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t FH,
+                             Py_ssize_t FW, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t sh,
+                             Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t lo,
+                             Py_ssize_t hi) noexcept nogil
+    void cconv_col2im_rows_d(const double* col, double* dx, Py_ssize_t c0, Py_ssize_t c1,
+                             Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t FH,
+                             Py_ssize_t FW, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t sh,
+                             Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t lo,
+                             Py_ssize_t hi) noexcept nogil
+
+
 cdef inline void _copy_windows(floating* d, const floating* s, Py_ssize_t n,
-                               Py_ssize_t K, Py_ssize_t sw, Py_ssize_t FW) noexcept nogil:
-    # n windows of FW values: source advances by the stride, destination by a col row.
-    cdef Py_ssize_t i, kw
-    if FW == 3:
-        for i in range(n):
-            d[0] = s[0]; d[1] = s[1]; d[2] = s[2]
-            d += K; s += sw
-    elif FW == 5:
-        for i in range(n):
-            d[0] = s[0]; d[1] = s[1]; d[2] = s[2]; d[3] = s[3]; d[4] = s[4]
-            d += K; s += sw
-    elif FW == 2:
-        for i in range(n):
-            d[0] = s[0]; d[1] = s[1]
-            d += K; s += sw
-    elif FW == 1:
-        for i in range(n):
-            d[0] = s[0]
-            d += K; s += sw
+                               Py_ssize_t K, Py_ssize_t sw, Py_ssize_t FW,
+                               Py_ssize_t n_spill) noexcept nogil:
+    if floating is float:
+        cconv_copy_windows_f(d, s, n, K, sw, FW, n_spill)
     else:
-        for i in range(n):
-            for kw in range(FW):
-                d[kw] = s[kw]
-            d += K; s += sw
+        cconv_copy_windows_d(d, s, n, K, sw, FW, n_spill)
 
 
 cdef inline void _interior(Py_ssize_t OW, Py_ssize_t W, Py_ssize_t FW, Py_ssize_t sw,
@@ -74,11 +229,15 @@ cdef inline void _im2col_row(const floating* x, floating* col,
                              Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
     # x points at sample n; col at the first of the OW rows of (n, oh). Column block
     # (c, kh) of every row is filled in turn; the whole OW x K block stays in L1/L2.
-    cdef Py_ssize_t ow, c, kh, kw, ih, iw, lo, hi
+    cdef Py_ssize_t ow, c, kh, kw, ih, iw, lo, hi, spill, n_spill
     cdef Py_ssize_t K = C * FH * FW
     cdef floating* d
     cdef const floating* src
     _interior(OW, W, FW, sw, pw, &lo, &hi)
+    # [lo, spill): interior windows whose start + FW + 1 still lies inside the row
+    spill = lo
+    while spill < hi and spill * sw - pw + FW + 1 <= W:
+        spill += 1
     for c in range(C):
         for kh in range(FH):
             ih = oh * sh - ph + kh
@@ -92,7 +251,9 @@ cdef inline void _im2col_row(const floating* x, floating* col,
                 for kw in range(FW):
                     iw = ow * sw - pw + kw
                     d[ow * K + kw] = src[iw] if 0 <= iw < W else 0
-            _copy_windows(d + lo * K, src + lo * sw - pw, hi - lo, K, sw, FW)
+            # windows that may copy one value more (not the row's last column block)
+            n_spill = 0 if (c == C - 1 and kh == FH - 1) else spill - lo
+            _copy_windows(d + lo * K, src + lo * sw - pw, hi - lo, K, sw, FW, n_spill)
             for ow in range(hi, OW):
                 for kw in range(FW):
                     iw = ow * sw - pw + kw
@@ -116,68 +277,44 @@ def im2col_into(const floating[:, :, :, ::1] x, floating[:, ::1] col,
         memset(cp, 0, N * OH * OW * K * sizeof(floating))
         return
     cdef const floating* xp = &x[0, 0, 0, 0]
-    # Work item (n, oh) owns rows [(n*OH+oh)*OW, +OW) of col.
-    for t in prange(N * OH, nogil=True, schedule='static', num_threads=n_threads):
-        n = t // OH
-        oh = t - n * OH
-        _im2col_row(xp + n * C * H * W, cp + t * OW * K, C, H, W, FH, FW, OW,
-                    oh, sh, sw, ph, pw)
-
-
-cdef inline void _add_windows(floating* d, const floating* s, Py_ssize_t n,
-                              Py_ssize_t K, Py_ssize_t sw, Py_ssize_t FW) noexcept nogil:
-    # The transpose of _copy_windows: n windows of FW values added into one dx row.
-    cdef Py_ssize_t i, kw
-    if FW == 3:
-        for i in range(n):
-            d[0] += s[0]; d[1] += s[1]; d[2] += s[2]
-            d += sw; s += K
-    elif FW == 5:
-        for i in range(n):
-            d[0] += s[0]; d[1] += s[1]; d[2] += s[2]; d[3] += s[3]; d[4] += s[4]
-            d += sw; s += K
-    elif FW == 2:
-        for i in range(n):
-            d[0] += s[0]; d[1] += s[1]
-            d += sw; s += K
-    else:
-        for i in range(n):
-            for kw in range(FW):
-                d[kw] += s[kw]
-            d += sw; s += K
-
-
-cdef inline void _col2im_plane(const floating* col, floating* dx,
-                               Py_ssize_t c, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
-                               Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t OH, Py_ssize_t OW,
-                               Py_ssize_t sh, Py_ssize_t sw,
-                               Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
-    # col points at the first row of sample n; dx at plane (n, c), which this call owns.
-    # Each dx value receives its terms in (oh, kh, ow, kw) order, whatever the threads.
-    cdef Py_ssize_t oh, ow, kh, kw, ih, iw, lo, hi
-    cdef Py_ssize_t K = C * FH * FW
-    cdef const floating* src
-    cdef floating* drow
-    _interior(OW, W, FW, sw, pw, &lo, &hi)
-    memset(dx, 0, H * W * sizeof(floating))
-    for oh in range(OH):
-        for kh in range(FH):
-            ih = oh * sh - ph + kh
-            if ih < 0 or ih >= H:
-                continue
-            drow = dx + ih * W
-            src = col + oh * OW * K + (c * FH + kh) * FW
-            for ow in range(lo):
-                for kw in range(FW):
-                    iw = ow * sw - pw + kw
-                    if 0 <= iw < W:
-                        drow[iw] += src[ow * K + kw]
-            _add_windows(drow + lo * sw - pw, src + lo * K, hi - lo, K, sw, FW)
-            for ow in range(hi, OW):
-                for kw in range(FW):
-                    iw = ow * sw - pw + kw
-                    if 0 <= iw < W:
-                        drow[iw] += src[ow * K + kw]
+    cdef Py_ssize_t row_bytes = OW * K * sizeof(floating)
+    cdef Py_ssize_t R, nb, b, oh0, oh1
+    cdef floating* buf
+    if N * OH * row_bytes < STREAM_MIN_BYTES:
+        # Work item (n, oh) owns rows [(n*OH+oh)*OW, +OW) of col.
+        for t in prange(N * OH, nogil=True, schedule='static', num_threads=n_threads):
+            n = t // OH
+            oh = t - n * OH
+            _im2col_row(xp + n * C * H * W, cp + t * OW * K, C, H, W, FH, FW, OW,
+                        oh, sh, sw, ph, pw)
+        return
+    # Work item (n, block of R output rows) owns the contiguous rows
+    # [(n*OH+oh0)*OW, (n*OH+oh1)*OW) of col: built in this thread's buffer, then streamed.
+    R = BLOCK_BYTES // row_bytes
+    if R < 1:
+        R = 1
+    if R > OH:
+        R = OH
+    nb = (OH + R - 1) // R
+    buf = NULL   # each thread's own, set in the parallel block
+    with nogil, parallel(num_threads=n_threads):
+        buf = <floating*> malloc(R * row_bytes)
+        for t in prange(N * nb, schedule='static'):
+            n = t // nb
+            b = t - n * nb
+            oh0 = b * R
+            oh1 = oh0 + R
+            if oh1 > OH:
+                oh1 = OH
+            for oh in range(oh0, oh1):
+                _im2col_row(xp + n * C * H * W,
+                            (buf + (oh - oh0) * OW * K) if buf != NULL
+                            else (cp + (n * OH + oh) * OW * K),
+                            C, H, W, FH, FW, OW, oh, sh, sw, ph, pw)
+            if buf != NULL:
+                cconv_stream_copy(cp + (n * OH + oh0) * OW * K, buf,
+                                  (oh1 - oh0) * row_bytes)
+        free(buf)
 
 
 def col2im_into(const floating[:, ::1] col, floating[:, :, :, ::1] dx,
@@ -196,13 +333,31 @@ def col2im_into(const floating[:, ::1] col, floating[:, :, :, ::1] dx,
         memset(dp, 0, N * C * H * W * sizeof(floating))
         return
     cdef const floating* cp = &col[0, 0]
-    # Plane (n, c) of dx belongs to one work item, so sums never race and their
-    # order (oh, ow, kh, kw) is the same for any thread count.
-    for t in prange(N * C, nogil=True, schedule='static', num_threads=n_threads):
-        n = t // C
-        c = t - n * C
-        _col2im_plane(cp + n * OH * OW * K, dp + t * H * W, c, C, H, W, FH, FW,
-                      OH, OW, sh, sw, ph, pw)
+    cdef Py_ssize_t lo, hi, nc, CB, c0, c1
+    _interior(OW, W, FW, sw, pw, &lo, &hi)
+    # Work item (n, channel block) owns those planes of dx and reads its slice of every
+    # col row of sample n in order. Each dx value gets its terms in (oh, ow) order,
+    # whatever the thread count and the blocking. Blocks split the channels only when
+    # there are too few samples to keep every thread busy.
+    nc = 1
+    if n_threads > 1 and N < 4 * n_threads:
+        nc = (4 * n_threads + N - 1) // N
+        if nc > C:
+            nc = C
+    CB = (C + nc - 1) // nc
+    nc = (C + CB - 1) // CB
+    for t in prange(N * nc, nogil=True, schedule='static', num_threads=n_threads):
+        n = t // nc
+        c0 = (t - n * nc) * CB
+        c1 = c0 + CB
+        if c1 > C:
+            c1 = C
+        if floating is float:
+            cconv_col2im_rows_f(cp + n * OH * OW * K, dp + n * C * H * W, c0, c1, C, H, W,
+                                FH, FW, OH, OW, sh, sw, ph, pw, lo, hi)
+        else:
+            cconv_col2im_rows_d(cp + n * OH * OW * K, dp + n * C * H * W, c0, c1, C, H, W,
+                                FH, FW, OH, OW, sh, sw, ph, pw, lo, hi)
 
 
 # ---- the per-sample transposed layout used by the layers' fast path ----

@@ -102,6 +102,39 @@ def test_kernels_identical_for_1_2_8_threads(dtype):
             assert identical(call(t), ref), f"{name} with {t} threads"
 
 
+def fast_path_calls(dtype, seed):
+    """The kernels' special paths: the book's 2x2/2 pooling (odd sizes too), 3x3 and
+    5x5 windows, an im2col big enough to be streamed, and a col2im with one sample, so
+    that its channels are split between threads."""
+    x = rand((5, 7, 13, 11), dtype, seed)
+    out, arg = K.maxpool_forward(x, 2, 2, 2, n_threads=1)
+    d = rand(out.shape, dtype, seed + 1)
+    big = rand((24, 16, 28, 28), dtype, seed + 2)     # im2col output >= 8 MiB
+    one = rand((1, 9, 12, 10), dtype, seed + 3)
+    col1 = rand(util.im2col(one, 3, 3, 1, 1).shape, dtype, seed + 4)
+    col5 = rand(util.im2col(x, 5, 5, 1, 2).shape, dtype, seed + 5)
+    return [
+        ("maxpool 2x2", lambda t: K.maxpool_forward(x, 2, 2, 2, n_threads=t)),
+        ("maxpool 2x2 backward", lambda t: K.maxpool_backward(d, arg, x.shape, 2, 2, 2,
+                                                              n_threads=t)),
+        ("avgpool 2x2", lambda t: K.avgpool_forward(x, 2, 2, 2, n_threads=t)),
+        ("avgpool 2x2 backward", lambda t: K.avgpool_backward(d, x.shape, 2, 2, 2,
+                                                              n_threads=t)),
+        ("im2col streamed", lambda t: util.im2col(big, 3, 3, 1, 1, n_threads=t)),
+        ("col2im one sample", lambda t: util.col2im(col1, one.shape, 3, 3, 1, 1,
+                                                    n_threads=t)),
+        ("col2im 5x5", lambda t: util.col2im(col5, x.shape, 5, 5, 1, 2, n_threads=t)),
+    ]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fast_paths_identical_for_1_2_3_8_threads(dtype):
+    for name, call in fast_path_calls(dtype, 7):
+        ref = call(1)
+        for t in (2, 3, 8):
+            assert identical(call(t), ref), f"{name} with {t} threads"
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_layers_identical_for_1_2_8_threads(dtype):
     x = rand((5, 3, 15, 12), dtype, 1)

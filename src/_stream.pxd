@@ -1,0 +1,40 @@
+# Streaming (non-temporal) copies for kernels whose output is far larger than the
+# caches: the stores skip the read-for-ownership of each destination line and do not
+# evict the inputs. x86-64 only (SSE2 is baseline there); elsewhere a plain memcpy.
+cdef extern from *:
+    """
+    #include <string.h>
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    #endif
+    /* Copy n bytes; [dst, dst + n) belongs to the caller's thread alone. Only whole,
+       16-byte-aligned chunks are streamed; the unaligned head and the tail use memcpy.
+       The fence makes the stores visible before the parallel region ends. */
+    static inline void cconv_stream_copy(void* dst, const void* src, size_t n) {
+    #if defined(__SSE2__)
+        char* d = (char*)dst;
+        const char* s = (const char*)src;
+        size_t head = (16 - ((size_t)d & 15)) & 15;
+        if (head > n) head = n;
+        memcpy(d, s, head);
+        d += head; s += head; n -= head;
+        for (; n >= 64; n -= 64, d += 64, s += 64) {
+            __m128i a = _mm_loadu_si128((const __m128i*)s);
+            __m128i b = _mm_loadu_si128((const __m128i*)(s + 16));
+            __m128i c = _mm_loadu_si128((const __m128i*)(s + 32));
+            __m128i e = _mm_loadu_si128((const __m128i*)(s + 48));
+            _mm_stream_si128((__m128i*)d, a);
+            _mm_stream_si128((__m128i*)(d + 16), b);
+            _mm_stream_si128((__m128i*)(d + 32), c);
+            _mm_stream_si128((__m128i*)(d + 48), e);
+        }
+        for (; n >= 16; n -= 16, d += 16, s += 16)
+            _mm_stream_si128((__m128i*)d, _mm_loadu_si128((const __m128i*)s));
+        memcpy(d, s, n);
+        _mm_sfence();
+    #else
+        memcpy(dst, src, n);
+    #endif
+    }
+    """
+    void cconv_stream_copy(void* dst, const void* src, size_t n) noexcept nogil
