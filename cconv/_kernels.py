@@ -205,17 +205,30 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0, out=None, n_th
     return dx
 
 
+ARG_DTYPE = np.dtype(np.uint16)   # max pooling's argmax: kh*pool_w + kw
+
+
+def _check_arg_range(pool_h, pool_w):
+    cells = pool_h * pool_w
+    if cells > np.iinfo(ARG_DTYPE).max + 1:
+        raise ValueError(f"a {pool_h}x{pool_w} max-pooling window has {cells:,} cells; "
+                         f"its argmax is stored as uint16, so at most 65,536 are supported")
+
+
 def maxpool_forward(x, pool_h, pool_w, stride=1, pad=0, out=None, arg=None, n_threads=None):
     """Max pooling: (N, C, H, W) -> (out, arg), both (N, C, OH, OW).
 
-    ``arg`` (intp) holds each window's first maximum as kh*pool_w + kw. Padding reads as
-    -inf; NaN propagates (its position is the argmax), as with ``np.max``/``np.argmax``.
+    ``arg`` (uint16) holds each window's first maximum as kh*pool_w + kw, the value
+    ``np.argmax`` gives, in an eighth of the bytes of intp (the backward pass reads it
+    once per gradient). Padding reads as -inf; NaN propagates (its position is the
+    argmax), as with ``np.max``/``np.argmax``. Windows may have up to 65,536 cells.
     """
     x = _prepare(x, "x")
     oh, ow, sh, sw, ph, pw = window_geometry(x.shape, pool_h, pool_w, stride, pad, "pool")
+    _check_arg_range(pool_h, pool_w)
     shape = x.shape[:2] + (oh, ow)
     out = _output(out, shape, x.dtype, "out", [(x, "x")])
-    arg = _output(arg, shape, np.intp, "arg", [(x, "x"), (out, "out")])
+    arg = _output(arg, shape, ARG_DTYPE, "arg", [(x, "x"), (out, "out")])
     x = np.ascontiguousarray(x)
     _pool.maxpool_forward_into(x, out, arg, pool_h, pool_w, sh, sw, ph, pw,
                                resolve_threads(n_threads))
@@ -246,7 +259,7 @@ def maxpool_backward(dout, arg, x_shape, pool_h, pool_w, stride=1, pad=0, out=No
     if arg.size and (arg.min() < 0 or arg.max() >= pool_h * pool_w):
         raise ValueError(f"arg values must lie in [0, {pool_h * pool_w}) for a "
                          f"{pool_h}x{pool_w} pool, got [{arg.min()}, {arg.max()}]")
-    arg = np.ascontiguousarray(arg, dtype=np.intp)
+    arg = np.ascontiguousarray(arg, dtype=ARG_DTYPE)   # values checked: they fit
     dx = _output(out, shape, dout.dtype, "dx", [(dout, "dout"), (arg, "arg")])
     _pool.maxpool_backward_into(dout, arg, dx, pool_h, pool_w, sh, sw, ph, pw,
                                 resolve_threads(n_threads))

@@ -678,7 +678,7 @@ class Pooling(_Pool):
     ----------
     x : ndarray, shape (N, C, H, W)
         The last input.
-    arg_max : ndarray of intp, shape (N, C, OH, OW)
+    arg_max : ndarray of uint16, shape (N, C, OH, OW)
         Each window's first maximum as ``kh * pool_w + kw`` (the book keeps the same
         indices flattened in (N, OH, OW, C) order).
 
@@ -698,7 +698,7 @@ class Pooling(_Pool):
         """``x`` (N, C, H, W) -> (N, C, OH, OW), the maximum of each window."""
         x, shape = self._input(x)
         out = np.empty(shape, dtype=x.dtype)
-        arg = np.empty(shape, dtype=np.intp)
+        arg = np.empty(shape, dtype=_kernels.ARG_DTYPE)
         self._chunks(lambda s: _kernels.maxpool_forward(x[s], *self._window, out=out[s],
                                                         arg=arg[s], n_threads=1), x)
         self.x = x

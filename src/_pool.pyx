@@ -1,13 +1,14 @@
 """Max and average pooling on NCHW arrays.
 
-x (N, C, H, W) -> out (N, C, OH, OW). Max pooling also writes arg (N, C, OH, OW), the
-index kh*PW + kw of each window's first maximum (np.argmax's tie rule; padding reads
+x (N, C, H, W) -> out (N, C, OH, OW). Max pooling also writes arg (N, C, OH, OW), uint16,
+the index kh*PW + kw of each window's first maximum (np.argmax's tie rule; padding reads
 as -inf; a NaN wins, as in np.max). Average pooling divides by PH*PW (padding counts
 as 0).
 """
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport INFINITY
+from libc.stdint cimport uint16_t
 from libc.string cimport memset
 
 from _openmp cimport CCONV_OPENMP
@@ -21,14 +22,14 @@ cdef extern from *:
        data then mispredicts). Returns nonzero if the plane holds a NaN; the caller then
        redoes the plane on the exact NaN-propagating path. */
     #define CCONV_MAXPOOL22(T, NAME)                                              \
-    static int NAME(const T* x, T* out, Py_ssize_t* arg, Py_ssize_t W,            \
+    static int NAME(const T* x, T* out, uint16_t* arg, Py_ssize_t W,              \
                     Py_ssize_t OH, Py_ssize_t OW) {                               \
         int nan = 0;                                                              \
         for (Py_ssize_t oh = 0; oh < OH; ++oh) {                                  \
             const T* r0 = x + 2 * oh * W;                                         \
             const T* r1 = r0 + W;                                                 \
             T* o = out + oh * OW;                                                 \
-            Py_ssize_t* a = arg + oh * OW;                                        \
+            uint16_t* a = arg + oh * OW;                                          \
             for (Py_ssize_t ow = 0; ow < OW; ++ow) {                              \
                 T v0 = r0[2 * ow], v1 = r0[2 * ow + 1];                           \
                 T v2 = r1[2 * ow], v3 = r1[2 * ow + 1];                           \
@@ -39,7 +40,7 @@ cdef extern from *:
                 T m = g ? m23 : m01;                                              \
                 o[ow] = m;                                                        \
                 /* arithmetic, not a select: gcc turns the select into a branch */ \
-                a[ow] = (Py_ssize_t)(g01 + g * (2 + g23 - g01));                  \
+                a[ow] = (uint16_t)(g01 + g * (2 + g23 - g01));                    \
             }                                                                     \
         }                                                                         \
         return nan;                                                               \
@@ -52,23 +53,21 @@ cdef extern from *:
        cells outside the tiling (odd H or W) are zeroed. The loops are written so that
        gcc vectorises them at -O3. */
     /* One row of 2x2 windows in SSE2 (every x86-64 CPU has it): the argmax row is
-       narrowed to 32 bits, compared with 0..3 into lane masks, and the masked gradients
+       widened to the lanes' width, compared with 0..3 into lane masks, and the masked gradients
        are interleaved into the two dx rows. Returns the windows done; the scalar loop
        finishes the row (and does all of it on other CPUs). arg values lie in [0, 4). */
     #if defined(__SSE2__)
     #include <emmintrin.h>
-    static inline Py_ssize_t cconv_maxpool22_back_row_f(const float* g, const Py_ssize_t* a,
+    static inline Py_ssize_t cconv_maxpool22_back_row_f(const float* g, const uint16_t* a,
                                                          float* d0, float* d1, Py_ssize_t OW) {
         Py_ssize_t ow = 0;
         const __m128i c0 = _mm_set1_epi32(0), c1 = _mm_set1_epi32(1);
         const __m128i c2 = _mm_set1_epi32(2), c3 = _mm_set1_epi32(3);
         for (; ow + 4 <= OW; ow += 4) {
             __m128 v = _mm_loadu_ps(g + ow);
-            __m128i k01 = _mm_loadu_si128((const __m128i*)(a + ow));
-            __m128i k23 = _mm_loadu_si128((const __m128i*)(a + ow + 2));
-            __m128i k = _mm_castps_si128(_mm_shuffle_ps(_mm_castsi128_ps(k01),
-                                                        _mm_castsi128_ps(k23),
-                                                        _MM_SHUFFLE(2, 0, 2, 0)));
+            /* 4 uint16 indices widened to 32-bit lanes */
+            __m128i k = _mm_unpacklo_epi16(_mm_loadl_epi64((const __m128i*)(a + ow)),
+                                           _mm_setzero_si128());
             __m128 m0 = _mm_and_ps(v, _mm_castsi128_ps(_mm_cmpeq_epi32(k, c0)));
             __m128 m1 = _mm_and_ps(v, _mm_castsi128_ps(_mm_cmpeq_epi32(k, c1)));
             __m128 m2 = _mm_and_ps(v, _mm_castsi128_ps(_mm_cmpeq_epi32(k, c2)));
@@ -80,22 +79,22 @@ cdef extern from *:
         }
         return ow;
     }
-    static inline __m128d cconv_mask64(__m128d v, __m128i k, __m128i j) {
-        /* 64-bit lanes equal: both 32-bit halves equal */
-        __m128i e = _mm_cmpeq_epi32(k, j);
-        e = _mm_and_si128(e, _mm_shuffle_epi32(e, _MM_SHUFFLE(2, 3, 0, 1)));
-        return _mm_and_pd(v, _mm_castsi128_pd(e));
-    }
-    static inline Py_ssize_t cconv_maxpool22_back_row_d(const double* g, const Py_ssize_t* a,
+    static inline Py_ssize_t cconv_maxpool22_back_row_d(const double* g, const uint16_t* a,
                                                          double* d0, double* d1, Py_ssize_t OW) {
         Py_ssize_t ow = 0;
-        const __m128i c0 = _mm_set_epi32(0, 0, 0, 0), c1 = _mm_set_epi32(0, 1, 0, 1);
-        const __m128i c2 = _mm_set_epi32(0, 2, 0, 2), c3 = _mm_set_epi32(0, 3, 0, 3);
+        const __m128i c0 = _mm_set1_epi32(0), c1 = _mm_set1_epi32(1);
+        const __m128i c2 = _mm_set1_epi32(2), c3 = _mm_set1_epi32(3);
         for (; ow + 2 <= OW; ow += 2) {
             __m128d v = _mm_loadu_pd(g + ow);
-            __m128i k = _mm_loadu_si128((const __m128i*)(a + ow));
-            __m128d m0 = cconv_mask64(v, k, c0), m1 = cconv_mask64(v, k, c1);
-            __m128d m2 = cconv_mask64(v, k, c2), m3 = cconv_mask64(v, k, c3);
+            /* 2 uint16 indices, each copied into both 32-bit halves of a 64-bit lane */
+            int32_t k2;
+            memcpy(&k2, a + ow, sizeof k2);
+            __m128i k = _mm_unpacklo_epi16(_mm_cvtsi32_si128(k2), _mm_setzero_si128());
+            k = _mm_unpacklo_epi32(k, k);
+            __m128d m0 = _mm_and_pd(v, _mm_castsi128_pd(_mm_cmpeq_epi32(k, c0)));
+            __m128d m1 = _mm_and_pd(v, _mm_castsi128_pd(_mm_cmpeq_epi32(k, c1)));
+            __m128d m2 = _mm_and_pd(v, _mm_castsi128_pd(_mm_cmpeq_epi32(k, c2)));
+            __m128d m3 = _mm_and_pd(v, _mm_castsi128_pd(_mm_cmpeq_epi32(k, c3)));
             _mm_storeu_pd(d0 + 2 * ow, _mm_unpacklo_pd(m0, m1));
             _mm_storeu_pd(d0 + 2 * ow + 2, _mm_unpackhi_pd(m0, m1));
             _mm_storeu_pd(d1 + 2 * ow, _mm_unpacklo_pd(m2, m3));
@@ -104,11 +103,11 @@ cdef extern from *:
         return ow;
     }
     #else
-    static inline Py_ssize_t cconv_maxpool22_back_row_f(const float* g, const Py_ssize_t* a,
+    static inline Py_ssize_t cconv_maxpool22_back_row_f(const float* g, const uint16_t* a,
                                                          float* d0, float* d1, Py_ssize_t OW) {
         return 0;
     }
-    static inline Py_ssize_t cconv_maxpool22_back_row_d(const double* g, const Py_ssize_t* a,
+    static inline Py_ssize_t cconv_maxpool22_back_row_d(const double* g, const uint16_t* a,
                                                          double* d0, double* d1, Py_ssize_t OW) {
         return 0;
     }
@@ -121,19 +120,19 @@ cdef extern from *:
         UT r = bits & ((UT)0 - (UT)keep);                                         \
         memcpy(d, &r, sizeof r);                                                  \
     }                                                                             \
-    static void cconv_maxpool22_back_##SUF(const T* g, const Py_ssize_t* a, T* dx, \
+    static void cconv_maxpool22_back_##SUF(const T* g, const uint16_t* a, T* dx, \
                                           Py_ssize_t H, Py_ssize_t W,              \
                                           Py_ssize_t OH, Py_ssize_t OW) {          \
         for (Py_ssize_t oh = 0; oh < OH; ++oh) {                                  \
             T* d0 = dx + 2 * oh * W;                                              \
             T* d1 = d0 + W;                                                       \
             const T* go = g + oh * OW;                                            \
-            const Py_ssize_t* ao = a + oh * OW;                                   \
+            const uint16_t* ao = a + oh * OW;                                     \
             Py_ssize_t ow = cconv_maxpool22_back_row_##SUF(go, ao, d0, d1, OW);   \
             for (; ow < OW; ++ow) {                                               \
                 UT u;                                                             \
                 memcpy(&u, go + ow, sizeof u);                                    \
-                Py_ssize_t k = ao[ow];                                            \
+                int k = ao[ow];                                                   \
                 cconv_put_masked_##SUF(d0 + 2 * ow, u, k == 0);                   \
                 cconv_put_masked_##SUF(d0 + 2 * ow + 1, u, k == 1);               \
                 cconv_put_masked_##SUF(d1 + 2 * ow, u, k == 2);                   \
@@ -174,14 +173,14 @@ cdef extern from *:
     CCONV_POOL22_REST(float, uint32_t, f)
     CCONV_POOL22_REST(double, uint64_t, d)
     """
-    int cconv_maxpool22_f(const float* x, float* out, Py_ssize_t* arg, Py_ssize_t W,
+    int cconv_maxpool22_f(const float* x, float* out, uint16_t* arg, Py_ssize_t W,
                           Py_ssize_t OH, Py_ssize_t OW) noexcept nogil
-    int cconv_maxpool22_d(const double* x, double* out, Py_ssize_t* arg, Py_ssize_t W,
+    int cconv_maxpool22_d(const double* x, double* out, uint16_t* arg, Py_ssize_t W,
                           Py_ssize_t OH, Py_ssize_t OW) noexcept nogil
-    void cconv_maxpool22_back_f(const float* g, const Py_ssize_t* a, float* dx,
+    void cconv_maxpool22_back_f(const float* g, const uint16_t* a, float* dx,
                                 Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH,
                                 Py_ssize_t OW) noexcept nogil
-    void cconv_maxpool22_back_d(const double* g, const Py_ssize_t* a, double* dx,
+    void cconv_maxpool22_back_d(const double* g, const uint16_t* a, double* dx,
                                 Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH,
                                 Py_ssize_t OW) noexcept nogil
     void cconv_avgpool22_f(const float* x, float* out, Py_ssize_t W, Py_ssize_t OH,
@@ -206,7 +205,7 @@ def openmp_compiled():
 
 cdef inline void _max_window(const floating* x, Py_ssize_t H, Py_ssize_t W,
                              Py_ssize_t ih0, Py_ssize_t iw0, Py_ssize_t PH, Py_ssize_t PW,
-                             floating* out, Py_ssize_t* arg) noexcept nogil:
+                             floating* out, uint16_t* arg) noexcept nogil:
     # Window order (kh, kw), strict '>' keeps the first maximum. A padded cell is -inf:
     # it never beats a real value but is the answer when every cell is -inf (np.argmax
     # says index 0 then, and best_k starts at 0). NaNs are only flagged in the hot loop;
@@ -238,13 +237,13 @@ cdef inline void _max_window(const floating* x, Py_ssize_t H, Py_ssize_t W,
                 iw = iw0 + kw
                 if 0 <= iw < W and x[ih * W + iw] != x[ih * W + iw]:
                     out[0] = x[ih * W + iw]
-                    arg[0] = kh * PW + kw
+                    arg[0] = <uint16_t>(kh * PW + kw)
                     return
     out[0] = best
-    arg[0] = best_k
+    arg[0] = <uint16_t>best_k
 
 
-cdef inline void _maxpool_plane(const floating* x, floating* out, Py_ssize_t* arg,
+cdef inline void _maxpool_plane(const floating* x, floating* out, uint16_t* arg,
                                 Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
                                 Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t sh, Py_ssize_t sw,
                                 Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
@@ -266,7 +265,7 @@ cdef inline void _maxpool_plane(const floating* x, floating* out, Py_ssize_t* ar
 
 
 def maxpool_forward_into(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
-                         Py_ssize_t[:, :, :, ::1] arg, Py_ssize_t PH, Py_ssize_t PW,
+                         uint16_t[:, :, :, ::1] arg, Py_ssize_t PH, Py_ssize_t PW,
                          Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
                          int n_threads):
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
@@ -275,7 +274,7 @@ def maxpool_forward_into(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] 
     if N * C == 0 or OH * OW == 0:
         return
     cdef floating* op = &out[0, 0, 0, 0]
-    cdef Py_ssize_t* ap = &arg[0, 0, 0, 0]
+    cdef uint16_t* ap = &arg[0, 0, 0, 0]
     if H == 0 or W == 0:
         # Every window lies in the padding, which reads as -inf (argmax 0, as np.argmax);
         # x has no element to take the address of.
@@ -290,7 +289,7 @@ def maxpool_forward_into(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] 
                        H, W, OH, OW, PH, PW, sh, sw, ph, pw)
 
 
-cdef inline void _maxpool_back_plane(const floating* dout, const Py_ssize_t* arg,
+cdef inline void _maxpool_back_plane(const floating* dout, const uint16_t* arg,
                                      floating* dx, Py_ssize_t H, Py_ssize_t W,
                                      Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t PH,
                                      Py_ssize_t PW, Py_ssize_t sh, Py_ssize_t sw,
@@ -314,7 +313,7 @@ cdef inline void _maxpool_back_plane(const floating* dout, const Py_ssize_t* arg
 
 
 def maxpool_backward_into(const floating[:, :, :, ::1] dout,
-                          const Py_ssize_t[:, :, :, ::1] arg,
+                          const uint16_t[:, :, :, ::1] arg,
                           floating[:, :, :, ::1] dx, Py_ssize_t PH, Py_ssize_t PW,
                           Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
                           int n_threads):
@@ -329,7 +328,7 @@ def maxpool_backward_into(const floating[:, :, :, ::1] dout,
         memset(dp, 0, N * C * H * W * sizeof(floating))
         return
     cdef const floating* gp = &dout[0, 0, 0, 0]
-    cdef const Py_ssize_t* ap = &arg[0, 0, 0, 0]
+    cdef const uint16_t* ap = &arg[0, 0, 0, 0]
     # Plane (n, c) of dx belongs to one work item; overlapping windows add in (oh, ow)
     # order whatever the thread count.
     for t in prange(N * C, nogil=True, schedule='static', num_threads=n_threads):

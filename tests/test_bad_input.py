@@ -117,7 +117,7 @@ row("zero-size", "util.im2col", "0x0 image with pad 1 (windows of padding only)"
     lambda _: util.im2col(z((2, 3, 0, 0), F32), 2, 2, pad=1), is_((2, 12), F32, 0))
 row("zero-size", "_kernels.maxpool_forward", "0x0 image with pad 1 -> -inf, arg 0",
     lambda _: K.maxpool_forward(z((1, 2, 0, 0)), 2, 2, pad=1),
-    lambda r: (is_((1, 2, 1, 1), F64, -np.inf)(r[0]), is_((1, 2, 1, 1), np.intp, 0)(r[1])))
+    lambda r: (is_((1, 2, 1, 1), F64, -np.inf)(r[0]), is_((1, 2, 1, 1), np.uint16, 0)(r[1])))
 row("zero-size", "_kernels.avgpool_forward", "0x0 image with pad 1 -> 0",
     lambda _: K.avgpool_forward(z((1, 2, 0, 0), F32), 2, 2, pad=1), is_((1, 2, 1, 1), F32, 0))
 row("zero-size", "util.col2im", "0x0 image with pad 1",
@@ -230,6 +230,9 @@ row("pad", "networks.SimpleConvNet", "pad 5 with a 3x3 filter (refused when buil
 row("filter too large", "_kernels.maxpool_forward", "5x5 pool on 4x4",
     lambda _: K.maxpool_forward(z((1, 1, 4, 4)), 5, 5), ValueError,
     "pool 5x5 with pad 0x0 does not fit a 4x4 input")
+row("filter too large", "_kernels.maxpool_forward", "257x256 pool: argmax past uint16",
+    lambda _: K.maxpool_forward(z((1, 1, 257, 256), F32), 257, 256), ValueError,
+    "257x256 max-pooling window has 65,792 cells.*at most 65,536")
 row("filter too large", "_kernels.avgpool_forward", "3x7 pool, pad (1, 1), on 4x4",
     lambda _: K.avgpool_forward(z((1, 1, 4, 4)), 3, 7, pad=1), ValueError,
     "pool 3x7 with pad 1x1 does not fit a 4x4 input")
