@@ -250,7 +250,9 @@ def cmd_train(args, argv):
     print(f"{type(network).__name__} ({n_params:,} parameters, {args.dtype}) on "
           f"{len(x_train):,} {_dataset_title(args.dataset)} training images, "
           f"{len(x_test):,} test images")
-    print(f"{OPTIMIZERS[args.optimizer].__name__} lr {args.lr:g}, {args.epochs} epoch{'s' if args.epochs != 1 else ''}"
+    schedule = " (cosine schedule)" if args.lr_schedule == "cosine" else ""
+    print(f"{OPTIMIZERS[args.optimizer].__name__} lr {args.lr:g}{schedule}, "
+          f"{args.epochs} epoch{'s' if args.epochs != 1 else ''}"
           f" of batch {args.batch_size}, "
           f"seed {args.seed}, {threads} thread{'s' if threads != 1 else ''}; "
           f"output in {out}")
@@ -262,7 +264,7 @@ def cmd_train(args, argv):
                           evaluate_sample_num_per_epoch=args.eval_samples or None,
                           verbose=True, seed=args.seed, progress=not args.no_progress,
                           checkpoint_dir=out / "checkpoint", resume=args.resume,
-                          log_file=out / "log.jsonl")
+                          log_file=out / "log.jsonl", lr_schedule=args.lr_schedule)
     except ValueError as exc:   # a checkpoint of another run (sizes, network, optimizer)
         raise CLIError(str(exc)) from None
     try:
@@ -664,6 +666,9 @@ def build_parser():
     p.add_argument("--optimizer", type=str.lower, choices=list(OPTIMIZERS), default="adam",
                    help="the book's optimizers")
     p.add_argument("--lr", type=_positive_float, default=0.001, help="learning rate")
+    p.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                   help="constant (the book), or cosine annealing from --lr to 0 over the "
+                        "run")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="float32 is the fast path; float64 is the book's")
     p.add_argument("--threads", type=_threads, metavar="N",

@@ -41,6 +41,7 @@ __all__ = ["Trainer", "TrainingDiverged"]
 CHECKPOINT_NAME = "checkpoint.npz"
 _FORMAT = "cconv-trainer-checkpoint"
 _FORMAT_VERSION = 1
+LR_SCHEDULES = (None, "constant", "cosine")
 
 
 class TrainingDiverged(RuntimeError):
@@ -196,6 +197,13 @@ class Trainer:
         per-epoch summary), ``final``, ``interrupted``, ``diverged``.
     eval_batch_size : int, optional
         ``batch_size`` passed to ``network.accuracy`` (default: the network's own).
+    lr_schedule : {None, 'constant', 'cosine'}, default None
+        ``'cosine'`` sets the optimizer's ``lr`` before every step to
+        ``base_lr * (1 + cos(pi * step / max_iter)) / 2`` (cosine annealing without
+        restarts, Loshchilov & Hutter 2017), where ``base_lr`` is the optimizer's ``lr``
+        when the Trainer is made and ``step`` counts from 0: the full rate at first,
+        nearly 0 at the end. None or ``'constant'`` leave ``lr`` alone (the book). The
+        rate depends only on the step, so a resumed run uses the same rates.
 
     Attributes
     ----------
@@ -239,7 +247,7 @@ class Trainer:
                  optimizer='SGD', optimizer_param={'lr': 0.01},  # noqa: B006 (book API; copied)
                  evaluate_sample_num_per_epoch=None, verbose=True, *,
                  seed=None, sampling='epoch', progress=True, checkpoint_dir=None,
-                 resume=False, log_file=None, eval_batch_size=None):
+                 resume=False, log_file=None, eval_batch_size=None, lr_schedule=None):
         params = getattr(network, "params", None)
         if not isinstance(params, dict) or not callable(getattr(network, "gradient", None)):
             raise TypeError("network must have a dict 'params' and a method "
@@ -275,6 +283,18 @@ class Trainer:
         else:
             raise TypeError(f"optimizer must be a name or an object with update(params, "
                             f"grads), not {type(optimizer).__name__}")
+
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
+        self.lr_schedule = None if lr_schedule == "constant" else lr_schedule
+        self.base_lr = None
+        if self.lr_schedule is not None:
+            lr = getattr(self.optimizer, "lr", None)
+            if not isinstance(lr, numbers.Real) or isinstance(lr, bool):
+                raise TypeError(f"lr_schedule={lr_schedule!r} needs an optimizer with a "
+                                f"numeric 'lr'; {type(self.optimizer).__name__} has "
+                                f"{lr!r}")
+            self.base_lr = float(lr)
 
         self.train_size = len(self.x_train)
         n, b = self.train_size, self.batch_size
@@ -319,6 +339,12 @@ class Trainer:
                           f"step {self.current_iter} of {self.max_iter}")
             else:
                 self._say(f"no checkpoint in {self.checkpoint_dir}; starting from scratch")
+
+    def lr_at(self, step):
+        """The learning rate ``lr_schedule`` gives step ``step`` (0-based)."""
+        if self.lr_schedule is None:
+            return getattr(self.optimizer, "lr", None)
+        return self.base_lr * 0.5 * (1.0 + math.cos(math.pi * step / self.max_iter))
 
     # -- epochs and steps ------------------------------------------------------------
     def _epoch_end(self, e):
@@ -383,6 +409,8 @@ class Trainer:
         if not math.isfinite(loss) or not _grads_finite(grads):
             self._diverged(step, epoch, loss, grads_bad=math.isfinite(loss))
         with _DeferSigint():
+            if self.lr_schedule is not None:
+                self.optimizer.lr = self.lr_at(step - 1)
             self.optimizer.update(net.params, grads)
             self._perm, self._pos = perm, pos
             self.train_loss_list.append(loss)
@@ -586,6 +614,7 @@ class Trainer:
             "pos": self._pos, "train_size": self.train_size,
             "mini_batch_size": self.batch_size, "sampling": self.sampling,
             "epochs": self.epochs, "param_keys": list(self.network.params),
+            "lr_schedule": self.lr_schedule, "base_lr": self.base_lr,
             "optimizer": opt_scalars,
             "rng": gen,
             "np_random": [legacy[0], legacy[1].tolist(), int(legacy[2]), int(legacy[3]),
@@ -607,8 +636,8 @@ class Trainer:
         ------
         ValueError
             If the file is corrupt, or was made for another training set size, batch
-            size, sampling mode, optimizer class, or parameter set (names, shapes,
-            dtypes); nothing is changed then.
+            size, sampling mode, learning-rate schedule, optimizer class, or parameter
+            set (names, shapes, dtypes); nothing is changed then.
         """
         path = self.checkpoint_path if path is None else os.fspath(path)
         if path is None:
@@ -623,6 +652,10 @@ class Trainer:
                 raise ValueError(f"checkpoint {path!r} was made with {name}={meta[name]!r}, "
                                  f"this Trainer has {name}={mine!r}: it cannot continue "
                                  "that run")
+        if meta.get("lr_schedule") != self.lr_schedule:
+            raise ValueError(f"checkpoint {path!r} was made with lr_schedule="
+                             f"{meta.get('lr_schedule')!r}, this Trainer has "
+                             f"{self.lr_schedule!r}: it cannot continue that run")
         params = self.network.params
         saved = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
         if set(saved) != set(params):
@@ -643,6 +676,8 @@ class Trainer:
             self.optimizer.load_state_dict(opt_state)   # validates the class first
         for k, v in saved.items():
             np.copyto(params[k], v)   # in place: layers hold these arrays
+        if self.lr_schedule is not None:
+            self.base_lr = float(meta["base_lr"])   # the run's own, like its other hypers
         self.current_iter = int(meta["current_iter"])
         self.current_epoch = int(meta["current_epoch"])
         self._perm = arrays.get("perm")
@@ -672,6 +707,7 @@ class Trainer:
             "network": type(self.network).__name__,
             "epochs": self.epochs, "mini_batch_size": self.batch_size,
             "optimizer": type(opt).__name__, "optimizer_param": hyper,
+            "lr_schedule": self.lr_schedule, "base_lr": self.base_lr,
             "evaluate_sample_num_per_epoch": self.evaluate_sample_num_per_epoch,
             "eval_batch_size": self.eval_batch_size,
             "sampling": self.sampling, "seed": self.seed,

@@ -331,6 +331,7 @@ def test_unwritable_output_folder(simple_run, cconv, datasets_dir, tmp_path):
     (["train", "simple", "--epochs", "-1"], "must be >= 0"),
     (["train", "simple", "--lr", "0"], "positive number"),
     (["train", "simple", "--optimizer", "adma"], "invalid choice"),
+    (["train", "simple", "--lr-schedule", "step"], "invalid choice"),
     (["train", "simple", "--resume"], "--resume needs --out"),
     (["evaluate", "no/such/params.npz"], "no params file"),
     (["show", "filters", "x.npz"], "--out"),

@@ -352,6 +352,63 @@ def test_resume_checks_the_run_matches(data, tmp_path):
     assert fresh.current_iter == 0 and fresh.resumed_from is None
 
 
+# --- learning-rate schedule --------------------------------------------------------------
+class RecordingAdam(Adam):
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.lrs = []
+
+    def update(self, params, grads):
+        self.lrs.append(self.lr)
+        super().update(params, grads)
+
+
+def test_cosine_schedule_sets_each_steps_rate(data):
+    tr = make(data, epochs=2, optimizer=RecordingAdam(lr=0.02), lr_schedule="cosine")
+    tr.train()
+    lrs = np.array(tr.optimizer.lrs)
+    steps = np.arange(tr.max_iter)
+    assert len(lrs) == tr.max_iter == 42
+    np.testing.assert_allclose(lrs, 0.02 * (1 + np.cos(np.pi * steps / 42)) / 2, rtol=1e-12)
+    assert lrs[0] == 0.02 and (np.diff(lrs) < 0).all() and 0 < lrs[-1] < 0.02 * 0.01
+    assert tr.history()["config"]["lr_schedule"] == "cosine"
+    assert tr.history()["config"]["base_lr"] == 0.02
+    constant = make(data, epochs=1, optimizer=RecordingAdam(lr=0.02), lr_schedule="constant")
+    constant.train()
+    assert constant.optimizer.lrs == [0.02] * 21 and constant.lr_schedule is None
+
+
+def test_cosine_schedule_changes_the_result_and_resumes_exactly(data, tmp_path):
+    plain = make(data, epochs=2)
+    plain.train()
+    straight = make(data, epochs=2, lr_schedule="cosine")
+    straight.train()
+    assert not np.array_equal(plain.network.params["W1"], straight.network.params["W1"])
+    d = tmp_path / "ckpt"
+    tr = make(data, Sabotaged(at=30, what="interrupt"), epochs=2, checkpoint_dir=d,
+              lr_schedule="cosine")
+    with pytest.raises(KeyboardInterrupt):
+        tr.train()
+    rest = make(data, epochs=2, checkpoint_dir=d, resume=True, lr_schedule="cosine",
+                optimizer_param={"lr": 0.5})   # the checkpoint's base rate wins
+    assert rest.base_lr == 0.01
+    rest.train()
+    assert_same_params(straight.network.params, rest.network.params)
+    with pytest.raises(ValueError, match="lr_schedule='cosine'.*None"):
+        make(data, epochs=2, checkpoint_dir=d, resume=True)
+
+
+def test_bad_lr_schedule(data):
+    with pytest.raises(ValueError, match="lr_schedule must be one of.*'linear'"):
+        make(data, lr_schedule="linear")
+
+    class NoLr:
+        def update(self, params, grads):
+            pass
+    with pytest.raises(TypeError, match="numeric 'lr'; NoLr has None"):
+        make(data, optimizer=NoLr(), lr_schedule="cosine")
+
+
 # --- divergence --------------------------------------------------------------------------
 @pytest.mark.parametrize("what", ["nan_loss", "nan_grad"])
 def test_nan_stops_with_params_of_the_start_of_that_step(data, tmp_path, what):
