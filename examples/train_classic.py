@@ -1,8 +1,9 @@
 """Book ch. 7, "typical CNNs": train LeNet or AlexNet (scaled to 28x28) on MNIST or
 Fashion-MNIST, and compare them with SimpleConvNet/DeepConvNet.
 
-LeNet-5: 5x5 convolutions, tanh (or the book's sigmoid), average-pooling subsampling,
-120-84-10 fully connected. AlexNet: five 3x3 convolutions with ReLU, LRN after the first
+LeNet-5: standardised input, 5x5 convolutions, tanh (or the book's sigmoid),
+average-pooling subsampling, 120-84-10 fully connected; like LeCun et al., it is trained
+with a decreasing learning rate (cosine annealing; --lr-schedule constant for the book's). AlexNet: five 3x3 convolutions with ReLU, LRN after the first
 two, three overlapping max-poolings, two dropout fully connected layers (see the class
 docstrings for every change from the originals). Writes params.npz, history.json and
 curves.png into --out.
@@ -24,6 +25,8 @@ parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mni
 parser.add_argument("--activation", default="tanh", choices=["tanh", "sigmoid", "relu"],
                     help="LeNet's activation (the book names sigmoid; default: tanh)")
 parser.add_argument("--epochs", type=int, default=10, help="default: 10")
+parser.add_argument("--lr-schedule", default="cosine", choices=["constant", "cosine"],
+                    help="learning rate over the run (default: cosine, from 0.001 to 0)")
 parser.add_argument("--train-size", type=int, help="use the first N training images")
 parser.add_argument("--test-size", type=int, help="use the first N test images")
 parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
@@ -46,7 +49,8 @@ print(network)
 
 trainer = Trainer(network, x_train, t_train, x_test, t_test, epochs=args.epochs,
                   mini_batch_size=100, optimizer='Adam', optimizer_param={'lr': 0.001},
-                  evaluate_sample_num_per_epoch=1000, seed=args.seed)
+                  evaluate_sample_num_per_epoch=1000, seed=args.seed,
+                  lr_schedule=args.lr_schedule)
 trainer.train()
 
 out = Path(args.out or f"runs/{args.net}-{args.dataset}")

@@ -47,6 +47,8 @@ def load_network(path, dtype=None):
     if not isinstance(config, dict):
         raise ParamsFileError(f"{path}: the network's config is not a JSON object: "
                               f"{config!r}"[:300])
+    # options added since a file was written: the values that describe its network
+    config = {**getattr(cls, "CONFIG_OF_OLDER_FILES", {}), **config}
     try:
         net = cls(dtype=dtype if dtype is not None else meta.get("dtype", "float64"),
                   **config)

@@ -1,18 +1,20 @@
 """Classic LeNet-5 (LeCun et al. 1998) on 28x28 input: two conv-act-pool stages, 3 affine.
 
-conv 6@5x5 pad 2 - act - pool 2x2/2 - conv 16@5x5 - act - pool 2x2/2 -
+normalize - conv 6@5x5 pad 2 - act - pool 2x2/2 - conv 16@5x5 - act - pool 2x2/2 -
 affine 400->120 - act - affine 120->84 - act - affine 84->10 - softmax
 """
 import numpy as np
 
 from ..layers import (Affine, AvgPooling, Convolution, Pooling, Relu, Sigmoid,
                       SoftmaxWithLoss, Tanh)
+from ..layers_extra import Normalize
 from .base import Network, check_input_dim, conv_out, randn, resolve_rng
 
 _ACTIVATIONS = {'tanh': Tanh, 'sigmoid': Sigmoid, 'relu': Relu}
 _POOLS = {'avg': AvgPooling, 'max': Pooling}
 _CONV1 = {'filter_num': 6, 'filter_size': 5, 'pad': 2, 'stride': 1}
 _CONV2 = {'filter_num': 16, 'filter_size': 5, 'pad': 0, 'stride': 1}
+MNIST_MEAN_STD = (0.1307, 0.3081)   # pixel mean and std of MNIST's 60,000 training images
 
 
 def _init_scale(weight_init_std, activation, fan_in):
@@ -58,6 +60,11 @@ class LeNet(Network):
         A fixed standard deviation, or ``sqrt(1/fan_in)`` ('xavier') / ``sqrt(2/fan_in)``
         ('he'); 'auto' picks He for relu and Xavier for tanh/sigmoid (as the book's
         ``MultiLayerNet`` does).
+    input_norm : (mean, std) or None, default (0.1307, 0.3081)
+        A first layer ``Normalize(mean, std)`` that standardises the input, as LeCun et
+        al. did (see :class:`cconv.layers_extra.Normalize`); the default is MNIST's
+        training-set pixel mean and standard deviation, for ``[0, 1]`` pixels. None feeds
+        the input unchanged.
     dtype : float32 or float64, default float64
     rng : int or numpy.random.Generator, optional
         Source of the initial weights; None uses numpy's global RNG like the book.
@@ -65,7 +72,8 @@ class LeNet(Network):
     Notes
     -----
     ``params``: ``W1`` (6, C, 5, 5), ``W2`` (16, 6, 5, 5), ``W3`` (400, 120), ``W4``
-    (120, 84), ``W5`` (84, 10) and ``b1``...``b5``. Layers (found by name): ``Conv1``,
+    (120, 84), ``W5`` (84, 10) and ``b1``...``b5``. Layers (found by name): ``Normalize``
+    (unless ``input_norm=None``), ``Conv1``,
     ``<Act>1``, ``Pool1``, ``Conv2``, ``<Act>2``, ``Pool2``, ``Affine1``, ``<Act>3``,
     ``Affine2``, ``<Act>4``, ``Affine3`` where ``<Act>`` is ``Tanh``, ``Sigmoid`` or
     ``Relu``.
@@ -75,12 +83,17 @@ class LeNet(Network):
     plain average (or max) pooling without the trainable coefficient and bias; the
     output is an affine layer with softmax cross-entropy instead of Euclidean RBF units;
     C5 is an affine layer on the flattened 16x5x5 maps (identical to a 5x5 convolution
-    on a 5x5 input).
+    on a 5x5 input); the input is standardised with MNIST's mean and standard deviation
+    rather than mapped to [-0.1, 1.175] (the same aim: mean 0, variance 1).
     """
+
+    # params files written before input_norm existed describe a LeNet without it
+    CONFIG_OF_OLDER_FILES = {'input_norm': None}
 
     def __init__(self, input_dim=(1, 28, 28), activation='tanh', pool='avg',
                  conv_param_1=_CONV1, conv_param_2=_CONV2, hidden_sizes=(120, 84),
-                 output_size=10, weight_init_std='auto', dtype=np.float64, rng=None):
+                 output_size=10, weight_init_std='auto', input_norm=MNIST_MEAN_STD,
+                 dtype=np.float64, rng=None):
         super().__init__(dtype)
         act = str(activation).lower()
         if act not in _ACTIVATIONS:
@@ -94,16 +107,27 @@ class LeNet(Network):
         if len(hidden) != 2 or min(hidden) <= 0:
             raise ValueError(f"hidden_sizes must be two positive ints, got {hidden_sizes!r}")
         C, H, W = check_input_dim(input_dim)
+        norm = None
+        if input_norm is not None:
+            try:
+                mean, std = input_norm
+            except (TypeError, ValueError):
+                raise ValueError(f"input_norm must be (mean, std) or None, not "
+                                 f"{input_norm!r}") from None
+            norm = Normalize(mean, std)
         self.config = dict(input_dim=[C, H, W], activation=act, pool=pool_kind,
                            conv_param_1=convs[0], conv_param_2=convs[1],
                            hidden_sizes=hidden, output_size=int(output_size),
                            weight_init_std=weight_init_std if isinstance(weight_init_std, str)
-                           else float(weight_init_std))
+                           else float(weight_init_std),
+                           input_norm=None if norm is None else [norm.mean, norm.std])
         Act, Pool = _ACTIVATIONS[act], _POOLS[pool_kind]
         aname = Act.__name__
         g = resolve_rng(rng)
         dt = self.dtype
         p = self.params
+        if norm is not None:
+            self.layers['Normalize'] = norm
         pre = C
         for i, cp in enumerate(convs, start=1):
             fn, fs = int(cp['filter_num']), int(cp['filter_size'])
