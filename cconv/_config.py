@@ -96,6 +96,7 @@ def config():
         "numpy": np.__version__,
         "openmp_compiled": all(m.openmp_compiled() for m in (_im2col, _pool, _ops, _lrn)),
         "openmp_max_threads": int(_im2col.openmp_max_threads()),
+        "sse2_compiled": bool(_im2col.sse2_compiled()),
         "num_threads": get_num_threads(),
         "available_cpus": _available_cpus(),
         "blas": [],
@@ -128,6 +129,8 @@ def show_config(file=None):
     print(f"cconv {info['cconv']}  (python {info['python']}, numpy {info['numpy']})", file=out)
     print(f"platform:        {info['platform']}", file=out)
     print(f"OpenMP compiled: {'yes' if info['openmp_compiled'] else 'no (serial kernels)'}",
+          file=out)
+    print(f"SSE2 paths:      {'yes' if info['sse2_compiled'] else 'no (portable C)'}",
           file=out)
     print(f"threads:         {info['num_threads']} in use, "
           f"{info['available_cpus']} CPUs available", file=out)

@@ -24,6 +24,11 @@ def openmp_compiled():
     return bool(CCONV_OPENMP)
 
 
+def sse2_compiled():
+    """True when the SSE2 paths were compiled in (CCONV_SSE2; x86-64 by default)."""
+    return bool(CCONV_SSE2)
+
+
 def openmp_max_threads():
     return omp_get_max_threads()
 
@@ -31,6 +36,13 @@ def openmp_max_threads():
 cdef extern from *:
     """
     #include <string.h>
+    #ifndef CCONV_SSE2   /* gcc/clang say __SSE2__; MSVC says _M_X64 or _M_IX86_FP */
+    #if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
+    #define CCONV_SSE2 1
+    #else
+    #define CCONV_SSE2 0
+    #endif
+    #endif
     /* n windows of FW values: the source advances by the stride, the destination by a
        col row (K). Constant-size memcpy becomes a few wide moves. The first n_spill
        windows of a 3-wide float32 run may copy 4 values: the 4th lands on the next
@@ -64,7 +76,7 @@ cdef extern from *:
        With SSE2, a 3-wide float chunk is added as 4 lanes with the 4th masked to +0.0:
        the caller says when the 4th dx value is inside the same dx row (vec) and when the
        very last chunk must not read past its 3 values (the last of the col row). */
-    #if defined(__SSE2__)
+    #if CCONV_SSE2
     #include <emmintrin.h>
     #endif
     #define CCONV_ADD_CHUNK_SCALAR(T, d, s, FW)                                        \
@@ -85,7 +97,7 @@ cdef extern from *:
                                           Py_ssize_t nkh, Py_ssize_t FW, Py_ssize_t sc,
                                           Py_ssize_t dc, Py_ssize_t W, int vec,
                                           int last_exact) {
-    #if defined(__SSE2__)
+    #if CCONV_SSE2
         if (FW == 3 && vec) {
             const __m128 m = _mm_castsi128_ps(_mm_set_epi32(0, -1, -1, -1));
             for (Py_ssize_t c = 0; c < nc; ++c) {
@@ -116,7 +128,7 @@ cdef extern from *:
                                           Py_ssize_t nkh, Py_ssize_t FW, Py_ssize_t sc,
                                           Py_ssize_t dc, Py_ssize_t W, int vec,
                                           int last_exact) {
-    #if defined(__SSE2__)
+    #if CCONV_SSE2
         if (FW == 3 || FW == 5) {   /* pairs of lanes and one: exact */
             for (Py_ssize_t c = 0; c < nc; ++c) {
                 const double* s = s0 + c * sc;
@@ -177,6 +189,7 @@ cdef extern from *:
     CCONV_COL2IM_ROWS(float, f)
     CCONV_COL2IM_ROWS(double, d)
     """
+    const int CCONV_SSE2
     void cconv_copy_windows_f(float* d, const float* s, Py_ssize_t n, Py_ssize_t K,
                               Py_ssize_t sw, Py_ssize_t FW, Py_ssize_t n_spill) noexcept nogil
     void cconv_copy_windows_d(double* d, const double* s, Py_ssize_t n, Py_ssize_t K,

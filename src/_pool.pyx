@@ -17,6 +17,13 @@ cdef extern from *:
     """
     #include <stdint.h>
     #include <string.h>
+    #ifndef CCONV_SSE2   /* gcc/clang say __SSE2__; MSVC says _M_X64 or _M_IX86_FP */
+    #if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
+    #define CCONV_SSE2 1
+    #else
+    #define CCONV_SSE2 0
+    #endif
+    #endif
     /* The book's 2x2, stride-2 max pooling of one plane, written in C so that the
        comparisons become selects (Cython's if/else defeats if-conversion and random
        data then mispredicts). Returns nonzero if the plane holds a NaN; the caller then
@@ -56,7 +63,7 @@ cdef extern from *:
        widened to the lanes' width, compared with 0..3 into lane masks, and the masked gradients
        are interleaved into the two dx rows. Returns the windows done; the scalar loop
        finishes the row (and does all of it on other CPUs). arg values lie in [0, 4). */
-    #if defined(__SSE2__)
+    #if CCONV_SSE2
     #include <emmintrin.h>
     static inline Py_ssize_t cconv_maxpool22_back_row_f(const float* g, const uint16_t* a,
                                                          float* d0, float* d1, Py_ssize_t OW) {

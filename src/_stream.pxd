@@ -4,14 +4,21 @@
 cdef extern from *:
     """
     #include <string.h>
-    #if defined(__SSE2__)
+    #ifndef CCONV_SSE2   /* gcc/clang say __SSE2__; MSVC says _M_X64 or _M_IX86_FP */
+    #if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
+    #define CCONV_SSE2 1
+    #else
+    #define CCONV_SSE2 0
+    #endif
+    #endif
+    #if CCONV_SSE2
     #include <emmintrin.h>
     #endif
     /* Copy n bytes; [dst, dst + n) belongs to the caller's thread alone. Only whole,
        16-byte-aligned chunks are streamed; the unaligned head and the tail use memcpy.
        The fence makes the stores visible before the parallel region ends. */
     static inline void cconv_stream_copy(void* dst, const void* src, size_t n) {
-    #if defined(__SSE2__)
+    #if CCONV_SSE2
         char* d = (char*)dst;
         const char* s = (const char*)src;
         size_t head = (16 - ((size_t)d & 15)) & 15;
