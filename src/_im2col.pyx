@@ -10,12 +10,11 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 from _openmp cimport CCONV_OPENMP, omp_get_max_threads
-from _stream cimport cconv_stream_copy
+from _stream cimport STREAM_MIN_BYTES, cconv_stream_copy
 
-# Outputs at least this large are built block by block in a per-thread buffer the size
-# of L1 and streamed out (see _stream.pxd); smaller ones are written in place and stay
-# in cache for the GEMM that reads them next.
-cdef Py_ssize_t STREAM_MIN_BYTES = 8 << 20
+# A col of STREAM_MIN_BYTES or more is built block by block in a per-thread buffer of
+# about BLOCK_BYTES and streamed out (see _stream.pxd); a smaller one is written in place
+# and stays in cache for the GEMM that reads it next.
 cdef Py_ssize_t BLOCK_BYTES = 32 << 10
 
 
@@ -70,6 +69,50 @@ cdef extern from *:
     }
     CCONV_COPY_WINDOWS(float, f)
     CCONV_COPY_WINDOWS(double, d)
+
+    /* The OW col rows of output row oh of one sample: column block (c, kh) of every row
+       in turn (the OW x K block stays in L1/L2). FWC is FW as a constant where the
+       caller specialises it, so the window copies and the padding loops unroll.
+       [lo, hi): windows inside the input row; [lo, spill): those that may copy one
+       value more (see cconv_copy_windows). */
+    #define CCONV_IM2COL_ROW_BODY(T, SUF, FWC)                                        \
+        for (Py_ssize_t c = 0; c < C; ++c) {                                          \
+            for (Py_ssize_t kh = 0; kh < FH; ++kh) {                                  \
+                Py_ssize_t ih = oh * sh - ph + kh;                                    \
+                T* d = col + (c * FH + kh) * FWC;                                     \
+                if (ih < 0 || ih >= H) {                                              \
+                    for (Py_ssize_t ow = 0; ow < OW; ++ow)                            \
+                        for (Py_ssize_t kw = 0; kw < FWC; ++kw) d[ow * K + kw] = 0;   \
+                    continue;                                                         \
+                }                                                                     \
+                const T* s = x + (c * H + ih) * W;                                    \
+                for (Py_ssize_t ow = 0; ow < lo; ++ow) {                              \
+                    Py_ssize_t iw0 = ow * sw - pw;                                    \
+                    for (Py_ssize_t kw = 0; kw < FWC; ++kw)                           \
+                        d[ow * K + kw] = (iw0 + kw >= 0 && iw0 + kw < W) ? s[iw0 + kw] : (T)0; \
+                }                                                                     \
+                cconv_copy_windows_##SUF(d + lo * K, s + lo * sw - pw, hi - lo, K, sw, \
+                                         FWC, (c == C - 1 && kh == FH - 1) ? 0 : spill - lo); \
+                for (Py_ssize_t ow = hi; ow < OW; ++ow) {                             \
+                    Py_ssize_t iw0 = ow * sw - pw;                                    \
+                    for (Py_ssize_t kw = 0; kw < FWC; ++kw)                           \
+                        d[ow * K + kw] = (iw0 + kw >= 0 && iw0 + kw < W) ? s[iw0 + kw] : (T)0; \
+                }                                                                     \
+            }                                                                         \
+        }
+    #define CCONV_IM2COL_ROW(T, SUF)                                                  \
+    static void cconv_im2col_row_##SUF(const T* x, T* col, Py_ssize_t C, Py_ssize_t H, \
+                                       Py_ssize_t W, Py_ssize_t FH, Py_ssize_t FW,     \
+                                       Py_ssize_t OW, Py_ssize_t oh, Py_ssize_t sh,    \
+                                       Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,    \
+                                       Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t spill) { \
+        Py_ssize_t K = C * FH * FW;                                                   \
+        if (FW == 3) { CCONV_IM2COL_ROW_BODY(T, SUF, 3) }                             \
+        else if (FW == 5) { CCONV_IM2COL_ROW_BODY(T, SUF, 5) }                        \
+        else { CCONV_IM2COL_ROW_BODY(T, SUF, FW) }                                    \
+    }
+    CCONV_IM2COL_ROW(float, f)
+    CCONV_IM2COL_ROW(double, d)
 
     /* Interior windows of col2im: add FW values of each of nc x nkh chunks of a col
        row (chunk (c, kh) at s + c * sc + kh * FW) into dx rows (at d + c * dc + kh * W).
@@ -190,6 +233,16 @@ cdef extern from *:
     CCONV_COL2IM_ROWS(double, d)
     """
     const int CCONV_SSE2
+    void cconv_im2col_row_f(const float* x, float* col, Py_ssize_t C, Py_ssize_t H,
+                            Py_ssize_t W, Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t OW,
+                            Py_ssize_t oh, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
+                            Py_ssize_t pw, Py_ssize_t lo, Py_ssize_t hi,
+                            Py_ssize_t spill) noexcept nogil
+    void cconv_im2col_row_d(const double* x, double* col, Py_ssize_t C, Py_ssize_t H,
+                            Py_ssize_t W, Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t OW,
+                            Py_ssize_t oh, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
+                            Py_ssize_t pw, Py_ssize_t lo, Py_ssize_t hi,
+                            Py_ssize_t spill) noexcept nogil
     void cconv_copy_windows_f(float* d, const float* s, Py_ssize_t n, Py_ssize_t K,
                               Py_ssize_t sw, Py_ssize_t FW, Py_ssize_t n_spill) noexcept nogil
     void cconv_copy_windows_d(double* d, const double* s, Py_ssize_t n, Py_ssize_t K,
@@ -204,15 +257,6 @@ cdef extern from *:
                              Py_ssize_t FW, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t sh,
                              Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t lo,
                              Py_ssize_t hi) noexcept nogil
-
-
-cdef inline void _copy_windows(floating* d, const floating* s, Py_ssize_t n,
-                               Py_ssize_t K, Py_ssize_t sw, Py_ssize_t FW,
-                               Py_ssize_t n_spill) noexcept nogil:
-    if floating is float:
-        cconv_copy_windows_f(d, s, n, K, sw, FW, n_spill)
-    else:
-        cconv_copy_windows_d(d, s, n, K, sw, FW, n_spill)
 
 
 cdef inline void _interior(Py_ssize_t OW, Py_ssize_t W, Py_ssize_t FW, Py_ssize_t sw,
@@ -240,38 +284,17 @@ cdef inline void _im2col_row(const floating* x, floating* col,
                              Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t OW,
                              Py_ssize_t oh, Py_ssize_t sh, Py_ssize_t sw,
                              Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
-    # x points at sample n; col at the first of the OW rows of (n, oh). Column block
-    # (c, kh) of every row is filled in turn; the whole OW x K block stays in L1/L2.
-    cdef Py_ssize_t ow, c, kh, kw, ih, iw, lo, hi, spill, n_spill
-    cdef Py_ssize_t K = C * FH * FW
-    cdef floating* d
-    cdef const floating* src
+    # x points at sample n; col at the first of the OW rows of (n, oh).
+    cdef Py_ssize_t lo, hi, spill
     _interior(OW, W, FW, sw, pw, &lo, &hi)
     # [lo, spill): interior windows whose start + FW + 1 still lies inside the row
     spill = lo
     while spill < hi and spill * sw - pw + FW + 1 <= W:
         spill += 1
-    for c in range(C):
-        for kh in range(FH):
-            ih = oh * sh - ph + kh
-            d = col + (c * FH + kh) * FW
-            if ih < 0 or ih >= H:
-                for ow in range(OW):      # a few values each: no memset call
-                    for kw in range(FW):
-                        d[ow * K + kw] = 0
-                continue
-            src = x + (c * H + ih) * W
-            for ow in range(lo):
-                for kw in range(FW):
-                    iw = ow * sw - pw + kw
-                    d[ow * K + kw] = src[iw] if 0 <= iw < W else 0
-            # windows that may copy one value more (not the row's last column block)
-            n_spill = 0 if (c == C - 1 and kh == FH - 1) else spill - lo
-            _copy_windows(d + lo * K, src + lo * sw - pw, hi - lo, K, sw, FW, n_spill)
-            for ow in range(hi, OW):
-                for kw in range(FW):
-                    iw = ow * sw - pw + kw
-                    d[ow * K + kw] = src[iw] if 0 <= iw < W else 0
+    if floating is float:
+        cconv_im2col_row_f(x, col, C, H, W, FH, FW, OW, oh, sh, sw, ph, pw, lo, hi, spill)
+    else:
+        cconv_im2col_row_d(x, col, C, H, W, FH, FW, OW, oh, sh, sw, ph, pw, lo, hi, spill)
 
 
 def im2col_into(const floating[:, :, :, ::1] x, floating[:, ::1] col,

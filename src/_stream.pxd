@@ -45,3 +45,9 @@ cdef extern from *:
     }
     """
     void cconv_stream_copy(void* dst, const void* src, size_t n) noexcept nogil
+
+
+# Outputs at least this large are written through per-thread buffers and streamed out;
+# smaller ones are written in place and stay in cache for whatever reads them next.
+cdef enum:
+    STREAM_MIN_BYTES = 8388608   # 8 MiB

@@ -66,6 +66,23 @@ def test_streamed_im2col_equals_reference(case, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", [(160, 30, 24, 24, 2, 2, 2, 0), (40, 16, 61, 59, 2, 2, 2, 0),
+                                  (40, 16, 61, 59, 3, 3, 2, 1)])
+def test_streamed_pool_backward_equals_reference(case, dtype):
+    # a dx of 8 MiB and more, 2x2 tiling (odd sizes too) and overlapping windows
+    N, C, H, W, PH, PW, s, p = case
+    x = rand((N, C, H, W), dtype, 14)
+    assert x.nbytes >= 8 << 20
+    out, arg = K.maxpool_forward(x, PH, PW, s, p)
+    dout = rand(out.shape, dtype, 15)
+    np.testing.assert_allclose(K.maxpool_backward(dout, arg, x.shape, PH, PW, s, p),
+                               R.maxpool_backward(dout, arg, x.shape, PH, PW, s, p),
+                               **TOL[dtype])
+    np.testing.assert_allclose(K.avgpool_backward(dout, x.shape, PH, PW, s, p),
+                               R.avgpool_backward(dout, x.shape, PH, PW, s, p), **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n_threads", [1, 3, 8])
 def test_col2im_channel_blocks_equal_reference(dtype, n_threads):
     # one or two samples: the channels are split into blocks between the threads

@@ -110,6 +110,7 @@ def fast_path_calls(dtype, seed):
     out, arg = K.maxpool_forward(x, 2, 2, 2, n_threads=1)
     d = rand(out.shape, dtype, seed + 1)
     big = rand((24, 16, 28, 28), dtype, seed + 2)     # im2col output >= 8 MiB
+    dbig = rand((48, 16, 28, 28), dtype, seed + 6)
     one = rand((1, 9, 12, 10), dtype, seed + 3)
     col1 = rand(util.im2col(one, 3, 3, 1, 1).shape, dtype, seed + 4)
     col5 = rand(util.im2col(x, 5, 5, 1, 2).shape, dtype, seed + 5)
@@ -121,6 +122,8 @@ def fast_path_calls(dtype, seed):
         ("avgpool 2x2 backward", lambda t: K.avgpool_backward(d, x.shape, 2, 2, 2,
                                                               n_threads=t)),
         ("im2col streamed", lambda t: util.im2col(big, 3, 3, 1, 1, n_threads=t)),
+        ("pooling backward, large", lambda t: K.avgpool_backward(
+            dbig, (48, 16, 56, 56), 2, 2, 2, n_threads=t)),   # dx >= 8 MiB
         ("col2im one sample", lambda t: util.col2im(col1, one.shape, 3, 3, 1, 1,
                                                     n_threads=t)),
         ("col2im 5x5", lambda t: util.col2im(col5, x.shape, 5, 5, 1, 2, n_threads=t)),
