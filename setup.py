@@ -93,6 +93,9 @@ class BuildExt(build_ext):
             extra_c += ["-O0", "-g"] if debug else ["-O3"]
             # No kernel reads errno; with it, GCC cannot vectorise sqrt (LRN).
             extra_c.append("-fno-math-errno")
+            # No fused multiply-adds behind the source's back (-march=native would allow
+            # them): each operation rounds as NumPy's does, so results match it bit for bit.
+            extra_c.append("-ffp-contract=off")
             if _env("CCONV_NATIVE") in ("1", "true", "on"):
                 extra_c.append("-march=native")
             san = _env("CCONV_SANITIZE")

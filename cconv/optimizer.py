@@ -21,6 +21,8 @@ import numbers
 
 import numpy as np
 
+from . import _ops
+
 __all__ = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam",
            "get_optimizer", "OPTIMIZERS"]
 
@@ -361,6 +363,10 @@ class Adam(_Optimizer):
         lr_t = self.lr * math.sqrt(1.0 - b2 ** self.iter) / (1.0 - b1 ** self.iter)
         for key, p, g, tmp, den in items:
             m, v = self.m[key], self.v[key]
+            if _fused(p, g, m, v):   # one compiled pass, the same bits as below
+                _ops.adam_into(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
+                               lr_t, 1 - b1, 1 - b2, _EPS)
+                continue
             t = p.dtype.type
             np.subtract(g, m, out=tmp)                  # m += (1 - beta1) * (g - m)
             np.multiply(tmp, t(1 - b1), out=tmp)
@@ -374,6 +380,19 @@ class Adam(_Optimizer):
             np.add(den, t(_EPS), out=den)
             np.divide(tmp, den, out=tmp)
             np.subtract(p, tmp, out=p)
+
+
+def _fused(p, *others):
+    """Whether the compiled update can take these arrays: one dtype, all C-contiguous,
+    no two overlapping (grads of another dtype or layout, or a grad that is the
+    parameter itself, take the NumPy path, which casts and copies as NumPy does)."""
+    arrays = (p, *others)
+    if p.dtype not in (np.float32, np.float64) or not all(
+            isinstance(a, np.ndarray) and a.dtype == p.dtype and a.flags.c_contiguous
+            for a in arrays):
+        return False
+    return not any(np.may_share_memory(a, b)
+                   for i, a in enumerate(arrays) for b in arrays[i + 1:])
 
 
 def _scaled_step(p, g, h, lr, eps, tmp, den):

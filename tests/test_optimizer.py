@@ -343,3 +343,27 @@ def test_any_shape_and_layout_matches_book(shape, idx, seed, fortran):
     run(book(**kw), ref, 3)
     assert mine["p"] is a
     np.testing.assert_array_equal(mine["p"], ref["p"])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_adam_gives_the_numpy_versions_bits(dtype, monkeypatch):
+    import cconv.optimizer as O
+    fused = make_params(dtype)
+    run(Adam(lr=0.01, beta1=0.8, beta2=0.99), fused, 6)
+    monkeypatch.setattr(O, "_fused", lambda *a: False)   # the NumPy path
+    plain = make_params(dtype)
+    run(Adam(lr=0.01, beta1=0.8, beta2=0.99), plain, 6)
+    for k in fused:
+        assert np.array_equal(fused[k], plain[k]), k
+
+
+def test_adam_with_grads_of_another_dtype_or_layout_takes_the_numpy_path():
+    import cconv.optimizer as O
+    p = make_params(np.float32)
+    assert O._fused(p["W1"], np.zeros((7, 5), np.float32))
+    assert not O._fused(p["W1"], np.zeros((7, 5)))                  # float64 grads
+    assert not O._fused(p["W1"], np.zeros((5, 7), np.float32).T)    # Fortran order
+    assert not O._fused(p["W1"], p["W1"])                            # the grad is the param
+    opt, q = Adam(), {k: v.copy() for k, v in p.items()}
+    opt.update(q, {k: np.asfortranarray(v, dtype=np.float64) for k, v in p.items()})
+    assert all(q[k].dtype == np.float32 for k in p) and not np.array_equal(q["W1"], p["W1"])
