@@ -24,11 +24,79 @@ cdef extern from *:
     #define CCONV_SSE2 0
     #endif
     #endif
+    #if CCONV_SSE2
+    #include <emmintrin.h>
+    #endif
     /* The book's 2x2, stride-2 max pooling of one plane, written in C so that the
        comparisons become selects (Cython's if/else defeats if-conversion and random
        data then mispredicts). Returns nonzero if the plane holds a NaN; the caller then
        redoes the plane on the exact NaN-propagating path. */
-    #define CCONV_MAXPOOL22(T, NAME)                                              \
+    /* SSE2: 4 (float) or 2 (double) windows at a time with the same comparisons as
+       the scalar loop below, as lane masks; returns the windows done and ORs a NaN
+       flag into *nan. */
+    #if CCONV_SSE2
+    #define CCONV_SEL(M, A, B, SFX) _mm_or_##SFX(_mm_and_##SFX(M, A), _mm_andnot_##SFX(M, B))
+    static inline Py_ssize_t cconv_maxpool22_row_f(const float* r0, const float* r1, float* o,
+                                                   uint16_t* a, Py_ssize_t OW, int* nan) {
+        Py_ssize_t ow = 0;
+        __m128 bad = _mm_setzero_ps();
+        const __m128i two = _mm_set1_epi32(2);
+        for (; ow + 4 <= OW; ow += 4) {
+            __m128 p = _mm_loadu_ps(r0 + 2 * ow), q = _mm_loadu_ps(r0 + 2 * ow + 4);
+            __m128 u = _mm_loadu_ps(r1 + 2 * ow), w = _mm_loadu_ps(r1 + 2 * ow + 4);
+            __m128 v0 = _mm_shuffle_ps(p, q, _MM_SHUFFLE(2, 0, 2, 0));
+            __m128 v1 = _mm_shuffle_ps(p, q, _MM_SHUFFLE(3, 1, 3, 1));
+            __m128 v2 = _mm_shuffle_ps(u, w, _MM_SHUFFLE(2, 0, 2, 0));
+            __m128 v3 = _mm_shuffle_ps(u, w, _MM_SHUFFLE(3, 1, 3, 1));
+            bad = _mm_or_ps(bad, _mm_or_ps(_mm_cmpunord_ps(v0, v1), _mm_cmpunord_ps(v2, v3)));
+            __m128 g01 = _mm_cmpgt_ps(v1, v0), g23 = _mm_cmpgt_ps(v3, v2);
+            __m128 m01 = CCONV_SEL(g01, v1, v0, ps), m23 = CCONV_SEL(g23, v3, v2, ps);
+            __m128 g = _mm_cmpgt_ps(m23, m01);
+            _mm_storeu_ps(o + ow, CCONV_SEL(g, m23, m01, ps));
+            __m128i i01 = _mm_srli_epi32(_mm_castps_si128(g01), 31);
+            __m128i i23 = _mm_srli_epi32(_mm_castps_si128(g23), 31);
+            __m128i gi = _mm_castps_si128(g);
+            __m128i k = _mm_or_si128(_mm_and_si128(gi, _mm_add_epi32(two, i23)),
+                                     _mm_andnot_si128(gi, i01));
+            _mm_storel_epi64((__m128i*)(a + ow), _mm_packs_epi32(k, k));
+        }
+        *nan |= _mm_movemask_ps(bad) != 0;
+        return ow;
+    }
+    static inline Py_ssize_t cconv_maxpool22_row_d(const double* r0, const double* r1,
+                                                   double* o, uint16_t* a, Py_ssize_t OW,
+                                                   int* nan) {
+        Py_ssize_t ow = 0;
+        __m128d bad = _mm_setzero_pd();
+        const __m128i two = _mm_set1_epi32(2);
+        for (; ow + 2 <= OW; ow += 2) {
+            __m128d p = _mm_loadu_pd(r0 + 2 * ow), q = _mm_loadu_pd(r0 + 2 * ow + 2);
+            __m128d u = _mm_loadu_pd(r1 + 2 * ow), w = _mm_loadu_pd(r1 + 2 * ow + 2);
+            __m128d v0 = _mm_unpacklo_pd(p, q), v1 = _mm_unpackhi_pd(p, q);
+            __m128d v2 = _mm_unpacklo_pd(u, w), v3 = _mm_unpackhi_pd(u, w);
+            bad = _mm_or_pd(bad, _mm_or_pd(_mm_cmpunord_pd(v0, v1), _mm_cmpunord_pd(v2, v3)));
+            __m128d g01 = _mm_cmpgt_pd(v1, v0), g23 = _mm_cmpgt_pd(v3, v2);
+            __m128d m01 = CCONV_SEL(g01, v1, v0, pd), m23 = CCONV_SEL(g23, v3, v2, pd);
+            __m128d g = _mm_cmpgt_pd(m23, m01);
+            _mm_storeu_pd(o + ow, CCONV_SEL(g, m23, m01, pd));
+            __m128i i01 = _mm_srli_epi32(_mm_castpd_si128(g01), 31);   /* 0/1 in each half */
+            __m128i i23 = _mm_srli_epi32(_mm_castpd_si128(g23), 31);
+            __m128i gi = _mm_castpd_si128(g);
+            __m128i k = _mm_or_si128(_mm_and_si128(gi, _mm_add_epi32(two, i23)),
+                                     _mm_andnot_si128(gi, i01));
+            a[ow] = (uint16_t)_mm_cvtsi128_si32(k);
+            a[ow + 1] = (uint16_t)_mm_cvtsi128_si32(_mm_srli_si128(k, 8));
+        }
+        *nan |= _mm_movemask_pd(bad) != 0;
+        return ow;
+    }
+    #define CCONV_MAXPOOL22_ROW(SUF, r0, r1, o, a, OW, nan) \
+        cconv_maxpool22_row_##SUF(r0, r1, o, a, OW, nan)
+    #else
+    #define CCONV_MAXPOOL22_ROW(SUF, r0, r1, o, a, OW, nan) 0
+    #endif
+
+    #define CCONV_MAXPOOL22(T, NAME, SUF)                                         \
     static int NAME(const T* x, T* out, uint16_t* arg, Py_ssize_t W,              \
                     Py_ssize_t OH, Py_ssize_t OW) {                               \
         int nan = 0;                                                              \
@@ -37,7 +105,8 @@ cdef extern from *:
             const T* r1 = r0 + W;                                                 \
             T* o = out + oh * OW;                                                 \
             uint16_t* a = arg + oh * OW;                                          \
-            for (Py_ssize_t ow = 0; ow < OW; ++ow) {                              \
+            Py_ssize_t ow = CCONV_MAXPOOL22_ROW(SUF, r0, r1, o, a, OW, &nan);     \
+            for (; ow < OW; ++ow) {                                               \
                 T v0 = r0[2 * ow], v1 = r0[2 * ow + 1];                           \
                 T v2 = r1[2 * ow], v3 = r1[2 * ow + 1];                           \
                 nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);         \
@@ -52,8 +121,8 @@ cdef extern from *:
         }                                                                         \
         return nan;                                                               \
     }
-    CCONV_MAXPOOL22(float, cconv_maxpool22_f)
-    CCONV_MAXPOOL22(double, cconv_maxpool22_d)
+    CCONV_MAXPOOL22(float, cconv_maxpool22_f, f)
+    CCONV_MAXPOOL22(double, cconv_maxpool22_d, d)
 
     /* 2x2, stride-2 pooling of one plane, the other three passes. Windows tile the
        plane, so every dx cell is written exactly once (no memset, no read-modify-write);
@@ -64,7 +133,6 @@ cdef extern from *:
        are interleaved into the two dx rows. Returns the windows done; the scalar loop
        finishes the row (and does all of it on other CPUs). arg values lie in [0, 4). */
     #if CCONV_SSE2
-    #include <emmintrin.h>
     static inline Py_ssize_t cconv_maxpool22_back_row_f(const float* g, const uint16_t* a,
                                                          float* d0, float* d1, Py_ssize_t OW) {
         Py_ssize_t ow = 0;

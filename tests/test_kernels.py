@@ -416,6 +416,24 @@ def test_property_special_values(vals):
     np.testing.assert_array_equal(util.im2col(x, 3, 3, 1, 1), R.im2col(x, 3, 3, 1, 1))
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.sampled_from([0.0, -0.0, 1.0, -1.0, np.nan, np.inf, -np.inf, 1e300]),
+                min_size=4 * 18, max_size=4 * 18),
+       st.sampled_from([np.float32, np.float64]))
+def test_property_special_values_2x2_fast_path(vals, dtype):
+    # 2x2, stride 2: 9 windows a row, so both the SIMD lanes and the scalar tail run
+    x = np.array(vals, dtype).reshape(1, 1, 4, 18)
+    out, arg = K.maxpool_forward(x, 2, 2, 2)
+    rout, rarg = R.maxpool_forward(x, 2, 2, 2)
+    np.testing.assert_array_equal(out, rout)
+    np.testing.assert_array_equal(arg, rarg)
+    # the output is the value at the argmax, bit for bit (np.max may give -0.0 for a
+    # window whose first maximum is +0.0; equal as numbers, as checked above)
+    ih, iw = np.divmod(arg[0, 0].astype(np.intp), 2)
+    at = x[0, 0, 2 * np.arange(2)[:, None] + ih, 2 * np.arange(9)[None, :] + iw]
+    assert np.array_equal(out[0, 0].view(np.uint8), at.view(np.uint8))
+
+
 # ---- the layers' fast-path kernels: per-sample transposed columns, element-wise ops ----
 
 def _col_t_ref(x, fh, fw, s, p):
