@@ -15,7 +15,7 @@ policy of :func:`cconv._kernels.as_float_array`), and empty batches (N = 0) work
 """
 import numpy as np
 
-from . import _im2col, _kernels, _ops, _parallel
+from . import _im2col, _kernels, _ops, _parallel, _pool
 from ._config import resolve_threads
 from .functions import *  # noqa: F401,F403  (the book's layers.py re-exports them too)
 from .functions import __all__ as _functions_all
@@ -640,11 +640,13 @@ class _Pool:
         return (self.pool_h, self.pool_w, self.stride, self.pad)
 
     def _input(self, x):
-        """``x`` checked and contiguous, and the output shape (N, C, OH, OW)."""
+        """``x`` checked and contiguous, and the output shape (N, C, OH, OW); sets
+        ``self._geo``, the kernels' window arguments (PH, PW, sh, sw, ph, pw)."""
         x = _kernels.as_float_array(x, "x")
         if x.ndim != 4:
             raise ValueError(f"x must be 4-D (N, C, H, W), got {x.ndim}-D with shape {x.shape}")
-        oh, ow = _kernels.window_geometry(x.shape, *self._window, "pool")[:2]
+        oh, ow, sh, sw, ph, pw = _kernels.window_geometry(x.shape, *self._window, "pool")
+        self._geo = (int(self.pool_h), int(self.pool_w), sh, sw, ph, pw)   # validated above
         return np.ascontiguousarray(x), x.shape[:2] + (oh, ow)
 
     def _dout(self, dout):
@@ -657,7 +659,9 @@ class _Pool:
         return x, dout
 
     def _chunks(self, fn, x):
-        """``fn(s)`` over fixed batch chunks ``s``, on cconv's worker threads."""
+        """``fn(s)`` over fixed batch chunks ``s``, on cconv's worker threads. The chunks
+        call the compiled kernels directly: the layer has checked the shapes once, and
+        the argmax it passes back is its own."""
         _parallel.for_batch(lambda c, s: fn(s), x.shape[0], _sample_bytes(x),
                             resolve_threads(self.n_threads))
 
@@ -698,9 +702,10 @@ class Pooling(_Pool):
         """``x`` (N, C, H, W) -> (N, C, OH, OW), the maximum of each window."""
         x, shape = self._input(x)
         out = np.empty(shape, dtype=x.dtype)
+        _kernels._check_arg_range(self.pool_h, self.pool_w)
         arg = np.empty(shape, dtype=_kernels.ARG_DTYPE)
-        self._chunks(lambda s: _kernels.maxpool_forward(x[s], *self._window, out=out[s],
-                                                        arg=arg[s], n_threads=1), x)
+        self._chunks(lambda s: _pool.maxpool_forward_into(x[s], out[s], arg[s], *self._geo,
+                                                          1), x)
         self.x = x
         self.arg_max = arg
         return out
@@ -709,8 +714,9 @@ class Pooling(_Pool):
         """``dout`` (N, C, OH, OW) -> ``dx`` (N, C, H, W): each gradient to its argmax."""
         x, dout = self._dout(dout)
         dx = np.empty(x.shape, dtype=x.dtype)
-        self._chunks(lambda s: _kernels.maxpool_backward(
-            dout[s], self.arg_max[s], dx[s].shape, *self._window, out=dx[s], n_threads=1), x)
+        arg = self.arg_max
+        self._chunks(lambda s: _pool.maxpool_backward_into(dout[s], arg[s], dx[s], *self._geo,
+                                                           1), x)
         return dx
 
 
@@ -736,8 +742,7 @@ class AvgPooling(_Pool):
         """``x`` (N, C, H, W) -> (N, C, OH, OW), the mean of each window."""
         x, shape = self._input(x)
         out = np.empty(shape, dtype=x.dtype)
-        self._chunks(lambda s: _kernels.avgpool_forward(x[s], *self._window, out=out[s],
-                                                        n_threads=1), x)
+        self._chunks(lambda s: _pool.avgpool_forward_into(x[s], out[s], *self._geo, 1), x)
         self.x = x
         return out
 
@@ -745,8 +750,7 @@ class AvgPooling(_Pool):
         """``dout`` (N, C, OH, OW) -> ``dx`` (N, C, H, W), spread evenly over windows."""
         x, dout = self._dout(dout)
         dx = np.empty(x.shape, dtype=x.dtype)
-        self._chunks(lambda s: _kernels.avgpool_backward(dout[s], dx[s].shape, *self._window,
-                                                         out=dx[s], n_threads=1), x)
+        self._chunks(lambda s: _pool.avgpool_backward_into(dout[s], dx[s], *self._geo, 1), x)
         return dx
 
 
