@@ -10,10 +10,10 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 from _openmp cimport CCONV_OPENMP, omp_get_max_threads
-from _stream cimport STREAM_MIN_BYTES, cconv_stream_copy
+from _simd cimport CCONV_SSE2, STREAM_MIN_BYTES, cconv_stream_copy
 
 # A col of STREAM_MIN_BYTES or more is built block by block in a per-thread buffer of
-# about BLOCK_BYTES and streamed out (see _stream.pxd); a smaller one is written in place
+# about BLOCK_BYTES and streamed out (see _simd.pxd); a smaller one is written in place
 # and stays in cache for the GEMM that reads it next.
 cdef Py_ssize_t BLOCK_BYTES = 32 << 10
 
@@ -35,13 +35,6 @@ def openmp_max_threads():
 cdef extern from *:
     """
     #include <string.h>
-    #ifndef CCONV_SSE2   /* gcc/clang say __SSE2__; MSVC says _M_X64 or _M_IX86_FP */
-    #if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
-    #define CCONV_SSE2 1
-    #else
-    #define CCONV_SSE2 0
-    #endif
-    #endif
     /* n windows of FW values: the source advances by the stride, the destination by a
        col row (K). Constant-size memcpy becomes a few wide moves. The first n_spill
        windows of a 3-wide float32 run may copy 4 values: the 4th lands on the next
@@ -119,9 +112,6 @@ cdef extern from *:
        With SSE2, a 3-wide float chunk is added as 4 lanes with the 4th masked to +0.0:
        the caller says when the 4th dx value is inside the same dx row (vec) and when the
        very last chunk must not read past its 3 values (the last of the col row). */
-    #if CCONV_SSE2
-    #include <emmintrin.h>
-    #endif
     #define CCONV_ADD_CHUNK_SCALAR(T, d, s, FW)                                        \
         if (FW == 3) { T a = s[0], b = s[1], e = s[2]; d[0] += a; d[1] += b; d[2] += e; } \
         else if (FW == 5) { T a = s[0], b = s[1], e = s[2], f = s[3], g = s[4];         \
@@ -209,7 +199,6 @@ cdef extern from *:
            2*step, ..., 1, 1 + step, ...). The step depends on the shape only. Measured \
            to pay for float32 (4-lane adds) only. */                                   \
         Py_ssize_t step = (sizeof(T) == 4 && C * FH < 16) ? (FW + sw - 1) / sw : 1;    \
-        if (step < 1) step = 1;                                                       \
         memset(dx + c0 * H * W, 0, (c1 - c0) * H * W * sizeof(T));                     \
         for (Py_ssize_t oh = 0; oh < OH; ++oh) {                                      \
             Py_ssize_t kh0 = 0, kh1 = FH;   /* taps of this output row inside 0..H */  \
@@ -241,7 +230,6 @@ cdef extern from *:
     CCONV_COL2IM_ROWS(float, f)
     CCONV_COL2IM_ROWS(double, d)
     """
-    const int CCONV_SSE2
     void cconv_im2col_row_f(const float* x, float* col, Py_ssize_t C, Py_ssize_t H,
                             Py_ssize_t W, Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t OW,
                             Py_ssize_t oh, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
@@ -252,10 +240,6 @@ cdef extern from *:
                             Py_ssize_t oh, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
                             Py_ssize_t pw, Py_ssize_t lo, Py_ssize_t hi,
                             Py_ssize_t spill) noexcept nogil
-    void cconv_copy_windows_f(float* d, const float* s, Py_ssize_t n, Py_ssize_t K,
-                              Py_ssize_t sw, Py_ssize_t FW, Py_ssize_t n_spill) noexcept nogil
-    void cconv_copy_windows_d(double* d, const double* s, Py_ssize_t n, Py_ssize_t K,
-                              Py_ssize_t sw, Py_ssize_t FW, Py_ssize_t n_spill) noexcept nogil
     void cconv_col2im_rows_f(const float* col, float* dx, Py_ssize_t c0, Py_ssize_t c1,
                              Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t FH,
                              Py_ssize_t FW, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t sh,

@@ -12,25 +12,12 @@ from libc.stdint cimport uint16_t
 from libc.string cimport memset
 
 from _openmp cimport CCONV_OPENMP
+from _simd cimport CCONV_SSE2
 
 cdef extern from *:
     """
     #include <stdint.h>
     #include <string.h>
-    #ifndef CCONV_SSE2   /* gcc/clang say __SSE2__; MSVC says _M_X64 or _M_IX86_FP */
-    #if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
-    #define CCONV_SSE2 1
-    #else
-    #define CCONV_SSE2 0
-    #endif
-    #endif
-    #if CCONV_SSE2
-    #include <emmintrin.h>
-    #endif
-    /* The book's 2x2, stride-2 max pooling of one plane, written in C so that the
-       comparisons become selects (Cython's if/else defeats if-conversion and random
-       data then mispredicts). Returns nonzero if the plane holds a NaN; the caller then
-       redoes the plane on the exact NaN-propagating path. */
     /* SSE2: 4 (float) or 2 (double) windows at a time with the same comparisons as
        the scalar loop below, as lane masks; returns the windows done and ORs a NaN
        flag into *nan. */
@@ -96,6 +83,10 @@ cdef extern from *:
     #define CCONV_MAXPOOL22_ROW(SUF, r0, r1, o, a, OW, nan) 0
     #endif
 
+    /* The book's 2x2, stride-2 max pooling of one plane, written in C so that the
+       comparisons become selects (Cython's if/else defeats if-conversion and random
+       data then mispredicts). Returns nonzero if the plane holds a NaN; the caller then
+       redoes the plane on the exact NaN-propagating path. */
     #define CCONV_MAXPOOL22(T, NAME, SUF)                                         \
     static int NAME(const T* x, T* out, uint16_t* arg, Py_ssize_t W,              \
                     Py_ssize_t OH, Py_ssize_t OW) {                               \
@@ -124,14 +115,10 @@ cdef extern from *:
     CCONV_MAXPOOL22(float, cconv_maxpool22_f, f)
     CCONV_MAXPOOL22(double, cconv_maxpool22_d, d)
 
-    /* 2x2, stride-2 pooling of one plane, the other three passes. Windows tile the
-       plane, so every dx cell is written exactly once (no memset, no read-modify-write);
-       cells outside the tiling (odd H or W) are zeroed. The loops are written so that
-       gcc vectorises them at -O3. */
-    /* One row of 2x2 windows in SSE2 (every x86-64 CPU has it): the argmax row is
-       widened to the lanes' width, compared with 0..3 into lane masks, and the masked gradients
-       are interleaved into the two dx rows. Returns the windows done; the scalar loop
-       finishes the row (and does all of it on other CPUs). arg values lie in [0, 4). */
+    /* One row of 2x2 windows in SSE2: the argmax row is widened to the lanes' width,
+       compared with 0..3 into lane masks, and the masked gradients are interleaved into
+       the two dx rows. Returns the windows done; the scalar loop finishes the row (and
+       does all of it without SSE2). arg values lie in [0, 4). */
     #if CCONV_SSE2
     static inline Py_ssize_t cconv_maxpool22_back_row_f(const float* g, const uint16_t* a,
                                                          float* d0, float* d1, Py_ssize_t OW) {
@@ -177,17 +164,16 @@ cdef extern from *:
         }
         return ow;
     }
+    #define CCONV_MAXPOOL22_BACK_ROW(SUF, g, a, d0, d1, OW) \
+        cconv_maxpool22_back_row_##SUF(g, a, d0, d1, OW)
     #else
-    static inline Py_ssize_t cconv_maxpool22_back_row_f(const float* g, const uint16_t* a,
-                                                         float* d0, float* d1, Py_ssize_t OW) {
-        return 0;
-    }
-    static inline Py_ssize_t cconv_maxpool22_back_row_d(const double* g, const uint16_t* a,
-                                                         double* d0, double* d1, Py_ssize_t OW) {
-        return 0;
-    }
+    #define CCONV_MAXPOOL22_BACK_ROW(SUF, g, a, d0, d1, OW) 0
     #endif
 
+    /* 2x2, stride-2 pooling of one plane, the other three passes. Windows tile the
+       plane, so every dx cell is written exactly once (no memset, no read-modify-write);
+       cells outside the tiling (odd H or W) are zeroed. The loops are written so that
+       gcc vectorises them at -O3. */
     #define CCONV_POOL22_REST(T, UT, SUF)                                         \
     static inline void cconv_put_masked_##SUF(T* d, UT bits, int keep) {         \
         /* d = keep ? value : +0.0 through a bit mask: a select would become a     \
@@ -203,7 +189,7 @@ cdef extern from *:
             T* d1 = d0 + W;                                                       \
             const T* go = g + oh * OW;                                            \
             const uint16_t* ao = a + oh * OW;                                     \
-            Py_ssize_t ow = cconv_maxpool22_back_row_##SUF(go, ao, d0, d1, OW);   \
+            Py_ssize_t ow = CCONV_MAXPOOL22_BACK_ROW(SUF, go, ao, d0, d1, OW);    \
             for (; ow < OW; ++ow) {                                               \
                 UT u;                                                             \
                 memcpy(&u, go + ow, sizeof u);                                    \

@@ -38,11 +38,9 @@ def away_from_zero(shape, dtype=np.float64, seed=0):
 BookConvolution = RN.Convolution
 
 
-class BookPooling:
-    """The book's Pooling with its output size fixed for pad, and -inf padding."""
-
-    def __init__(self, pool_h, pool_w, stride=1, pad=0):
-        self.pool_h, self.pool_w, self.stride, self.pad = pool_h, pool_w, stride, pad
+class BookPooling(RN.Pooling):
+    """The book's Pooling with its output size fixed for pad, and -inf padding (its
+    backward is the book's, from cconv._reference_nets)."""
 
     def forward(self, x):
         N, C, H, W = x.shape
@@ -53,15 +51,6 @@ class BookPooling:
         self.arg_max = np.argmax(col, axis=1)
         self.x = x
         return np.max(col, axis=1).reshape(N, out_h, out_w, C).transpose(0, 3, 1, 2)
-
-    def backward(self, dout):
-        dout = dout.transpose(0, 2, 3, 1)
-        pool_size = self.pool_h * self.pool_w
-        dmax = np.zeros((dout.size, pool_size), dtype=dout.dtype)
-        dmax[np.arange(self.arg_max.size), self.arg_max.flatten()] = dout.flatten()
-        dmax = dmax.reshape(dout.shape + (pool_size,))
-        dcol = dmax.reshape(dmax.shape[0] * dmax.shape[1] * dmax.shape[2], -1)
-        return R.col2im(dcol, self.x.shape, self.pool_h, self.pool_w, self.stride, self.pad)
 
 
 # (N, C, H, W, FN, FH, FW, stride, pad)

@@ -1,6 +1,10 @@
-# Streaming (non-temporal) copies for kernels whose output is far larger than the
-# caches: the stores skip the read-for-ownership of each destination line and do not
-# evict the inputs. x86-64 only (SSE2 is baseline there); elsewhere a plain memcpy.
+# The C that the kernel modules share: the one switch for their SIMD paths, and
+# streaming copies. CCONV_SSE2 is 1 where the compiler targets SSE2 (every x86-64 CPU;
+# gcc/clang say __SSE2__, MSVC _M_X64), else 0 and the kernels are portable C; a build
+# can force it off with CFLAGS=-DCCONV_SSE2=0. Streaming (non-temporal) copies serve
+# outputs far larger than the caches: the stores skip the read-for-ownership of each
+# destination line and do not evict the inputs; without SSE2 they are a plain memcpy.
+# A module that cimports anything from here gets this C ahead of its own.
 cdef extern from *:
     """
     #include <string.h>
@@ -44,6 +48,7 @@ cdef extern from *:
     #endif
     }
     """
+    const int CCONV_SSE2
     void cconv_stream_copy(void* dst, const void* src, size_t n) noexcept nogil
 
 
