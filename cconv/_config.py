@@ -19,6 +19,37 @@ def _available_cpus():
         return max(1, os.cpu_count() or 1)
 
 
+def _cache_size(text):
+    text = text.strip().upper()
+    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+    return int(text.rstrip("KMGB") or 0) * mult
+
+
+def last_level_cache_bytes():
+    """The size of the CPU's largest cache in bytes (Linux sysfs or sysconf), or None."""
+    sizes = {}
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        for d in os.listdir(base):
+            if d.startswith("index"):
+                with open(os.path.join(base, d, "level")) as f:
+                    level = int(f.read())
+                with open(os.path.join(base, d, "size")) as f:
+                    sizes[level] = max(sizes.get(level, 0), _cache_size(f.read()))
+    except (OSError, ValueError):
+        sizes = {}
+    if sizes and sizes[max(sizes)] > 0:
+        return sizes[max(sizes)]
+    for name in ("SC_LEVEL3_CACHE_SIZE", "SC_LEVEL2_CACHE_SIZE"):
+        try:
+            n = os.sysconf(name)
+        except (AttributeError, ValueError, OSError):
+            continue
+        if n > 0:
+            return n
+    return None
+
+
 def _env_threads():
     # OMP_NUM_THREADS above MAX_THREADS is clamped to it (an environment setting should
     # not make every call fail); unparsable or non-positive values are ignored.
@@ -86,7 +117,7 @@ def get_num_threads():
 
 def config():
     """Build and runtime facts as a dict (see show_config)."""
-    from . import _im2col, _lrn, _ops, _pool
+    from . import _im2col, _kernels, _lrn, _ops, _pool  # noqa: F401 (_kernels sets up _im2col)
     import numpy as np
 
     info = {
@@ -97,6 +128,8 @@ def config():
         "openmp_compiled": all(m.openmp_compiled() for m in (_im2col, _pool, _ops, _lrn)),
         "openmp_max_threads": int(_im2col.openmp_max_threads()),
         "sse2_compiled": bool(_im2col.sse2_compiled()),
+        "last_level_cache": last_level_cache_bytes(),
+        "stream_min_bytes": int(_im2col.get_stream_min_bytes()),
         "num_threads": get_num_threads(),
         "available_cpus": _available_cpus(),
         "blas": [],
@@ -132,6 +165,10 @@ def show_config(file=None):
           file=out)
     print(f"SSE2 paths:      {'yes' if info['sse2_compiled'] else 'no (portable C)'}",
           file=out)
+    cache = info["last_level_cache"]
+    print(f"streaming:       im2col outputs of {info['stream_min_bytes'] / 2**20:.1f} MiB and "
+          f"more ({'half the ' + format(cache / 2**20, '.0f') + ' MiB' if cache else 'no'}"
+          f" last-level cache{'' if cache else ' size found'})", file=out)
     print(f"threads:         {info['num_threads']} in use, "
           f"{info['available_cpus']} CPUs available", file=out)
     if isinstance(info["blas"], str):

@@ -6,6 +6,7 @@ non-contiguous, Fortran-ordered or read-only (floats in non-native byte order ar
 converted); outputs are C-contiguous in the input's float dtype. An ``out=`` buffer that
 shares memory with an input is refused (element-wise kernels may write in place).
 """
+import contextlib
 import numbers
 import os
 import sys
@@ -13,7 +14,24 @@ import sys
 import numpy as np
 
 from . import _im2col, _ops, _pool
-from ._config import resolve_threads
+from ._config import last_level_cache_bytes, resolve_threads
+
+# An im2col output that fits in half the last-level cache is written through the cache,
+# where the GEMM that reads it next finds it; a larger one goes straight to memory with
+# non-temporal stores (no read of lines that are only written, no eviction of the input).
+_LLC = last_level_cache_bytes()
+_im2col.set_stream_min_bytes(_LLC // 2 if _LLC else 8 << 20)
+
+
+@contextlib.contextmanager
+def _stream_threshold(nbytes):
+    """Within the block, stream im2col outputs of nbytes or more (tests use 0 and 2**62
+    to run both ways on small shapes)."""
+    old = _im2col.set_stream_min_bytes(nbytes)
+    try:
+        yield
+    finally:
+        _im2col.set_stream_min_bytes(old)
 
 
 def _physical_memory():

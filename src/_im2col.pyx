@@ -5,16 +5,19 @@ layout. Padding is implicit: positions outside the input read as 0 (im2col) or a
 dropped (col2im).
 """
 from cython cimport floating
-from cython.parallel cimport parallel, prange
+from cython.parallel cimport parallel, prange, threadid
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
-from _openmp cimport CCONV_OPENMP, omp_get_max_threads
-from _simd cimport CCONV_SSE2, STREAM_MIN_BYTES, cconv_stream_copy
+from _openmp cimport CCONV_OPENMP, omp_get_max_threads, omp_get_num_threads
+from _simd cimport (CCONV_SSE2, STREAM_MIN_BYTES, cconv_stream_cut, cconv_stream_fence,
+                   cconv_stream_part)
 
-# A col of STREAM_MIN_BYTES or more is built block by block in a per-thread buffer of
-# about BLOCK_BYTES and streamed out (see _simd.pxd); a smaller one is written in place
-# and stays in cache for the GEMM that reads it next.
+# A col of stream_min_bytes or more (set at import from the cache size, see
+# cconv._kernels) is written to memory with non-temporal stores (see _simd.pxd): straight
+# from registers where the row builder makes whole vectors, else built block by block in
+# a per-thread buffer of about BLOCK_BYTES and streamed out. A smaller col is written in
+# place and stays in cache for the GEMM that reads it next.
 cdef Py_ssize_t BLOCK_BYTES = 32 << 10
 
 
@@ -70,6 +73,11 @@ cdef extern from *:
        value more (see cconv_copy_windows). */
     #define CCONV_IM2COL_ROW_BODY(T, SUF, FWC)                                        \
         for (Py_ssize_t c = 0; c < C; ++c) {                                          \
+            if (pd) {   /* this channel's share of [pa, pb) of the previous block */  \
+                size_t a = cconv_stream_cut(pd, pa + (pb - pa) * c / C, pn);          \
+                size_t b = cconv_stream_cut(pd, pa + (pb - pa) * (c + 1) / C, pn);    \
+                cconv_stream_part(pd + a, ps + a, b - a);                             \
+            }                                                                         \
             for (Py_ssize_t kh = 0; kh < FH; ++kh) {                                  \
                 Py_ssize_t ih = oh * sh - ph + kh;                                    \
                 T* d = col + (c * FH + kh) * FWC;                                     \
@@ -98,7 +106,9 @@ cdef extern from *:
                                        Py_ssize_t W, Py_ssize_t FH, Py_ssize_t FW,     \
                                        Py_ssize_t OW, Py_ssize_t oh, Py_ssize_t sh,    \
                                        Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,    \
-                                       Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t spill) { \
+                                       Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t spill, \
+                                       char* pd, const char* ps, size_t pa, size_t pb, \
+                                       size_t pn) {                                   \
         Py_ssize_t K = C * FH * FW;                                                   \
         if (FW == 3) { CCONV_IM2COL_ROW_BODY(T, SUF, 3) }                             \
         else if (FW == 5) { CCONV_IM2COL_ROW_BODY(T, SUF, 5) }                        \
@@ -106,6 +116,93 @@ cdef extern from *:
     }
     CCONV_IM2COL_ROW(float, f)
     CCONV_IM2COL_ROW(double, d)
+
+    /* The OW col rows of output row oh, for 3-wide float32 windows, written straight
+       to col in whole 16-byte vectors: four windows (12 values) make three vectors.
+       Each window is one 4-value load from its input row, at the window's start when
+       that is inside [0, W-4], else at the nearest such start and shifted into place
+       (the lanes that fall outside the row become +0.0, the padding). Every window of
+       a col row has the same start column, so the shift is chosen once per row.
+       Needs W >= 4 and SSE2. With stream, stores are non-temporal, which needs col
+       rows 16-byte aligned and C*FH a multiple of 4 (whole vectors per col row);
+       otherwise the last C*FH % 4 windows of a row are stored value by value.
+       off: FH values of scratch for the offsets of the window rows in a plane. */
+    #if CCONV_SSE2
+    #define CCONV_WIN3_LOAD(SHIFT, src)                                               \
+        ((SHIFT) == 0 ? _mm_loadu_ps(src)                                             \
+         : (SHIFT) > 0 ? _mm_castsi128_ps(_mm_srli_si128(                             \
+                             _mm_castps_si128(_mm_loadu_ps(src)), (SHIFT) > 0 ? 4 * (SHIFT) : 0)) \
+         : _mm_castsi128_ps(_mm_slli_si128(                                           \
+                             _mm_castps_si128(_mm_loadu_ps(src)), (SHIFT) < 0 ? -4 * (SHIFT) : 0)))
+    #define CCONV_WIN3_ROW(SHIFT)                                                     \
+        {                                                                             \
+            Py_ssize_t g = 0, c = 0, kh = 0;                                          \
+            __m128 v[4];                                                              \
+            for (; g + 12 <= K; g += 12) {                                            \
+                for (int j = 0; j < 4; ++j) {                                         \
+                    Py_ssize_t o = off[kh];                                           \
+                    v[j] = o < 0 ? z : CCONV_WIN3_LOAD(SHIFT, s + c * HW + o);        \
+                    if (++kh == FH) { kh = 0; ++c; }                                  \
+                }                                                                     \
+                __m128 t = _mm_shuffle_ps(v[0], v[1], _MM_SHUFFLE(0, 0, 2, 2));       \
+                __m128 u = _mm_shuffle_ps(v[2], v[3], _MM_SHUFFLE(0, 0, 2, 2));       \
+                __m128 w0 = _mm_shuffle_ps(v[0], t, _MM_SHUFFLE(2, 0, 1, 0));         \
+                __m128 w1 = _mm_shuffle_ps(v[1], v[2], _MM_SHUFFLE(1, 0, 2, 1));      \
+                __m128 w2 = _mm_shuffle_ps(u, v[3], _MM_SHUFFLE(2, 1, 2, 0));         \
+                if (stream) {                                                         \
+                    _mm_stream_ps(d + g, w0); _mm_stream_ps(d + g + 4, w1);           \
+                    _mm_stream_ps(d + g + 8, w2);                                     \
+                } else {                                                              \
+                    _mm_storeu_ps(d + g, w0); _mm_storeu_ps(d + g + 4, w1);           \
+                    _mm_storeu_ps(d + g + 8, w2);                                     \
+                }                                                                     \
+            }                                                                         \
+            for (; g < K; g += 3) {   /* the last C*FH % 4 windows, 3 values each */ \
+                float tmp[4];                                                         \
+                Py_ssize_t o = off[kh];                                               \
+                _mm_storeu_ps(tmp, o < 0 ? z : CCONV_WIN3_LOAD(SHIFT, s + c * HW + o)); \
+                d[g] = tmp[0]; d[g + 1] = tmp[1]; d[g + 2] = tmp[2];                  \
+                if (++kh == FH) { kh = 0; ++c; }                                      \
+            }                                                                         \
+        }
+    static void cconv_im2col_row3_f(const float* x, float* col, Py_ssize_t C,
+                                    Py_ssize_t H, Py_ssize_t W, Py_ssize_t FH,
+                                    Py_ssize_t OW, Py_ssize_t oh, Py_ssize_t sh,
+                                    Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
+                                    Py_ssize_t* off, int stream) {
+        Py_ssize_t K = C * FH * 3, HW = H * W;
+        const __m128 z = _mm_setzero_ps();
+        for (Py_ssize_t kh = 0; kh < FH; ++kh) {
+            Py_ssize_t ih = oh * sh - ph + kh;
+            off[kh] = (ih >= 0 && ih < H) ? ih * W : -1;
+        }
+        for (Py_ssize_t ow = 0; ow < OW; ++ow) {
+            Py_ssize_t iw0 = ow * sw - pw;
+            Py_ssize_t p = iw0 < 0 ? 0 : (iw0 > W - 4 ? W - 4 : iw0);
+            const float* s = x + p;
+            float* d = col + ow * K;
+            switch (iw0 - p) {
+                case 0: CCONV_WIN3_ROW(0) break;
+                case 1: CCONV_WIN3_ROW(1) break;
+                case 2: CCONV_WIN3_ROW(2) break;
+                case 3: CCONV_WIN3_ROW(3) break;
+                case -1: CCONV_WIN3_ROW(-1) break;
+                case -2: CCONV_WIN3_ROW(-2) break;
+                default:   /* the window lies in the padding */
+                    if (stream)
+                        for (Py_ssize_t g = 0; g < K; g += 4) _mm_stream_ps(d + g, z);
+                    else
+                        memset(d, 0, K * sizeof(float));
+            }
+        }
+    }
+    #else
+    static void cconv_im2col_row3_f(const float* x, float* col, Py_ssize_t C,
+                                    Py_ssize_t H, Py_ssize_t W, Py_ssize_t FH,
+                                    Py_ssize_t OW, Py_ssize_t oh, Py_ssize_t sh,
+                                    Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
+                                    Py_ssize_t* off, int stream) { }
+    #endif
 
     /* Interior windows of col2im: add FW values of each of nc x nkh chunks of a col
        row (chunk (c, kh) at s + c * sc + kh * FW) into dx rows (at d + c * dc + kh * W).
@@ -233,13 +330,19 @@ cdef extern from *:
     void cconv_im2col_row_f(const float* x, float* col, Py_ssize_t C, Py_ssize_t H,
                             Py_ssize_t W, Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t OW,
                             Py_ssize_t oh, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
-                            Py_ssize_t pw, Py_ssize_t lo, Py_ssize_t hi,
-                            Py_ssize_t spill) noexcept nogil
+                            Py_ssize_t pw, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t spill,
+                            char* pd, const char* ps, size_t pa, size_t pb,
+                            size_t pn) noexcept nogil
     void cconv_im2col_row_d(const double* x, double* col, Py_ssize_t C, Py_ssize_t H,
                             Py_ssize_t W, Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t OW,
                             Py_ssize_t oh, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
-                            Py_ssize_t pw, Py_ssize_t lo, Py_ssize_t hi,
-                            Py_ssize_t spill) noexcept nogil
+                            Py_ssize_t pw, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t spill,
+                            char* pd, const char* ps, size_t pa, size_t pb,
+                            size_t pn) noexcept nogil
+    void cconv_im2col_row3_f(const float* x, float* col, Py_ssize_t C, Py_ssize_t H,
+                             Py_ssize_t W, Py_ssize_t FH, Py_ssize_t OW, Py_ssize_t oh,
+                             Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
+                             Py_ssize_t* off, int stream) noexcept nogil
     void cconv_col2im_rows_f(const float* col, float* dx, Py_ssize_t c0, Py_ssize_t c1,
                              Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t FH,
                              Py_ssize_t FW, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t sh,
@@ -276,8 +379,12 @@ cdef inline void _im2col_row(const floating* x, floating* col,
                              Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                              Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t OW,
                              Py_ssize_t oh, Py_ssize_t sh, Py_ssize_t sw,
-                             Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
-    # x points at sample n; col at the first of the OW rows of (n, oh).
+                             Py_ssize_t ph, Py_ssize_t pw,
+                             char* pd, const char* ps, size_t pa, size_t pb,
+                             size_t pn) noexcept nogil:
+    # x points at sample n; col at the first of the OW rows of (n, oh). When pd is not
+    # NULL, bytes [pa, pb) of the previous block (ps, pn bytes, bound for pd) are
+    # streamed out in pieces between the channels of this row.
     cdef Py_ssize_t lo, hi, spill
     _interior(OW, W, FW, sw, pw, &lo, &hi)
     # [lo, spill): interior windows whose start + FW + 1 still lies inside the row
@@ -285,9 +392,29 @@ cdef inline void _im2col_row(const floating* x, floating* col,
     while spill < hi and spill * sw - pw + FW + 1 <= W:
         spill += 1
     if floating is float:
-        cconv_im2col_row_f(x, col, C, H, W, FH, FW, OW, oh, sh, sw, ph, pw, lo, hi, spill)
+        cconv_im2col_row_f(x, col, C, H, W, FH, FW, OW, oh, sh, sw, ph, pw, lo, hi, spill,
+                           pd, ps, pa, pb, pn)
     else:
-        cconv_im2col_row_d(x, col, C, H, W, FH, FW, OW, oh, sh, sw, ph, pw, lo, hi, spill)
+        cconv_im2col_row_d(x, col, C, H, W, FH, FW, OW, oh, sh, sw, ph, pw, lo, hi, spill,
+                           pd, ps, pa, pb, pn)
+
+
+cdef Py_ssize_t stream_min_bytes = STREAM_MIN_BYTES
+
+
+def get_stream_min_bytes():
+    """col outputs of this many bytes or more are streamed (see im2col_into)."""
+    return stream_min_bytes
+
+
+def set_stream_min_bytes(Py_ssize_t n):
+    """Stream col outputs of n bytes or more (see im2col_into); returns the old value."""
+    global stream_min_bytes
+    if n < 0:
+        raise ValueError(f"stream_min_bytes must be >= 0, got {n}")
+    old = stream_min_bytes
+    stream_min_bytes = n
+    return old
 
 
 def im2col_into(const floating[:, :, :, ::1] x, floating[:, ::1] col,
@@ -308,42 +435,91 @@ def im2col_into(const floating[:, :, :, ::1] x, floating[:, ::1] col,
         return
     cdef const floating* xp = &x[0, 0, 0, 0]
     cdef Py_ssize_t row_bytes = OW * K * sizeof(floating)
-    cdef Py_ssize_t R, nb, b, oh0, oh1
+    cdef Py_ssize_t R, nb, b, oh0, oh1, nt, t0, t1, i, m
     cdef floating* buf
-    if N * OH * row_bytes < STREAM_MIN_BYTES:
+    cdef floating* cur
+    cdef char* pdst
+    cdef const char* psrc
+    cdef size_t plen
+    cdef Py_ssize_t* offs
+    cdef bint big = N * OH * row_bytes >= stream_min_bytes
+    cdef bint win3 = floating is float and CCONV_SSE2 and FW == 3 and W >= 4
+    cdef bint strm = big and K % 12 == 0 and (<size_t> cp) % 16 == 0
+    if win3 and (strm or not big):
+        # 3-wide float32 windows, written straight to col (streamed when big).
+        # Work item (n, oh) owns rows [(n*OH+oh)*OW, +OW) of col.
+        offs = NULL   # each thread's own, set in the parallel block
+        with nogil, parallel(num_threads=n_threads):
+            offs = <Py_ssize_t*> malloc(FH * sizeof(Py_ssize_t))
+            for t in prange(N * OH, schedule='static'):
+                n = t // OH
+                oh = t - n * OH
+                if offs != NULL:
+                    cconv_im2col_row3_f(<const float*> (xp + n * C * H * W),
+                                        <float*> (cp + t * OW * K),
+                                        C, H, W, FH, OW, oh, sh, sw, ph, pw, offs, strm)
+                else:
+                    _im2col_row(xp + n * C * H * W, cp + t * OW * K, C, H, W, FH, FW, OW,
+                                oh, sh, sw, ph, pw, NULL, NULL, 0, 0, 0)
+            cconv_stream_fence()
+            free(offs)
+        return
+    if N * OH * row_bytes < stream_min_bytes:
         # Work item (n, oh) owns rows [(n*OH+oh)*OW, +OW) of col.
         for t in prange(N * OH, nogil=True, schedule='static', num_threads=n_threads):
             n = t // OH
             oh = t - n * OH
             _im2col_row(xp + n * C * H * W, cp + t * OW * K, C, H, W, FH, FW, OW,
-                        oh, sh, sw, ph, pw)
+                        oh, sh, sw, ph, pw, NULL, NULL, 0, 0, 0)
         return
     # Work item (n, block of R output rows) owns the contiguous rows
-    # [(n*OH+oh0)*OW, (n*OH+oh1)*OW) of col: built in this thread's buffer, then streamed.
+    # [(n*OH+oh0)*OW, (n*OH+oh1)*OW) of col. Each thread takes a contiguous run of items
+    # and builds them in turn in the two halves of its buffer; while it builds one, it
+    # streams the one before out to col, a piece between channels, so that the stores
+    # to memory overlap the copying.
     R = BLOCK_BYTES // row_bytes
     if R < 1:
         R = 1
     if R > OH:
         R = OH
     nb = (OH + R - 1) // R
-    buf = NULL   # each thread's own, set in the parallel block
+    # what follows is each thread's own (Cython copies a parallel block's variables out)
+    buf = cur = NULL
+    pdst = NULL
+    psrc = NULL
+    plen = nt = t0 = t1 = b = oh0 = oh1 = m = i = 0
     with nogil, parallel(num_threads=n_threads):
-        buf = <floating*> malloc(R * row_bytes)
-        for t in prange(N * nb, schedule='static'):
+        nt = omp_get_num_threads()
+        t0 = threadid() * (N * nb) // nt
+        t1 = (threadid() + 1) * (N * nb) // nt
+        buf = <floating*> malloc(2 * R * row_bytes)
+        pdst = NULL
+        psrc = NULL
+        plen = 0
+        for t in range(t0, t1):
             n = t // nb
             b = t - n * nb
             oh0 = b * R
             oh1 = oh0 + R
             if oh1 > OH:
                 oh1 = OH
-            for oh in range(oh0, oh1):
-                _im2col_row(xp + n * C * H * W,
-                            (buf + (oh - oh0) * OW * K) if buf != NULL
-                            else (cp + (n * OH + oh) * OW * K),
-                            C, H, W, FH, FW, OW, oh, sh, sw, ph, pw)
-            if buf != NULL:
-                cconv_stream_copy(cp + (n * OH + oh0) * OW * K, buf,
-                                  (oh1 - oh0) * row_bytes)
+            m = oh1 - oh0
+            if buf == NULL:   # no buffer: build in place
+                for oh in range(oh0, oh1):
+                    _im2col_row(xp + n * C * H * W, cp + (n * OH + oh) * OW * K,
+                                C, H, W, FH, FW, OW, oh, sh, sw, ph, pw, NULL, NULL, 0, 0, 0)
+                continue
+            cur = buf + ((t - t0) % 2) * R * OW * K
+            for i in range(m):
+                _im2col_row(xp + n * C * H * W, cur + i * OW * K, C, H, W, FH, FW, OW,
+                            oh0 + i, sh, sw, ph, pw, pdst, psrc,
+                            plen * i // m, plen * (i + 1) // m, plen)
+            pdst = <char*> (cp + (n * OH + oh0) * OW * K)
+            psrc = <const char*> cur
+            plen = m * row_bytes
+        if pdst != NULL:
+            cconv_stream_part(pdst, psrc, plen)
+        cconv_stream_fence()
         free(buf)
 
 

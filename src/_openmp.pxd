@@ -8,7 +8,9 @@ cdef extern from *:
     #else
     #define CCONV_OPENMP 0
     static inline int omp_get_max_threads(void) { return 1; }
+    static inline int omp_get_num_threads(void) { return 1; }
     #endif
     """
     const int CCONV_OPENMP
     int omp_get_max_threads() noexcept nogil
+    int omp_get_num_threads() noexcept nogil

@@ -2,7 +2,7 @@
 # streaming copies. CCONV_SSE2 is 1 where the compiler targets SSE2 (every x86-64 CPU;
 # gcc/clang say __SSE2__, MSVC _M_X64), else 0 and the kernels are portable C; a build
 # can force it off with CFLAGS=-DCCONV_SSE2=0. Streaming (non-temporal) copies serve
-# outputs far larger than the caches: the stores skip the read-for-ownership of each
+# outputs larger than the caches: the stores skip the read-for-ownership of each
 # destination line and do not evict the inputs; without SSE2 they are a plain memcpy.
 # A module that cimports anything from here gets this C ahead of its own.
 cdef extern from *:
@@ -20,8 +20,8 @@ cdef extern from *:
     #endif
     /* Copy n bytes; [dst, dst + n) belongs to the caller's thread alone. Only whole,
        16-byte-aligned chunks are streamed; the unaligned head and the tail use memcpy.
-       The fence makes the stores visible before the parallel region ends. */
-    static inline void cconv_stream_copy(void* dst, const void* src, size_t n) {
+       A thread calls cconv_stream_fence after its last streamed store. */
+    static inline void cconv_stream_part(void* dst, const void* src, size_t n) {
     #if CCONV_SSE2
         char* d = (char*)dst;
         const char* s = (const char*)src;
@@ -42,17 +42,31 @@ cdef extern from *:
         for (; n >= 16; n -= 16, d += 16, s += 16)
             _mm_stream_si128((__m128i*)d, _mm_loadu_si128((const __m128i*)s));
         memcpy(d, s, n);
-        _mm_sfence();
     #else
         memcpy(dst, src, n);
     #endif
     }
+    /* Make this thread's streamed stores visible (before its parallel region ends). */
+    static inline void cconv_stream_fence(void) {
+    #if CCONV_SSE2
+        _mm_sfence();
+    #endif
+    }
+    /* Where to cut [0, n) of a stream to base near x: at a 64-byte line of the
+       destination, so that no line is shared by two pieces (0 and n stay put). */
+    static inline size_t cconv_stream_cut(const void* base, size_t x, size_t n) {
+        if (x >= n) return n;
+        size_t b = (size_t)base, c = (b + x) & ~(size_t)63;
+        return c <= b ? 0 : c - b;
+    }
     """
     const int CCONV_SSE2
-    void cconv_stream_copy(void* dst, const void* src, size_t n) noexcept nogil
+    void cconv_stream_part(void* dst, const void* src, size_t n) noexcept nogil
+    void cconv_stream_fence() noexcept nogil
+    size_t cconv_stream_cut(const void* base, size_t x, size_t n) noexcept nogil
 
 
-# Outputs at least this large are written through per-thread buffers and streamed out;
-# smaller ones are written in place and stay in cache for whatever reads them next.
+# Outputs at least this large are streamed out, smaller ones written in place to stay in
+# cache for whatever reads them next: the default, where the cache size is not known.
 cdef enum:
     STREAM_MIN_BYTES = 8388608   # 8 MiB

@@ -20,6 +20,20 @@ def test_show_config_reports_build_and_threads():
     assert "OpenMP compiled: " in text and "threads:" in text
     assert info["num_threads"] == cconv.get_num_threads()
     assert isinstance(info["blas"], list) and any(b["user_api"] == "blas" for b in info["blas"])
+    # im2col streams outputs larger than half the last-level cache (8 MiB when unknown)
+    llc = _config.last_level_cache_bytes()
+    assert info["stream_min_bytes"] == (llc // 2 if llc else 8 << 20)
+    assert f"im2col outputs of {info['stream_min_bytes'] / 2**20:.1f} MiB and more" in text
+
+
+def test_cache_sizes_parse_and_threshold_is_checked():
+    assert _config._cache_size("32768K\n") == 32 << 20
+    assert _config._cache_size("2M") == 2 << 20
+    assert _config._cache_size("512") == 512
+    llc = _config.last_level_cache_bytes()
+    assert llc is None or llc >= 1 << 16
+    with pytest.raises(ValueError, match="stream_min_bytes must be >= 0, got -1"):
+        _im2col.set_stream_min_bytes(-1)
 
 
 def test_expected_openmp_build():

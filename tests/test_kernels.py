@@ -43,23 +43,42 @@ def test_im2col_equals_reference(case, dtype):
     np.testing.assert_array_equal(col, ref)
 
 
-# Outputs of 8 MiB and more are built in per-thread blocks and streamed out: shapes
-# whose blocks do not divide the output rows, padding, stride and non-square windows.
-BIG = [
+# im2col writes a col of half the last-level cache or more to memory with non-temporal
+# stores, a smaller one through the cache; 3-wide float32 windows are written straight
+# from registers (streamed when C*FH is a multiple of 4 and col is 16-byte aligned),
+# others through per-thread blocks. Each case runs both ways: blocks that do not divide
+# the output rows, padding, stride, non-square windows, C*FH not a multiple of 4, the
+# narrowest input the 3-wide path takes (W = 4) and one it leaves (W = 3), windows that
+# start two columns into the padding.
+STREAMED = [
     (24, 16, 28, 28, 3, 3, 1, 1),
     (40, 8, 31, 29, 3, 5, (2, 1), (1, 2)),
     (600, 1, 28, 28, 5, 5, 1, 0),
+    (3, 4, 9, 8, 3, 3, 1, 1),
+    (2, 3, 7, 10, 3, 3, 2, 1),
+    (2, 4, 6, 6, 5, 3, 1, (4, 2)),
+    (2, 4, 5, 4, 3, 3, (1, 3), 2),
+    (2, 8, 5, 5, 3, 3, 1, (0, 2)),
+    (2, 4, 6, 3, 3, 3, 1, 1),
+    (1, 1, 7, 9, 3, 3, 1, 1),
 ]
 
 
+@pytest.mark.parametrize("threshold", [0, 1 << 62], ids=["streamed", "cached"])
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("case", BIG)
-def test_streamed_im2col_equals_reference(case, dtype):
+@pytest.mark.parametrize("case", STREAMED)
+def test_im2col_both_ways_equals_reference(case, dtype, threshold):
     N, C, H, W, FH, FW, s, p = case
     x = rand((N, C, H, W), dtype, 11)
-    col = util.im2col(x, FH, FW, s, p)
-    assert col.nbytes >= 8 << 20
-    np.testing.assert_array_equal(col, R.im2col(x, FH, FW, s, p))
+    ref = R.im2col(x, FH, FW, s, p)
+    with K._stream_threshold(threshold):
+        col = util.im2col(x, FH, FW, s, p)
+        np.testing.assert_array_equal(col, ref)
+        # an out buffer that is not 16-byte aligned cannot take aligned streaming stores
+        raw = np.empty(ref.size + 1, dtype)
+        out = raw[1:].reshape(ref.shape)
+        util.im2col(x, FH, FW, s, p, out=out)
+        np.testing.assert_array_equal(out, ref)
     c = rand(col.shape, dtype, 12)
     np.testing.assert_allclose(util.col2im(c, x.shape, FH, FW, s, p),
                                R.col2im(c, x.shape, FH, FW, s, p), **TOL[dtype])
@@ -68,7 +87,7 @@ def test_streamed_im2col_equals_reference(case, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", [(160, 30, 24, 24, 2, 2, 2, 0), (40, 16, 61, 59, 2, 2, 2, 0),
                                   (40, 16, 61, 59, 3, 3, 2, 1)])
-def test_streamed_pool_backward_equals_reference(case, dtype):
+def test_large_pool_backward_equals_reference(case, dtype):
     # a dx of 8 MiB and more, 2x2 tiling (odd sizes too) and overlapping windows
     N, C, H, W, PH, PW, s, p = case
     x = rand((N, C, H, W), dtype, 14)
@@ -379,6 +398,8 @@ def test_property_im2col_col2im(g):
     x = rand(shape, dtype, seed)
     col = util.im2col(x, fh, fw, s, p)
     np.testing.assert_array_equal(col, R.im2col(x, fh, fw, s, p))
+    with K._stream_threshold(0):
+        np.testing.assert_array_equal(util.im2col(x, fh, fw, s, p), col)
     c = rand(col.shape, dtype, seed + 1)
     np.testing.assert_allclose(util.col2im(c, shape, fh, fw, s, p),
                                R.col2im(c, shape, fh, fw, s, p), **TOL[dtype])

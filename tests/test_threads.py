@@ -102,14 +102,19 @@ def test_kernels_identical_for_1_2_8_threads(dtype):
             assert identical(call(t), ref), f"{name} with {t} threads"
 
 
+def streamed(f, *args, **kw):
+    with K._stream_threshold(0):
+        return f(*args, **kw)
+
+
 def fast_path_calls(dtype, seed):
     """The kernels' special paths: the book's 2x2/2 pooling (odd sizes too), 3x3 and
-    5x5 windows, an im2col big enough to be streamed, and a col2im with one sample, so
+    5x5 windows, im2col through the cache and streamed (straight and via blocks), and a col2im with one sample, so
     that its channels are split between threads."""
     x = rand((5, 7, 13, 11), dtype, seed)
     out, arg = K.maxpool_forward(x, 2, 2, 2, n_threads=1)
     d = rand(out.shape, dtype, seed + 1)
-    big = rand((24, 16, 28, 28), dtype, seed + 2)     # im2col output >= 8 MiB
+    big = rand((24, 16, 28, 28), dtype, seed + 2)
     dbig = rand((48, 16, 28, 28), dtype, seed + 6)
     one = rand((1, 9, 12, 10), dtype, seed + 3)
     col1 = rand(util.im2col(one, 3, 3, 1, 1).shape, dtype, seed + 4)
@@ -121,7 +126,10 @@ def fast_path_calls(dtype, seed):
         ("avgpool 2x2", lambda t: K.avgpool_forward(x, 2, 2, 2, n_threads=t)),
         ("avgpool 2x2 backward", lambda t: K.avgpool_backward(d, x.shape, 2, 2, 2,
                                                               n_threads=t)),
-        ("im2col streamed", lambda t: util.im2col(big, 3, 3, 1, 1, n_threads=t)),
+        ("im2col", lambda t: util.im2col(big, 3, 3, 1, 1, n_threads=t)),
+        ("im2col streamed", lambda t: streamed(util.im2col, big, 3, 3, 1, 1, n_threads=t)),
+        ("im2col streamed via blocks",
+         lambda t: streamed(util.im2col, big[:, :15], 3, 3, 1, 1, n_threads=t)),
         ("pooling backward, large", lambda t: K.avgpool_backward(
             dbig, (48, 16, 56, 56), 2, 2, 2, n_threads=t)),   # dx >= 8 MiB
         ("col2im one sample", lambda t: util.col2im(col1, one.shape, 3, 3, 1, 1,
