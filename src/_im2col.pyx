@@ -590,9 +590,44 @@ cdef inline void _im2col_t_plane(const floating* x, floating* colT,
                                  Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t sh, Py_ssize_t sw,
                                  Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
     # x: plane (n, c); colT: its FH*FW rows, which this call owns.
-    cdef Py_ssize_t kh, kw, oh, ow, ih, lo, hi, iw
+    cdef Py_ssize_t kh, kw, oh, ow, ih, lo, hi, iw, a, b, i
     cdef floating* d
     cdef const floating* s
+    if sh == 1 and sw == 1 and OW == W:
+        # A tap's rows [a, b) inside the input are one block of the plane shifted by
+        # (kh - ph) rows and (kw - pw) columns: one copy from the first value inside to
+        # the last, then the few cells that the shift carried across a row edge, and
+        # the rows above and below the input, are zeroed.
+        for kh in range(FH):
+            a = ph - kh
+            if a < 0:
+                a = 0
+            if a > OH:
+                a = OH
+            b = H + ph - kh
+            if b > OH:
+                b = OH
+            if b < a:
+                b = a
+            for kw in range(FW):
+                _tap_range(OW, W, 1, kw - pw, &lo, &hi)
+                d = colT + (kh * FW + kw) * OH * OW
+                memset(d, 0, a * OW * sizeof(floating))
+                memset(d + b * OW, 0, (OH - b) * OW * sizeof(floating))
+                if a == b or lo >= hi:
+                    memset(d + a * OW, 0, (b - a) * OW * sizeof(floating))
+                    continue
+                s = x + (kh - ph) * W + (kw - pw)
+                # a loop, not memcpy: glibc copies blocks of a few KiB with rep movsb,
+                # slow on AMD when source and destination are not equally aligned
+                for i in range(a * OW + lo, (b - 1) * OW + hi):
+                    d[i] = s[i]
+                for oh in range(a, b):
+                    for ow in range(lo):
+                        d[oh * OW + ow] = 0
+                    for ow in range(hi, OW):
+                        d[oh * OW + ow] = 0
+        return
     for kh in range(FH):
         for kw in range(FW):
             _tap_range(OW, W, sw, kw - pw, &lo, &hi)

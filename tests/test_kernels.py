@@ -463,8 +463,21 @@ def _col_t_ref(x, fh, fw, s, p):
     return col.reshape(N, -1, col.shape[1]).transpose(0, 2, 1)
 
 
+# im2col_t copies each tap as one shifted block when stride is 1 and the padding keeps
+# the width (OW == W): 3x3 pad 1, 5x5 pad 2, non-square, a filter taller than the
+# input (H = 1 with pad 2: rows above and below only), an input of one column.
+SAME_WIDTH = [
+    (2, 3, 8, 8, 3, 3, 1, 1),
+    (1, 2, 7, 9, 5, 5, 1, 2),
+    (2, 2, 6, 7, 3, 5, 1, (1, 2)),
+    (1, 2, 1, 4, 5, 3, 1, (2, 1)),
+    (2, 1, 5, 1, 3, 3, 1, (1, 1)),
+    (1, 1, 2, 3, 3, 1, 1, (2, 0)),
+]
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("case", GRID)
+@pytest.mark.parametrize("case", GRID + SAME_WIDTH)
 def test_im2col_t_col2im_t_equal_reference(case, dtype):
     N, C, H, W, FH, FW, s, p = case
     x = rand((N, C, H, W), dtype, 20)
