@@ -641,7 +641,8 @@ cdef inline void _im2col_t_plane(const floating* x, floating* colT,
                 for ow in range(lo):
                     d[ow] = 0
                 if sw == 1:
-                    memcpy(d + lo, s + lo, (hi - lo) * sizeof(floating))
+                    for ow in range(lo, hi):   # not memcpy: see the block copy above
+                        d[ow] = s[ow]
                 else:
                     for ow in range(lo, hi):
                         d[ow] = s[ow * sw]
