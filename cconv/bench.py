@@ -4,7 +4,11 @@
 (``cconv._reference``) on the shapes of SimpleConvNet and DeepConvNet at batch 100, in
 float32 and float64, at 1 thread and all threads, with effective GB/s and the machine's
 copy bandwidth for scale. Timings are interleaved (reference, 1 thread, N threads, then
-again) so that a noisy neighbour slows all of them alike; medians are reported.
+again) so that a noisy neighbour slows all of them alike; medians are reported. The
+"fill ms" column is numpy writing zeros into arrays the size of the kernel's outputs, in
+the same rounds: the time it takes just to write those bytes, which no kernel that
+writes them beats by much (where the target asks for less, memory bandwidth is the
+bound, not the kernel).
 """
 import json
 import time
@@ -59,6 +63,8 @@ def copy_bandwidth(nbytes=256 << 20, repeat=5):
 
 
 def _cases(dtype):
+    """(kernel, shape name, bytes moved, reference, cconv(n_threads), outputs): outputs
+    are arrays shaped like what the kernel writes (for the fill column)."""
     rng = np.random.default_rng(0)
     for name, (shape, fh, fw, s, p) in CONV_SHAPES.items():
         x = rng.standard_normal(shape).astype(dtype)
@@ -67,19 +73,19 @@ def _cases(dtype):
         dx = np.empty_like(x)
         yield ("im2col", name, x.nbytes + col.nbytes,
                lambda: R.im2col(x, fh, fw, s, p),
-               lambda n: K.im2col(x, fh, fw, s, p, out=out, n_threads=n))
+               lambda n: K.im2col(x, fh, fw, s, p, out=out, n_threads=n), [col])
         yield ("col2im", name, x.nbytes + col.nbytes,
                lambda: R.col2im(col, shape, fh, fw, s, p),
-               lambda n: K.col2im(col, shape, fh, fw, s, p, out=dx, n_threads=n))
+               lambda n: K.col2im(col, shape, fh, fw, s, p, out=dx, n_threads=n), [x])
         # the per-sample layout (N, C*FH*FW, OH*OW) that the layers use
         colT = K.im2col_t(x, fh, fw, s, p)
         outT = np.empty_like(colT)
         yield ("im2col_t", name, x.nbytes + colT.nbytes,
                lambda: R.im2col(x, fh, fw, s, p),
-               lambda n: K.im2col_t(x, fh, fw, s, p, out=outT, n_threads=n))
+               lambda n: K.im2col_t(x, fh, fw, s, p, out=outT, n_threads=n), [colT])
         yield ("col2im_t", name, x.nbytes + colT.nbytes,
                lambda: R.col2im(col, shape, fh, fw, s, p),
-               lambda n: K.col2im_t(colT, shape, fh, fw, s, p, out=dx, n_threads=n))
+               lambda n: K.col2im_t(colT, shape, fh, fw, s, p, out=dx, n_threads=n), [x])
     for name, (shape, ph, pw, s, p) in POOL_SHAPES.items():
         x = rng.standard_normal(shape).astype(dtype)
         out, arg = K.maxpool_forward(x, ph, pw, s, p)
@@ -89,16 +95,19 @@ def _cases(dtype):
         moved_b = g.nbytes + arg.nbytes + x.nbytes
         yield ("maxpool fwd", name, moved_f,
                lambda: R.maxpool_forward(x, ph, pw, s, p),
-               lambda n: K.maxpool_forward(x, ph, pw, s, p, out=ob, arg=ab, n_threads=n))
+               lambda n: K.maxpool_forward(x, ph, pw, s, p, out=ob, arg=ab, n_threads=n),
+               [out, arg])
         yield ("maxpool bwd", name, moved_b,
                lambda: R.maxpool_backward(g, arg, shape, ph, pw, s, p),
-               lambda n: K.maxpool_backward(g, arg, shape, ph, pw, s, p, out=dx, n_threads=n))
+               lambda n: K.maxpool_backward(g, arg, shape, ph, pw, s, p, out=dx, n_threads=n),
+               [x])
         yield ("avgpool fwd", name, x.nbytes + out.nbytes,
                lambda: R.avgpool_forward(x, ph, pw, s, p),
-               lambda n: K.avgpool_forward(x, ph, pw, s, p, out=ob, n_threads=n))
+               lambda n: K.avgpool_forward(x, ph, pw, s, p, out=ob, n_threads=n), [out])
         yield ("avgpool bwd", name, g.nbytes + x.nbytes,
                lambda: R.avgpool_backward(g, shape, ph, pw, s, p),
-               lambda n: K.avgpool_backward(g, shape, ph, pw, s, p, out=dx, n_threads=n))
+               lambda n: K.avgpool_backward(g, shape, ph, pw, s, p, out=dx, n_threads=n),
+               [x])
 
 
 def bench_kernels(repeat=7, dtypes=("float32", "float64"), json_path=None, file=None):
@@ -110,22 +119,28 @@ def bench_kernels(repeat=7, dtypes=("float32", "float64"), json_path=None, file=
     say(f"cconv kernel benchmark: batch 100, {nt} threads available, median of {repeat}")
     say(f"machine copy bandwidth (numpy memcpy, read+write): {bw:.1f} GB/s")
     hdr = (f"{'kernel':<12} {'shape':<19} {'dtype':<8} {'numpy ms':>9} {'1T ms':>8} "
-           f"{f'{nt}T ms':>8} {'x numpy':>8} {f'{nt}T/1T':>7} {'GB/s':>6} {'%copy':>6}")
+           f"{f'{nt}T ms':>8} {'x numpy':>8} {f'{nt}T/1T':>7} {'GB/s':>6} {'%copy':>6} "
+           f"{'fill ms':>8}")
     say(hdr)
     say("-" * len(hdr))
     for dt in dtypes:
-        for kern, name, moved, ref, fast in _cases(np.dtype(dt)):
-            med, _ = interleaved({"ref": ref, "1": lambda: fast(1), "n": lambda: fast(nt)},
-                                 repeat=repeat)
+        for kern, name, moved, ref, fast, outs in _cases(np.dtype(dt)):
+            blanks = [np.empty_like(o) for o in outs]
+
+            def fill():
+                for b in blanks:
+                    b.fill(0)
+            med, _ = interleaved({"ref": ref, "1": lambda: fast(1), "n": lambda: fast(nt),
+                                  "fill": fill}, repeat=repeat)
             gbs = moved / med["n"] / 1e9
             row = dict(kernel=kern, shape=name, dtype=dt, numpy_ms=med["ref"] * 1e3,
                        t1_ms=med["1"] * 1e3, tn_ms=med["n"] * 1e3, threads=nt,
                        speedup_vs_numpy=med["ref"] / med["n"], scaling=med["1"] / med["n"],
-                       gbps=gbs, pct_copy_bw=100 * gbs / bw)
+                       gbps=gbs, pct_copy_bw=100 * gbs / bw, fill_ms=med["fill"] * 1e3)
             rows.append(row)
             say(f"{kern:<12} {name:<19} {dt:<8} {row['numpy_ms']:9.2f} {row['t1_ms']:8.2f} "
                 f"{row['tn_ms']:8.2f} {row['speedup_vs_numpy']:7.1f}x {row['scaling']:6.2f}x "
-                f"{gbs:6.1f} {row['pct_copy_bw']:5.0f}%")
+                f"{gbs:6.1f} {row['pct_copy_bw']:5.0f}% {row['fill_ms']:8.2f}")
     result = {"copy_bandwidth_gbps": bw, "threads": nt, "rows": rows}
     if json_path:
         with open(json_path, "w") as f:

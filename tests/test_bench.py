@@ -52,4 +52,5 @@ def test_bench_kernels_runs():
     out = io.StringIO()
     res = bench_kernels(repeat=1, dtypes=("float32",), file=out)
     assert {r["kernel"] for r in res["rows"]} >= {"im2col", "col2im", "maxpool fwd"}
-    assert all(r["tn_ms"] > 0 for r in res["rows"])
+    assert all(r["tn_ms"] > 0 and r["fill_ms"] > 0 for r in res["rows"])
+    assert "fill ms" in out.getvalue().splitlines()[2]
