@@ -69,6 +69,8 @@ def as_float_array(a, name="x"):
 
 
 def _int(v, name):
+    if type(v) is int:   # the common case, without the slower abstract-class checks
+        return v
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
         raise TypeError(f"{name} must be an int, not {type(v).__name__} ({v!r})")
     return int(v)
@@ -274,7 +276,9 @@ def maxpool_backward(dout, arg, x_shape, pool_h, pool_w, stride=1, pad=0, out=No
         raise ValueError(f"arg has shape {arg.shape}, dout has {dout.shape}; they must match")
     if arg.dtype.kind not in "iu":
         raise TypeError(f"arg must hold integers, got dtype {arg.dtype}")
-    if arg.size and (arg.min() < 0 or arg.max() >= pool_h * pool_w):
+    # one pass for unsigned argmaxes (what maxpool_forward returns), two for signed
+    if arg.size and ((arg.dtype.kind == "i" and arg.min() < 0)
+                     or arg.max() >= pool_h * pool_w):
         raise ValueError(f"arg values must lie in [0, {pool_h * pool_w}) for a "
                          f"{pool_h}x{pool_w} pool, got [{arg.min()}, {arg.max()}]")
     arg = np.ascontiguousarray(arg, dtype=ARG_DTYPE)   # values checked: they fit
