@@ -596,8 +596,11 @@ class Convolution:
         d3 = d3.reshape(N, FN, P)
         cs = _parallel.chunk_size(K * P * dt.itemsize, N)
         nch = -(-N // cs)
-        dWp = np.empty((nch, FN, K), dtype=dt)   # per-chunk partial sums, added in
-        dbp = np.empty((nch, FN), dtype=dt)      # chunk order: thread-count independent
+        # per-chunk partial sums, added in chunk order: thread-count independent. dW is
+        # summed transposed, colT[n] @ d3[n].T (K, FN): BLAS runs that GEMM 1.2-1.8x
+        # faster than d3[n] @ colT[n].T for these shapes.
+        dWTp = np.empty((nch, K, FN), dtype=dt)
+        dbp = np.empty((nch, FN), dtype=dt)
         W2 = self.W.reshape(FN, -1)
         if W2.dtype != dt:
             W2 = W2.astype(dt)
@@ -612,15 +615,16 @@ class Convolution:
                 n = s.stop - s.start
                 _ops.sum_channels_into(d3[s], dbp[c], 1)
                 if n == 1:
-                    np.matmul(d3[s.start], colT[s.start].T, out=dWp[c])
+                    np.matmul(colT[s.start], d3[s.start].T, out=dWTp[c])
                 else:
-                    np.sum(np.matmul(d3[s], colT[s].transpose(0, 2, 1)), axis=0, out=dWp[c])
+                    np.sum(np.matmul(colT[s], d3[s].transpose(0, 2, 1)), axis=0, out=dWTp[c])
                 if dx is not None:
                     np.matmul(W2T, d3[s], out=buf[:n])
                     _im2col.col2im_t_into(buf[:n], dx[s], *geo, 1)
         _parallel.run_chunks(work, nch, resolve_threads(self.n_threads))
         self.db = _as_dtype(dbp.sum(axis=0), self.b.dtype)
-        self.dW = _as_dtype(dWp.sum(axis=0).reshape(FN, C, FH, FW), self.W.dtype)
+        self.dW = _as_dtype(np.ascontiguousarray(dWTp.sum(axis=0).T).reshape(FN, C, FH, FW),
+                            self.W.dtype)
         return dx
 
 

@@ -97,6 +97,7 @@ def test_convolution_equals_book(case, dtype):
     dx, dx_ref = conv.backward(dout), book.backward(dout)
     assert dx.dtype == dtype and conv.dW.dtype == dtype and conv.db.dtype == dtype
     assert dx.shape == x.shape and conv.dW.shape == Wt.shape and conv.db.shape == b.shape
+    assert conv.dW.flags.c_contiguous and dx.flags.c_contiguous
     np.testing.assert_allclose(dx, dx_ref, **tol)
     np.testing.assert_allclose(conv.dW, book.dW, **tol)
     np.testing.assert_allclose(conv.db, book.db, **tol)
