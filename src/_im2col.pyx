@@ -617,11 +617,11 @@ cdef inline void _im2col_t_plane(const floating* x, floating* colT,
                 if a == b or lo >= hi:
                     memset(d + a * OW, 0, (b - a) * OW * sizeof(floating))
                     continue
-                s = x + (kh - ph) * W + (kw - pw)
+                iw = (kh - ph) * W + (kw - pw)   # the shift, in values of the plane
                 # a loop, not memcpy: glibc copies blocks of a few KiB with rep movsb,
                 # slow on AMD when source and destination are not equally aligned
                 for i in range(a * OW + lo, (b - 1) * OW + hi):
-                    d[i] = s[i]
+                    d[i] = x[i + iw]
                 for oh in range(a, b):
                     for ow in range(lo):
                         d[oh * OW + ow] = 0
