@@ -326,6 +326,62 @@ cdef extern from *:
     }
     CCONV_COL2IM_ROWS(float, f)
     CCONV_COL2IM_ROWS(double, d)
+
+    /* im2col_t of one narrow float32 plane (4 <= W < 12) at stride 1 with the width
+       kept (OW == W), where the shifted block copy of _im2col_t_plane spends more on
+       its row edges than on copying: each tap row is built in 4-value vectors, each one
+       load from the input row at the nearest start inside [0, W-4], shifted so that
+       lanes outside the row are +0.0 (a vector wholly outside is zero). The last W % 4
+       values of a row are stored one by one, so nothing is written past the plane's
+       own rows. */
+    #if CCONV_SSE2
+    static inline __m128 cconv_load_shift_f(const float* p, Py_ssize_t shift) {
+        __m128i v;
+        switch (shift) {
+            case 0: return _mm_loadu_ps(p);
+            case 1: v = _mm_srli_si128(_mm_castps_si128(_mm_loadu_ps(p)), 4); break;
+            case 2: v = _mm_srli_si128(_mm_castps_si128(_mm_loadu_ps(p)), 8); break;
+            case 3: v = _mm_srli_si128(_mm_castps_si128(_mm_loadu_ps(p)), 12); break;
+            case -1: v = _mm_slli_si128(_mm_castps_si128(_mm_loadu_ps(p)), 4); break;
+            case -2: v = _mm_slli_si128(_mm_castps_si128(_mm_loadu_ps(p)), 8); break;
+            case -3: v = _mm_slli_si128(_mm_castps_si128(_mm_loadu_ps(p)), 12); break;
+            default: return _mm_setzero_ps();
+        }
+        return _mm_castsi128_ps(v);
+    }
+    static void cconv_im2col_t_narrow_f(const float* x, float* colT, Py_ssize_t H,
+                                        Py_ssize_t W, Py_ssize_t FH, Py_ssize_t FW,
+                                        Py_ssize_t OH, Py_ssize_t ph, Py_ssize_t pw) {
+        Py_ssize_t tail = W % 4, full = W - tail;
+        for (Py_ssize_t kh = 0; kh < FH; ++kh) {
+            for (Py_ssize_t kw = 0; kw < FW; ++kw) {
+                Py_ssize_t dc = kw - pw;
+                float* d = colT + (kh * FW + kw) * OH * W;
+                for (Py_ssize_t oh = 0; oh < OH; ++oh) {
+                    Py_ssize_t ih = oh - ph + kh;
+                    float* r = d + oh * W;
+                    if (ih < 0 || ih >= H) { memset(r, 0, W * sizeof(float)); continue; }
+                    const float* s = x + ih * W;
+                    Py_ssize_t ow0 = 0;
+                    for (; ow0 < full; ow0 += 4) {
+                        Py_ssize_t q = ow0 + dc, p = q < 0 ? 0 : (q > W - 4 ? W - 4 : q);
+                        _mm_storeu_ps(r + ow0, cconv_load_shift_f(s + p, q - p));
+                    }
+                    if (tail) {
+                        Py_ssize_t q = ow0 + dc, p = q < 0 ? 0 : (q > W - 4 ? W - 4 : q);
+                        float t[4];
+                        _mm_storeu_ps(t, cconv_load_shift_f(s + p, q - p));
+                        for (Py_ssize_t j = 0; j < tail; ++j) r[ow0 + j] = t[j];
+                    }
+                }
+            }
+        }
+    }
+    #else
+    static void cconv_im2col_t_narrow_f(const float* x, float* colT, Py_ssize_t H,
+                                        Py_ssize_t W, Py_ssize_t FH, Py_ssize_t FW,
+                                        Py_ssize_t OH, Py_ssize_t ph, Py_ssize_t pw) { }
+    #endif
     """
     void cconv_im2col_row_f(const float* x, float* col, Py_ssize_t C, Py_ssize_t H,
                             Py_ssize_t W, Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t OW,
@@ -343,6 +399,9 @@ cdef extern from *:
                              Py_ssize_t W, Py_ssize_t FH, Py_ssize_t OW, Py_ssize_t oh,
                              Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
                              Py_ssize_t* off, int stream) noexcept nogil
+    void cconv_im2col_t_narrow_f(const float* x, float* colT, Py_ssize_t H, Py_ssize_t W,
+                                 Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t OH, Py_ssize_t ph,
+                                 Py_ssize_t pw) noexcept nogil
     void cconv_col2im_rows_f(const float* col, float* dx, Py_ssize_t c0, Py_ssize_t c1,
                              Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t FH,
                              Py_ssize_t FW, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t sh,
@@ -593,6 +652,9 @@ cdef inline void _im2col_t_plane(const floating* x, floating* colT,
     cdef Py_ssize_t kh, kw, oh, ow, ih, lo, hi, iw, a, b, i
     cdef floating* d
     cdef const floating* s
+    if floating is float and CCONV_SSE2 and sh == 1 and sw == 1 and OW == W and 4 <= W < 12:
+        cconv_im2col_t_narrow_f(x, colT, H, W, FH, FW, OH, ph, pw)
+        return
     if sh == 1 and sw == 1 and OW == W:
         # A tap's rows [a, b) inside the input are one block of the plane shifted by
         # (kh - ph) rows and (kw - pw) columns: one copy from the first value inside to

@@ -464,10 +464,13 @@ def _col_t_ref(x, fh, fw, s, p):
 
 
 # im2col_t copies each tap as one shifted block when stride is 1 and the padding keeps
-# the width (OW == W): 3x3 pad 1, 5x5 pad 2, non-square, a filter taller than the
-# input (H = 1 with pad 2: rows above and below only), an input of one column.
+# the width (OW == W), in shifted vectors when 4 <= W < 12 (float32): 3x3 pad 1, 5x5
+# pad 2, non-square, widths 4 to 12 around the vector path's bounds, a filter taller
+# than the input (H = 1 with pad 2: rows above and below only), an input of one column.
 SAME_WIDTH = [
     (2, 3, 8, 8, 3, 3, 1, 1),
+    (1, 3, 5, 11, 3, 3, 1, 1),
+    (1, 3, 4, 12, 3, 3, 1, 1),
     (1, 2, 7, 9, 5, 5, 1, 2),
     (2, 2, 6, 7, 3, 5, 1, (1, 2)),
     (1, 2, 1, 4, 5, 3, 1, (2, 1)),

@@ -128,6 +128,8 @@ def fast_path_calls(dtype, seed):
                                                               n_threads=t)),
         ("im2col", lambda t: util.im2col(big, 3, 3, 1, 1, n_threads=t)),
         ("im2col streamed", lambda t: streamed(util.im2col, big, 3, 3, 1, 1, n_threads=t)),
+        ("im2col_t", lambda t: K.im2col_t(big, 3, 3, 1, 1, n_threads=t)),
+        ("im2col_t narrow", lambda t: K.im2col_t(x[:, :, :, :9], 3, 3, 1, 1, n_threads=t)),
         ("im2col streamed via blocks",
          lambda t: streamed(util.im2col, big[:, :15], 3, 3, 1, 1, n_threads=t)),
         ("pooling backward, large", lambda t: K.avgpool_backward(
