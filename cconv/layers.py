@@ -244,20 +244,25 @@ class Affine:
             raise ValueError(f"dout has shape {dout.shape}, the forward output was {(N, M)}")
         dt = np.result_type(dout.dtype, self.W.dtype, x.dtype)
         WT = (self.W if self.W.dtype == dt else self.W.astype(dt)).T
+        xd = x if x.dtype == dt else x.astype(dt)
+        dout = np.ascontiguousarray(dout, dtype=dt)
         dx = np.empty((N, D), dtype=dt)
-        cs = _parallel.chunk_size(D * x.itemsize, N, 1 << 20)
-        nch = -(-N // cs) if N else 0
-        dWp = np.empty((nch, D, M), dtype=dt)   # per-chunk partial sums, added in chunk
-        dbp = np.empty((nch, M), dtype=dt)      # order: the same for any thread count
+        dW = np.empty((D, M), dtype=dt)
+        # Blocks of the D features: block s owns dx[:, s] = dout @ W[s].T and
+        # dW[s] = x[:, s].T @ dout, each a whole product over the batch, so no partial
+        # sums and no thread has more than its share. The blocks depend on the shape
+        # only: results are the same for any thread count.
+        nb = max(1, min(8, D, N * D * M // (1 << 18)))
+        bs = -(-D // nb)
 
-        def rows(c, s):
-            np.matmul(dout[s], WT, out=dx[s])
-            np.matmul(x[s].T, dout[s], out=dWp[c])
-            np.sum(dout[s], axis=0, out=dbp[c])
-        _parallel.for_batch(rows, N, D * x.itemsize, resolve_threads(self.n_threads),
-                            1 << 20)
-        self.dW = _as_dtype(dWp.sum(axis=0) if nch else np.zeros_like(self.W), self.W.dtype)
-        self.db = _as_dtype(dbp.sum(axis=0) if nch else np.zeros_like(self.b), self.b.dtype)
+        def cols(lo, hi):
+            for c in range(lo, hi):
+                s = slice(c * bs, min(D, (c + 1) * bs))
+                np.matmul(dout, WT[:, s], out=dx[:, s])
+                np.matmul(xd[:, s].T, dout, out=dW[s])
+        _parallel.run_chunks(cols, -(-D // bs) if D else 0, resolve_threads(self.n_threads))
+        self.dW = _as_dtype(dW, self.W.dtype)
+        self.db = _as_dtype(dout.sum(axis=0), self.b.dtype)
         return _as_dtype(dx, x.dtype).reshape(*self.original_x_shape)
 
 
