@@ -19,8 +19,10 @@ from ._config import last_level_cache_bytes, resolve_threads
 # An im2col output that fits in half the last-level cache is written through the cache,
 # where the GEMM that reads it next finds it; a larger one goes straight to memory with
 # non-temporal stores (no read of lines that are only written, no eviction of the input).
+# Where the cache size is unknown, _im2col keeps its default (STREAM_MIN_BYTES).
 _LLC = last_level_cache_bytes()
-_im2col.set_stream_min_bytes(_LLC // 2 if _LLC else 8 << 20)
+if _LLC:
+    _im2col.set_stream_min_bytes(_LLC // 2)
 
 
 @contextlib.contextmanager

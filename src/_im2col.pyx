@@ -128,12 +128,28 @@ cdef extern from *:
        otherwise the last C*FH % 4 windows of a row are stored value by value.
        off: FH values of scratch for the offsets of the window rows in a plane. */
     #if CCONV_SSE2
-    #define CCONV_WIN3_LOAD(SHIFT, src)                                               \
-        ((SHIFT) == 0 ? _mm_loadu_ps(src)                                             \
-         : (SHIFT) > 0 ? _mm_castsi128_ps(_mm_srli_si128(                             \
-                             _mm_castps_si128(_mm_loadu_ps(src)), (SHIFT) > 0 ? 4 * (SHIFT) : 0)) \
-         : _mm_castsi128_ps(_mm_slli_si128(                                           \
-                             _mm_castps_si128(_mm_loadu_ps(src)), (SHIFT) < 0 ? -4 * (SHIFT) : 0)))
+    /* 4 values loaded at p, moved down (shift > 0) or up (shift < 0) by |shift|
+       lanes with +0.0 shifted in; zero for |shift| >= 4. With a constant shift the
+       switch folds away. */
+    static inline __m128 cconv_load_shift_f(const float* p, Py_ssize_t shift) {
+        __m128i v;
+        switch (shift) {
+            case 0: return _mm_loadu_ps(p);
+            case 1: v = _mm_srli_si128(_mm_castps_si128(_mm_loadu_ps(p)), 4); break;
+            case 2: v = _mm_srli_si128(_mm_castps_si128(_mm_loadu_ps(p)), 8); break;
+            case 3: v = _mm_srli_si128(_mm_castps_si128(_mm_loadu_ps(p)), 12); break;
+            case -1: v = _mm_slli_si128(_mm_castps_si128(_mm_loadu_ps(p)), 4); break;
+            case -2: v = _mm_slli_si128(_mm_castps_si128(_mm_loadu_ps(p)), 8); break;
+            case -3: v = _mm_slli_si128(_mm_castps_si128(_mm_loadu_ps(p)), 12); break;
+            default: return _mm_setzero_ps();
+        }
+        return _mm_castsi128_ps(v);
+    }
+    /* The nearest start inside [0, W-4] of a 4-value load for row values from q on
+       (needs W >= 4); the load there is shifted by q minus that start. */
+    static inline Py_ssize_t cconv_near_start(Py_ssize_t q, Py_ssize_t W) {
+        return q < 0 ? 0 : (q > W - 4 ? W - 4 : q);
+    }
     #define CCONV_WIN3_ROW(SHIFT)                                                     \
         {                                                                             \
             Py_ssize_t g = 0, c = 0, kh = 0;                                          \
@@ -141,7 +157,7 @@ cdef extern from *:
             for (; g + 12 <= K; g += 12) {                                            \
                 for (int j = 0; j < 4; ++j) {                                         \
                     Py_ssize_t o = off[kh];                                           \
-                    v[j] = o < 0 ? z : CCONV_WIN3_LOAD(SHIFT, s + c * HW + o);        \
+                    v[j] = o < 0 ? z : cconv_load_shift_f(s + c * HW + o, SHIFT);        \
                     if (++kh == FH) { kh = 0; ++c; }                                  \
                 }                                                                     \
                 __m128 t = _mm_shuffle_ps(v[0], v[1], _MM_SHUFFLE(0, 0, 2, 2));       \
@@ -160,7 +176,7 @@ cdef extern from *:
             for (; g < K; g += 3) {   /* the last C*FH % 4 windows, 3 values each */ \
                 float tmp[4];                                                         \
                 Py_ssize_t o = off[kh];                                               \
-                _mm_storeu_ps(tmp, o < 0 ? z : CCONV_WIN3_LOAD(SHIFT, s + c * HW + o)); \
+                _mm_storeu_ps(tmp, o < 0 ? z : cconv_load_shift_f(s + c * HW + o, SHIFT)); \
                 d[g] = tmp[0]; d[g + 1] = tmp[1]; d[g + 2] = tmp[2];                  \
                 if (++kh == FH) { kh = 0; ++c; }                                      \
             }                                                                         \
@@ -178,7 +194,7 @@ cdef extern from *:
         }
         for (Py_ssize_t ow = 0; ow < OW; ++ow) {
             Py_ssize_t iw0 = ow * sw - pw;
-            Py_ssize_t p = iw0 < 0 ? 0 : (iw0 > W - 4 ? W - 4 : iw0);
+            Py_ssize_t p = cconv_near_start(iw0, W);
             const float* s = x + p;
             float* d = col + ow * K;
             switch (iw0 - p) {
@@ -335,20 +351,6 @@ cdef extern from *:
        values of a row are stored one by one, so nothing is written past the plane's
        own rows. */
     #if CCONV_SSE2
-    static inline __m128 cconv_load_shift_f(const float* p, Py_ssize_t shift) {
-        __m128i v;
-        switch (shift) {
-            case 0: return _mm_loadu_ps(p);
-            case 1: v = _mm_srli_si128(_mm_castps_si128(_mm_loadu_ps(p)), 4); break;
-            case 2: v = _mm_srli_si128(_mm_castps_si128(_mm_loadu_ps(p)), 8); break;
-            case 3: v = _mm_srli_si128(_mm_castps_si128(_mm_loadu_ps(p)), 12); break;
-            case -1: v = _mm_slli_si128(_mm_castps_si128(_mm_loadu_ps(p)), 4); break;
-            case -2: v = _mm_slli_si128(_mm_castps_si128(_mm_loadu_ps(p)), 8); break;
-            case -3: v = _mm_slli_si128(_mm_castps_si128(_mm_loadu_ps(p)), 12); break;
-            default: return _mm_setzero_ps();
-        }
-        return _mm_castsi128_ps(v);
-    }
     static void cconv_im2col_t_narrow_f(const float* x, float* colT, Py_ssize_t H,
                                         Py_ssize_t W, Py_ssize_t FH, Py_ssize_t FW,
                                         Py_ssize_t OH, Py_ssize_t ph, Py_ssize_t pw) {
@@ -363,15 +365,16 @@ cdef extern from *:
                     if (ih < 0 || ih >= H) { memset(r, 0, W * sizeof(float)); continue; }
                     const float* s = x + ih * W;
                     Py_ssize_t ow0 = 0;
-                    for (; ow0 < full; ow0 += 4) {
-                        Py_ssize_t q = ow0 + dc, p = q < 0 ? 0 : (q > W - 4 ? W - 4 : q);
-                        _mm_storeu_ps(r + ow0, cconv_load_shift_f(s + p, q - p));
-                    }
-                    if (tail) {
-                        Py_ssize_t q = ow0 + dc, p = q < 0 ? 0 : (q > W - 4 ? W - 4 : q);
-                        float t[4];
-                        _mm_storeu_ps(t, cconv_load_shift_f(s + p, q - p));
-                        for (Py_ssize_t j = 0; j < tail; ++j) r[ow0 + j] = t[j];
+                    for (; ow0 < W; ow0 += 4) {
+                        Py_ssize_t p = cconv_near_start(ow0 + dc, W);
+                        __m128 v = cconv_load_shift_f(s + p, ow0 + dc - p);
+                        if (ow0 < full) {
+                            _mm_storeu_ps(r + ow0, v);
+                        } else {
+                            float t[4];
+                            _mm_storeu_ps(t, v);
+                            for (Py_ssize_t j = 0; j < tail; ++j) r[ow0 + j] = t[j];
+                        }
                     }
                 }
             }
@@ -523,7 +526,7 @@ def im2col_into(const floating[:, :, :, ::1] x, floating[:, ::1] col,
             cconv_stream_fence()
             free(offs)
         return
-    if N * OH * row_bytes < stream_min_bytes:
+    if not big:
         # Work item (n, oh) owns rows [(n*OH+oh)*OW, +OW) of col.
         for t in prange(N * OH, nogil=True, schedule='static', num_threads=n_threads):
             n = t // OH
