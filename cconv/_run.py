@@ -18,7 +18,7 @@ DATASETS = ("mnist", "fashion-mnist")
 
 
 def load_data(dataset="mnist", data_dir=None, *, dtype="float32", train_size=None,
-              test_size=None, download=False):
+              test_size=None, download=False, bundled=True):
     """Load a dataset as image tensors for the CNNs (the book's ``flatten=False``).
 
     Parameters
@@ -32,6 +32,8 @@ def load_data(dataset="mnist", data_dir=None, *, dtype="float32", train_size=Non
         Keep only the first this many training / test images (quick runs).
     download : bool
         Download missing files. False: a missing file raises :class:`DatasetError`.
+    bundled : bool
+        Fall back on the MNIST copy that ships with cconv (default True).
 
     Returns
     -------
@@ -49,7 +51,8 @@ def load_data(dataset="mnist", data_dir=None, *, dtype="float32", train_size=Non
         raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
     loader = load_mnist if dataset == "mnist" else load_fashion_mnist
     (x_train, t_train), (x_test, t_test) = loader(
-        flatten=False, data_dir=data_dir, dtype=np.dtype(dtype), download=download)
+        flatten=False, data_dir=data_dir, dtype=np.dtype(dtype), download=download,
+        bundled=bundled)
     for n, x, what in ((train_size, x_train, "train_size"), (test_size, x_test, "test_size")):
         if n is not None and not 1 <= n <= len(x):
             raise ValueError(f"{what} must be between 1 and {len(x)} (the {dataset} set's "

@@ -13,7 +13,11 @@ suffix or not) is looked for in these directories, first match wins:
 1. the ``data_dir`` argument,
 2. ``$CCONV_DATA_DIR``,
 3. the user cache directory ``$XDG_CACHE_HOME/cconv`` (default ``~/.cache/cconv``),
-4. for Fashion-MNIST only, ``/usr/share/datasets/fashion-mnist`` (Debian's
+4. for MNIST, the copy that ships inside cconv (:data:`BUNDLED_DATA_DIR` ``/mnist``; the
+   files' license, CC BY-SA 3.0 by Y. LeCun and C. Cortes, and checksums lie beside
+   them), so that MNIST loads offline out of the box; ``bundled=False`` passes it over
+   (to download a fresh copy instead),
+5. for Fashion-MNIST, ``/usr/share/datasets/fashion-mnist`` (Debian's
    ``dataset-fashion-mnist`` package).
 
 In each directory ``D`` the files may lie in the dataset's subfolder ``D/mnist/``
@@ -38,7 +42,8 @@ no partial or wrong file is ever left behind. When every mirror fails a
 :class:`DownloadError` lists the URLs tried and the directories where the files can be
 put by hand. Files already present are not hashed unless ``verify=True``.
 
-Nothing is pickled and nothing is ever written into the package folder. Parsing the
+Nothing is pickled and nothing is ever written into the package folder (the bundled
+copy is only read). Parsing the
 gzip files takes about half a second, so there is no parsed cache either: one less file
 to go stale or corrupt.
 """
@@ -62,7 +67,7 @@ __all__ = [
     "load_mnist", "load_fashion_mnist", "fetch", "get_data_home",
     "DatasetError", "DownloadError",
     "MNIST_MIRRORS", "FASHION_MNIST_MIRRORS", "MNIST_SHA256", "FASHION_MNIST_SHA256",
-    "FASHION_MNIST_CLASSES", "DOWNLOAD_TIMEOUT", "FILES",
+    "FASHION_MNIST_CLASSES", "DOWNLOAD_TIMEOUT", "FILES", "BUNDLED_DATA_DIR",
 ]
 
 logger = logging.getLogger(__name__)
@@ -127,6 +132,9 @@ FASHION_MNIST_CLASSES = (
 #: the mirror counts as down.
 DOWNLOAD_TIMEOUT = 30.0
 
+#: The datasets that ship inside the package (``mnist/`` with the four MNIST files).
+BUNDLED_DATA_DIR = Path(__file__).resolve().parent / "data"
+
 _IMG_ROWS = _IMG_COLS = 28
 _N_CLASSES = 10
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -134,10 +142,16 @@ _CHUNK = 1 << 16
 
 
 class _Dataset:
-    def __init__(self, key, title, subdir, sha_attr, mirrors_attr, mirrors_env, extra_dirs=()):
+    def __init__(self, key, title, subdir, sha_attr, mirrors_attr, mirrors_env, extra_dirs=(),
+                 bundled=False):
         self.key, self.title, self.subdir = key, title, subdir
         self.sha_attr, self.mirrors_attr, self.mirrors_env = sha_attr, mirrors_attr, mirrors_env
         self.extra_dirs = tuple(extra_dirs)
+        self.bundled = bundled
+
+    def bundled_dir(self):
+        """The copy shipped inside cconv, or None (read at call time: tests move it)."""
+        return BUNDLED_DATA_DIR / self.subdir if self.bundled else None
 
     @property
     def sha256(self):
@@ -152,7 +166,7 @@ class _Dataset:
 
 _DATASETS = {
     "mnist": _Dataset("mnist", "MNIST", "mnist", "MNIST_SHA256", "MNIST_MIRRORS",
-                      "CCONV_MNIST_MIRRORS"),
+                      "CCONV_MNIST_MIRRORS", bundled=True),
     "fashion-mnist": _Dataset("fashion-mnist", "Fashion-MNIST", "fashion-mnist",
                               "FASHION_MNIST_SHA256", "FASHION_MNIST_MIRRORS",
                               "CCONV_FASHION_MNIST_MIRRORS",
@@ -203,7 +217,7 @@ def get_data_home(data_dir=None):
     return _user_cache_dir()
 
 
-def _search_dirs(ds, data_dir):
+def _search_dirs(ds, data_dir, bundled=True):
     bases = []
     if data_dir is not None:
         bases.append(_as_dir(data_dir))
@@ -214,6 +228,8 @@ def _search_dirs(ds, data_dir):
     dirs = []
     for base in bases:
         dirs += [base / ds.subdir, base]
+    if bundled and ds.bundled_dir() is not None:
+        dirs.append(ds.bundled_dir())
     dirs += [Path(d) for d in ds.extra_dirs]
     unique = []
     for d in dirs:
@@ -429,7 +445,8 @@ def _download(ds, stem, target, mirrors, progress, dirs):
         f"other mirrors: ${ds.mirrors_env}, a comma-separated list of base URLs)")
 
 
-def fetch(name="mnist", data_dir=None, *, download=True, verify=False, progress=None):
+def fetch(name="mnist", data_dir=None, *, download=True, verify=False, progress=None,
+          bundled=True):
     """Find the four files of a dataset, downloading those that are missing.
 
     Parameters
@@ -447,6 +464,10 @@ def fetch(name="mnist", data_dir=None, *, download=True, verify=False, progress=
         (downloaded files are always checked).
     progress : bool or None, optional
         Show a progress bar for downloads (None: unless ``$CCONV_PROGRESS=0``).
+    bundled : bool, optional
+        Use the MNIST copy that ships with cconv when the files are found nowhere before
+        it (default True). False passes it over, so that missing files are downloaded: a
+        fresh copy from the mirrors.
 
     Returns
     -------
@@ -462,7 +483,7 @@ def fetch(name="mnist", data_dir=None, *, download=True, verify=False, progress=
         Every mirror failed for a missing file, or the download directory is not writable.
     """
     ds = _dataset(name)
-    dirs = _search_dirs(ds, data_dir)
+    dirs = _search_dirs(ds, data_dir, bundled)
     found = {key: _find(stem, dirs) for key, stem in FILES.items()}
     missing = [key for key, path in found.items() if path is None]
     if missing and not download:
@@ -513,10 +534,12 @@ def _resolve_dtypes(normalize, dtype):
     return img, onehot
 
 
-def _load(name, normalize, flatten, one_hot_label, data_dir, dtype, download, verify, progress):
+def _load(name, normalize, flatten, one_hot_label, data_dir, dtype, download, verify, progress,
+          bundled):
     img_dtype, onehot_dtype = _resolve_dtypes(normalize, dtype)
     ds = _dataset(name)
-    paths = fetch(ds.key, data_dir, download=download, verify=False, progress=progress)
+    paths = fetch(ds.key, data_dir, download=download, verify=False, progress=progress,
+                  bundled=bundled)
     raw = {}
     for key, stem in FILES.items():
         path = paths[key]
@@ -572,6 +595,9 @@ _LOAD_DOC = """Load {title} as the book's ``load_mnist`` does.
         files are always checked).
     progress : bool or None, optional
         Progress bar while downloading (None: unless ``$CCONV_PROGRESS=0``).
+    bundled : bool, optional
+        MNIST only: fall back on the copy that ships with cconv (default True); False
+        downloads the files found nowhere else (see :func:`fetch`).
 
     Returns
     -------
@@ -598,15 +624,15 @@ _LOAD_DOC = """Load {title} as the book's ``load_mnist`` does.
 
 
 def load_mnist(normalize=True, flatten=True, one_hot_label=False, data_dir=None, *,
-               dtype=None, download=True, verify=False, progress=None):
+               dtype=None, download=True, verify=False, progress=None, bundled=True):
     return _load("mnist", normalize, flatten, one_hot_label, data_dir, dtype, download,
-                 verify, progress)
+                 verify, progress, bundled)
 
 
 def load_fashion_mnist(normalize=True, flatten=True, one_hot_label=False, data_dir=None, *,
-                       dtype=None, download=True, verify=False, progress=None):
+                       dtype=None, download=True, verify=False, progress=None, bundled=True):
     return _load("fashion-mnist", normalize, flatten, one_hot_label, data_dir, dtype,
-                 download, verify, progress)
+                 download, verify, progress, bundled)
 
 
 load_mnist.__doc__ = _LOAD_DOC.format(title="MNIST (handwritten digits 0-9)")

@@ -27,7 +27,7 @@ parser.add_argument("--dtype", default="float32", choices=["float32", "float64"]
                     help="float64 is the book's; default: float32 (faster)")
 parser.add_argument("--seed", type=int, default=0, help="default: 0")
 parser.add_argument("--data-dir", help="folder with the MNIST files (default: "
-                    "$CCONV_DATA_DIR or ~/.cache/cconv, downloaded there if missing)")
+                    "$CCONV_DATA_DIR, ~/.cache/cconv, else the copy bundled with cconv)")
 parser.add_argument("--out", default="runs/convnet", help="default: runs/convnet")
 parser.add_argument("--show", action="store_true", help="also open the curves in a window")
 args = parser.parse_args()

@@ -1,8 +1,10 @@
 """Shared fixtures: the real datasets, loaded once per test session.
 
-The datasets directory is ``$CCONV_TEST_DATA`` if set, else ``<repo>/../shared/datasets``
-(CI clones the repository with ``shared/`` beside it). Real data is required: when it is
-missing the fixtures fail with a message, they do not skip.
+The datasets directory (the folder that holds ``mnist/``) is the copy of MNIST that ships
+inside the installed cconv (``cconv.datasets.BUNDLED_DATA_DIR``), so the tests need no
+download and no variable. ``$CCONV_TEST_DATA`` overrides it (optional: a folder holding
+``mnist/``, to test against another copy). Real data is required: when it is missing the
+fixtures fail with a message, they do not skip.
 
 Arrays handed out by session fixtures are read-only, so that no test can change them
 under another one; copy before modifying (``x = x.copy()``).
@@ -50,11 +52,15 @@ def _freeze(tree):
 
 @pytest.fixture(scope="session")
 def datasets_dir():
-    """The shared datasets directory (holds ``mnist/``), as a Path."""
-    d = Path(os.environ.get("CCONV_TEST_DATA") or REPO.parent / "shared" / "datasets")
+    """The datasets directory (holds ``mnist/``), as a Path: cconv's bundled copy, or
+    ``$CCONV_TEST_DATA`` when that is set."""
+    from cconv.datasets import BUNDLED_DATA_DIR
+    override = os.environ.get("CCONV_TEST_DATA", "").strip()
+    d = Path(override) if override else BUNDLED_DATA_DIR
     if not (d / "mnist").is_dir():
-        pytest.fail(f"real MNIST not found: {d / 'mnist'} does not exist; set $CCONV_TEST_DATA "
-                    f"to the directory that holds mnist/ (the repository's ../shared/datasets)")
+        where = ("$CCONV_TEST_DATA" if override else
+                 "the MNIST copy that ships inside cconv (reinstall with `pip install .`)")
+        pytest.fail(f"real MNIST not found: {d / 'mnist'} does not exist ({where})")
     return d
 
 
@@ -106,7 +112,9 @@ def fashion_mnist_data(fashion_mnist_dir):
 def isolated_data_env(tmp_path, monkeypatch):
     """Point every dataset location and mirror list away from the real ones.
 
-    ``$CCONV_DATA_DIR`` and the mirror variables are unset, ``$XDG_CACHE_HOME`` is a fresh
+    ``$CCONV_DATA_DIR`` and the mirror variables are unset, the bundled MNIST copy is
+    moved out of sight (``BUNDLED_DATA_DIR`` points at a folder that does not exist),
+    ``$XDG_CACHE_HOME`` is a fresh
     temporary directory (so nothing is written to ``~/.cache``), and both mirror lists are
     empty, so an accidental download fails at once instead of reaching the internet.
     Returns the temporary cache home.
@@ -116,6 +124,7 @@ def isolated_data_env(tmp_path, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     cache = tmp_path / "xdg-cache"
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    monkeypatch.setattr(datasets, "BUNDLED_DATA_DIR", tmp_path / "no-bundled-data")
     monkeypatch.setattr(datasets, "MNIST_MIRRORS", [])
     monkeypatch.setattr(datasets, "FASHION_MNIST_MIRRORS", [])
     return cache

@@ -705,6 +705,8 @@ def no_data_env(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
     monkeypatch.setattr(datasets, "MNIST_MIRRORS", [])  # never download
     monkeypatch.setattr(datasets, "FASHION_MNIST_MIRRORS", [])
+    # the shipped MNIST out of sight: these rows are about finding and downloading files
+    monkeypatch.setattr(datasets, "BUNDLED_DATA_DIR", tmp_path / "no-bundled-data")
 
 
 row("unwritable data dir", "datasets.fetch", "data_dir on a read-only file system (/proc)",

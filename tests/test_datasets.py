@@ -542,3 +542,55 @@ def test_fashion_mnist_download_uses_its_own_subfolder_and_hashes(tmp_path, isol
             load_fashion_mnist(data_dir=tmp_path, progress=False)
     assert "checksum mismatch" in caplog.text
     assert not (tmp_path / "fashion-mnist").exists() and not (tmp_path / "mnist").exists()
+
+
+# --------------------------------------------------------------------------- bundled copy
+
+def test_mnist_ships_inside_the_package_with_its_license_and_checksums():
+    d = datasets.BUNDLED_DATA_DIR / "mnist"
+    for stem in FILES.values():
+        assert (d / (stem + ".gz")).is_file(), stem
+    license_text = (d / "LICENSE").read_text(encoding="utf-8")
+    assert "CC BY-SA 3.0" in license_text and "LeCun" in license_text and "Cortes" in license_text
+    sums = dict(line.split()[::-1] for line in (d / "SHA256SUMS").read_text().splitlines())
+    assert sums == datasets.MNIST_SHA256
+    found = fetch("mnist", d, download=False, verify=True)   # every checksum verified
+    assert set(found) == set(FILES)
+
+
+def test_bundled_copy_is_found_offline_with_nothing_else(tmp_path, monkeypatch):
+    for var in ("CCONV_DATA_DIR", "CCONV_MNIST_MIRRORS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(datasets, "MNIST_MIRRORS", [])   # a download would fail at once
+    paths = fetch("mnist", download=True)
+    assert {p.parent for p in paths.values()} == {datasets.BUNDLED_DATA_DIR / "mnist"}
+    (x_train, t_train), (x_test, t_test) = load_mnist()
+    assert x_train.shape == (60000, 784) and x_test.shape == (10000, 784)
+    assert np.bincount(t_train, minlength=10).tolist() == TRAIN_LABEL_COUNTS
+    assert not (tmp_path / "empty-cache").exists()   # nothing written anywhere
+
+
+def test_data_dir_env_and_cache_come_before_the_bundled_copy(tmp_path, monkeypatch,
+                                                              isolated_data_env, mnist_dir):
+    monkeypatch.setattr(datasets, "BUNDLED_DATA_DIR", mnist_dir.parent)   # the real copy
+    mine = _link_mnist(tmp_path / "mine", mnist_dir)
+    assert fetch("mnist", mine, download=False)["train_img"].parent == mine
+    monkeypatch.setenv("CCONV_DATA_DIR", str(mine))
+    assert fetch("mnist", download=False)["test_label"].parent == mine
+    monkeypatch.delenv("CCONV_DATA_DIR")
+    cache = _link_mnist(isolated_data_env / "cconv" / "mnist", mnist_dir)
+    assert fetch("mnist", download=False)["test_img"].parent == cache
+    for p in cache.iterdir():
+        p.unlink()
+    assert fetch("mnist", download=False)["test_img"].parent == mnist_dir
+
+
+def test_bundled_false_downloads_a_fresh_copy(tmp_path, isolated_data_env, monkeypatch,
+                                              mnist_dir):
+    monkeypatch.setattr(datasets, "BUNDLED_DATA_DIR", mnist_dir.parent)
+    with pytest.raises(DatasetError, match="not found"):
+        fetch("mnist", download=False, bundled=False)
+    monkeypatch.setattr(datasets, "MNIST_MIRRORS", [mnist_dir.as_uri() + "/"])
+    paths = fetch("mnist", bundled=False, progress=False)
+    assert {p.parent for p in paths.values()} == {isolated_data_env / "cconv" / "mnist"}

@@ -1,0 +1,48 @@
+# How this module was really compiled, from the compiler's own macros (plus the
+# configuration tag setup.py passes in), so that `cconv info` can tell a stale or mixed
+# build: include it in every compiled module.
+cdef extern from *:
+    """
+    #ifndef CCONV_BUILD_TAG
+    #define CCONV_BUILD_TAG "unknown (not built by cconv's setup.py)"
+    #endif
+    #ifdef _OPENMP
+    #define CCONV_BUILD_OPENMP 1
+    #else
+    #define CCONV_BUILD_OPENMP 0
+    #endif
+    #if defined(__SANITIZE_ADDRESS__)
+    #define CCONV_BUILD_ASAN 1
+    #elif defined(__has_feature)
+    #if __has_feature(address_sanitizer)
+    #define CCONV_BUILD_ASAN 1
+    #endif
+    #endif
+    #ifndef CCONV_BUILD_ASAN
+    #define CCONV_BUILD_ASAN 0
+    #endif
+    #ifndef CCONV_BUILD_DEBUG
+    #define CCONV_BUILD_DEBUG 0
+    #endif
+    #ifdef __OPTIMIZE__
+    #define CCONV_BUILD_OPTIMIZED 1
+    #else
+    #define CCONV_BUILD_OPTIMIZED 0
+    #endif
+    """
+    const char* CCONV_BUILD_TAG
+    const int CCONV_BUILD_OPENMP
+    const int CCONV_BUILD_ASAN
+    const int CCONV_BUILD_OPTIMIZED
+    const int CCONV_BUILD_DEBUG
+
+
+def build_info():
+    """This module's build: ``openmp`` (``_OPENMP`` was defined), ``asan``, ``optimized``
+    (``__OPTIMIZE__``), ``debug`` (the CCONV_DEBUG build: Cython's bounds checks on) and
+    ``tag`` (the build configuration setup.py recorded)."""
+    return {"openmp": bool(CCONV_BUILD_OPENMP), "asan": bool(CCONV_BUILD_ASAN),
+            "optimized": bool(CCONV_BUILD_OPTIMIZED),
+            "debug": bool(CCONV_BUILD_DEBUG),
+            "tag": CCONV_BUILD_TAG.decode("utf-8", "replace")}
+
