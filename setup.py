@@ -10,8 +10,15 @@ CCONV_DEBUG=1           Cython bounds/wraparound checks on, -O0 -g (for debuggin
 CCONV_SANITIZE=...      comma list passed to -fsanitize= (e.g. address,undefined); run the
                         result with the sanitizer runtime preloaded (see .ci/sanitize).
 CCONV_NATIVE=1          add -march=native (only for a build that stays on this machine).
+
+A build whose configuration (these switches, CFLAGS, the compiler) differs from the one
+that built the objects in build/ before rebuilds every module: no switch ever leaves a
+stale module beside fresh ones. Each module reports its real build (``build_info()``,
+from the compiler's own macros and the configuration tag), and ``cconv info`` says when
+they differ.
 """
 import os
+import re
 import sys
 import tempfile
 import textwrap
@@ -66,6 +73,18 @@ def _compiles(compiler, cflags, ldflags):
     return True
 
 
+def _build_tag(use_omp, compiler):
+    """One line naming everything that changes the compiled code."""
+    parts = [f"openmp={'on' if use_omp else 'off'}",
+             f"debug={'on' if _env('CCONV_DEBUG') in ('1', 'true', 'on') else 'off'}",
+             f"sanitize={_env('CCONV_SANITIZE') or 'off'}",
+             f"native={'on' if _env('CCONV_NATIVE') in ('1', 'true', 'on') else 'off'}",
+             f"cflags={' '.join(os.environ.get('CFLAGS', '').split()) or '-'}",
+             f"cc={os.path.basename(str((getattr(compiler, 'compiler_so', None) or ['?'])[0]))}"]
+    # Kept to characters that need no escaping inside a C string literal.
+    return re.sub(r"[^A-Za-z0-9=,._+/ -]", "_", " ".join(parts))
+
+
 class BuildExt(build_ext):
     def build_extensions(self):
         ctype = self.compiler.compiler_type
@@ -107,11 +126,31 @@ class BuildExt(build_ext):
         if use_omp:
             extra_c += cflags
             extra_l += ldflags
+        tag = _build_tag(use_omp, self.compiler)
+        macros = [("CCONV_BUILD_TAG", f'"{tag}"')]
+        if _env("CCONV_DEBUG") in ("1", "true", "on"):
+            macros.append(("CCONV_BUILD_DEBUG", "1"))
         for ext in self.extensions:
             ext.extra_compile_args = list(ext.extra_compile_args or []) + extra_c
             ext.extra_link_args = list(ext.extra_link_args or []) + extra_l
-        print(f"cconv: building with OpenMP {'on' if use_omp else 'off'}")
+            ext.define_macros = list(ext.define_macros or []) + macros
+        stamp = os.path.join(self.build_temp, "cconv-build-tag.txt")
+        try:
+            with open(stamp, encoding="utf-8") as f:
+                previous = f.read().strip()
+        except OSError:
+            previous = None
+        if previous != tag:
+            # Objects in build/ from another configuration look up to date to setuptools
+            # (it compares timestamps only): rebuild every module.
+            self.force = True
+        print(f"cconv: building with OpenMP {'on' if use_omp else 'off'} ({tag})"
+              + (", configuration changed: rebuilding all modules"
+                 if previous is not None and previous != tag else ""))
         super().build_extensions()
+        os.makedirs(self.build_temp, exist_ok=True)
+        with open(stamp, "w", encoding="utf-8") as f:
+            f.write(tag + "\n")
 
 
 def _extensions():

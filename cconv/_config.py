@@ -120,12 +120,16 @@ def config():
     from . import _im2col, _kernels, _lrn, _ops, _pool  # noqa: F401 (_kernels sets up _im2col)
     import numpy as np
 
+    modules = {m.__name__.rsplit(".", 1)[-1]: m for m in (_im2col, _pool, _ops, _lrn)}
+    builds = {name: m.build_info() for name, m in modules.items()}
     info = {
         "cconv": _version(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "numpy": np.__version__,
-        "openmp_compiled": all(m.openmp_compiled() for m in (_im2col, _pool, _ops, _lrn)),
+        "openmp_compiled": all(b["openmp"] for b in builds.values()),
+        "modules": builds,
+        "mixed_build": len({tuple(sorted(b.items())) for b in builds.values()}) > 1,
         "openmp_max_threads": int(_im2col.openmp_max_threads()),
         "sse2_compiled": bool(_im2col.sse2_compiled()),
         "last_level_cache": last_level_cache_bytes(),
@@ -143,6 +147,13 @@ def config():
     except ImportError:  # threadpoolctl is a dependency, but stay usable without it
         info["blas"] = "threadpoolctl not installed"
     return info
+
+
+def _build_text(b):
+    flags = [f"OpenMP {'on' if b['openmp'] else 'off'}",
+             "optimized" if b["optimized"] else "not optimized (-O0)"]
+    flags += ["debug (bounds checks)"] * b["debug"] + ["AddressSanitizer"] * b["asan"]
+    return f"{', '.join(flags)}; configuration: {b['tag']}"
 
 
 def _version():
@@ -163,6 +174,15 @@ def show_config(file=None):
     print(f"platform:        {info['platform']}", file=out)
     print(f"OpenMP compiled: {'yes' if info['openmp_compiled'] else 'no (serial kernels)'}",
           file=out)
+    builds = info["modules"]
+    if info["mixed_build"]:
+        print("build:           MIXED: the compiled modules come from different builds "
+              "(reinstall: pip install --force-reinstall .)", file=out)
+        for name, b in builds.items():
+            print(f"  {name:<14} {_build_text(b)}", file=out)
+    else:
+        print(f"build:           {_build_text(next(iter(builds.values())))} "
+              f"({', '.join(builds)})", file=out)
     print(f"SSE2 paths:      {'yes' if info['sse2_compiled'] else 'no (portable C)'}",
           file=out)
     cache = info["last_level_cache"]

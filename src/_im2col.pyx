@@ -13,6 +13,8 @@ from _openmp cimport CCONV_OPENMP, omp_get_max_threads, omp_get_num_threads
 from _simd cimport (CCONV_SSE2, STREAM_MIN_BYTES, cconv_stream_cut, cconv_stream_fence,
                    cconv_stream_part)
 
+include "_build.pxi"
+
 # A col of stream_min_bytes or more (set at import from the cache size, see
 # cconv._kernels) is written to memory with non-temporal stores (see _simd.pxd): straight
 # from registers where the row builder makes whole vectors, else built block by block in

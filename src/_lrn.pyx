@@ -11,6 +11,8 @@ from libc.math cimport pow, powf, sqrt, sqrtf
 
 from _openmp cimport CCONV_OPENMP
 
+include "_build.pxi"
+
 
 def openmp_compiled():
     return bool(CCONV_OPENMP)

@@ -7,6 +7,8 @@ from cython.parallel cimport prange
 
 from _openmp cimport CCONV_OPENMP
 
+include "_build.pxi"
+
 
 def openmp_compiled():
     return bool(CCONV_OPENMP)

@@ -14,6 +14,8 @@ from libc.string cimport memset
 from _openmp cimport CCONV_OPENMP
 from _simd cimport CCONV_SSE2
 
+include "_build.pxi"
+
 cdef extern from *:
     """
     #include <stdint.h>

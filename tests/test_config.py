@@ -26,6 +26,30 @@ def test_show_config_reports_build_and_threads():
     assert f"im2col outputs of {info['stream_min_bytes'] / 2**20:.1f} MiB and more" in text
 
 
+def test_each_module_reports_its_real_build_and_a_mixed_build_is_named(monkeypatch):
+    from cconv import _lrn, _ops
+    mods = (_im2col, _pool, _ops, _lrn)
+    for m in mods:
+        b = m.build_info()
+        assert set(b) == {"openmp", "asan", "optimized", "debug", "tag"}
+        assert b["openmp"] == bool(m.openmp_compiled())   # the _OPENMP macro, as compiled
+        assert f"openmp={'on' if b['openmp'] else 'off'}" in b["tag"]
+    info = _config.config()
+    assert not info["mixed_build"], info["modules"]
+    buf = io.StringIO()
+    _config.show_config(file=buf)
+    assert "MIXED" not in buf.getvalue() and "build:" in buf.getvalue()
+    # A module left over from another configuration is named as such.
+    stale = dict(_ops.build_info(), openmp=not _ops.build_info()["openmp"], tag="openmp=?")
+    monkeypatch.setattr(_ops, "build_info", lambda: stale)
+    info = _config.config()
+    assert info["mixed_build"] and not (info["openmp_compiled"] and not stale["openmp"])
+    buf = io.StringIO()
+    _config.show_config(file=buf)
+    text = buf.getvalue()
+    assert "MIXED" in text and "_ops" in text and "pip install --force-reinstall" in text
+
+
 def test_cache_sizes_parse_and_threshold_is_checked():
     assert _config._cache_size("32768K\n") == 32 << 20
     assert _config._cache_size("2M") == 2 << 20
@@ -41,7 +65,7 @@ def test_expected_openmp_build():
     # fell back to a serial build fails here.
     want = os.environ.get("CCONV_EXPECT_OPENMP")
     if want is None:
-        pytest.skip("CCONV_EXPECT_OPENMP not set (CI sets it)")
+        pytest.skip("CCONV_EXPECT_OPENMP not set (CI sets it for the serial build, and checks the README build after its test run)")
     from cconv import _lrn, _ops
     for m in (_im2col, _pool, _ops, _lrn):
         assert m.openmp_compiled() == (want == "1"), m.__name__
