@@ -98,15 +98,31 @@ def _dataset_title(name):
     return {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}[name]
 
 
+def _cli_words(message):
+    """A datasets message in the command line's words (``--data-dir``, not ``data_dir=``)."""
+    return (message.replace("Pass data_dir= a writable directory", "Pass --data-dir a "
+                            "writable folder")
+            .replace("pass data_dir=,", "pass --data-dir DIR,"))
+
+
 def _load_data(args, dtype, train_size=None, test_size=None):
-    """The dataset named in ``args`` (missing files: a hint at ``cconv download``)."""
+    """The dataset named in ``args`` (missing files: a hint at ``cconv download``).
+
+    ``--download`` asks for a fresh copy: MNIST's bundled copy is passed over, and files
+    found nowhere else are downloaded.
+    """
     from ._run import load_data
     from .datasets import DatasetError, DownloadError
+    download = bool(getattr(args, "download", False))
+    if args.data_dir is not None and not Path(args.data_dir).is_dir():
+        what = "is a file, not a folder" if Path(args.data_dir).exists() else "does not exist"
+        raise CLIError(f"--data-dir '{args.data_dir}' {what}: name the folder that holds "
+                       f"the dataset's .gz files (or leave it out: MNIST ships with cconv)")
     try:
         return load_data(args.dataset, args.data_dir, dtype=dtype, train_size=train_size,
-                         test_size=test_size, download=getattr(args, "download", False))
-    except DownloadError:
-        raise
+                         test_size=test_size, download=download, bundled=not download)
+    except DownloadError as exc:
+        raise CLIError(_cli_words(str(exc))) from None
     except DatasetError as exc:
         where = f" --data-dir {shlex.quote(str(args.data_dir))}" if args.data_dir else ""
         hint = ""
@@ -170,20 +186,38 @@ def _load_params(path, net_name=None):
         raise CLIError(f"{exc}") from None
 
 
-def _infer_dataset(args):
-    """``--dataset``, else the dataset of the run the params file belongs to, else mnist."""
-    if args.dataset is not None:
-        return args.dataset
-    summary = Path(args.params).parent / "summary.json"
+def _run_summary(params):
+    """The ``summary.json`` of the run folder that holds ``params``, or {}."""
     try:
-        with open(summary, encoding="utf-8") as f:
-            ds = json.load(f).get("dataset")
-        from ._run import DATASETS
-        if ds in DATASETS:
-            return ds
-    except (OSError, ValueError, AttributeError):
-        pass
-    return "mnist"
+        with open(Path(params).parent / "summary.json", encoding="utf-8") as f:
+            summary = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return summary if isinstance(summary, dict) else {}
+
+
+def _infer_dataset(args):
+    """Fill in the data source of ``args`` from the run the params file belongs to.
+
+    ``--dataset`` and ``--data-dir`` when given, else those that the run recorded in its
+    ``summary.json`` (so ``cconv show``/``evaluate`` read the data the run trained on),
+    else MNIST from the default places. Returns the dataset's name.
+    """
+    from ._run import DATASETS
+    summary = _run_summary(args.params)
+    recorded = summary.get("args") if isinstance(summary.get("args"), dict) else {}
+    if args.dataset is None:
+        ds = summary.get("dataset")
+        args.dataset = ds if ds in DATASETS else "mnist"
+        data_dir = recorded.get("data_dir")
+        if args.data_dir is None and isinstance(data_dir, str) and data_dir:
+            if not Path(data_dir).is_dir():
+                raise CLIError(f"the run's data folder '{data_dir}' (recorded in "
+                               f"{Path(args.params).parent / 'summary.json'}) does not exist "
+                               f"any more; pass --data-dir DIR (or --dataset to use the "
+                               f"default places)")
+            args.data_dir = data_dir
+    return args.dataset
 
 
 def _layer_names(net, pred):
@@ -234,11 +268,12 @@ def cmd_train(args, argv):
     if args.resume and not (out / "checkpoint" / "checkpoint.npz").is_file():
         raise CLIError(f"nothing to resume: no checkpoint at "
                        f"'{out / 'checkpoint' / 'checkpoint.npz'}'")
-    _writable_dir(out)
     if args.threads is not None:
         _config.set_num_threads(args.threads)
+    # The data first: a run that cannot start leaves no (empty) output folder behind.
     (x_train, t_train), (x_test, t_test) = _load_data(
         args, args.dtype, train_size=args.train_size, test_size=args.test_size)
+    _writable_dir(out)
 
     network = get_network(args.net, dtype=args.dtype, rng=args.seed,
                           input_dim=x_train.shape[1:])
@@ -285,8 +320,7 @@ def cmd_train(args, argv):
     trainer.save_history(out / files["history"])
     acc = trainer.final_test_acc
     learning_curves(trainer, path=out / files["curves"],
-                    title=f"{type(network).__name__} on {_dataset_title(args.dataset)}: "
-                          f"test accuracy {acc:.4f}")
+                    title=f"{type(network).__name__} on {_dataset_title(args.dataset)}")
     train_seconds = float(sum(trainer.epoch_times))
     images = trainer.train_size * len(trainer.epoch_times)
     ips = images / train_seconds if train_seconds > 0 else None
@@ -557,8 +591,11 @@ def cmd_info(args, argv):
 
 
 def cmd_download(args, argv):
-    from .datasets import fetch
-    paths = fetch(args.dataset, args.data_dir, download=True, verify=True)
+    from .datasets import DownloadError, fetch
+    try:  # a fresh copy: MNIST's bundled one is not what this command is for
+        paths = fetch(args.dataset, args.data_dir, download=True, verify=True, bundled=False)
+    except DownloadError as exc:
+        raise CLIError(_cli_words(str(exc))) from None
     print(f"{_dataset_title(args.dataset)} files (checksums verified):")
     for key in ("train_img", "train_label", "test_img", "test_label"):
         print(f"  {paths[key]}")
@@ -605,8 +642,10 @@ def _data_options(p, dataset_default="mnist", dataset_help=None):
                         "fashion-mnist/ folder of them); also searched: $CCONV_DATA_DIR, "
                         "~/.cache/cconv")
     p.add_argument("--download", action="store_true",
-                   help="download missing dataset files (else: an error that says where "
-                        "files were looked for)")
+                   help="download a fresh copy from the mirrors (checksum-verified, into "
+                        "--data-dir or ~/.cache/cconv) instead of using MNIST's copy that "
+                        "ships with cconv; other missing files are an error that says where "
+                        "files were looked for")
 
 
 def _params_options(p):
@@ -661,7 +700,7 @@ def build_parser():
     p.add_argument("net", type=_net_name, metavar="NET",
                    help=f"network to train: {', '.join(nets)} (or a class name)")
     _data_options(p)
-    p.add_argument("--epochs", type=_non_negative, default=20, metavar="N", help="epochs to train")
+    p.add_argument("--epochs", type=_positive, default=20, metavar="N", help="epochs to train")
     p.add_argument("--batch-size", type=_positive, default=100, metavar="N", help="mini-batch size")
     p.add_argument("--optimizer", type=str.lower, choices=list(OPTIMIZERS), default="adam",
                    help="the book's optimizers")
@@ -827,6 +866,8 @@ def main(argv=None):
         except (CLIError, DatasetError, ParamsFileError) as exc:
             print(f"cconv: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
+        except BrokenPipeError:
+            raise
         except OSError as exc:
             print(f"cconv: error: {exc.strerror or exc}"
                   + (f": '{exc.filename}'" if exc.filename else ""), file=sys.stderr)

@@ -654,7 +654,44 @@ def _history(history):
         if v.ndim != 1:
             raise ValueError(f"{k} in {where} must be a flat list, got shape {v.shape}")
         out[k] = v
+    out.update(_history_extras(get, history))
     return out
+
+
+def _history_extras(get, history):
+    """The optional facts a curve title uses: the accuracy on the whole test set at the
+    end, and how many test images each per-epoch estimate used (None when unknown)."""
+    def value(key):
+        try:
+            return get(key)
+        except (KeyError, AttributeError):
+            return None
+
+    final = value("final_test_acc")
+    cfg = value("config")
+    if cfg is None and hasattr(history, "evaluate_sample_num_per_epoch"):  # a Trainer
+        cfg = {"evaluate_sample_num_per_epoch": history.evaluate_sample_num_per_epoch,
+               "test_size": len(history.x_test)}
+    cfg = cfg if isinstance(cfg, Mapping) else {}
+    test_size = cfg.get("test_size")
+    sample = cfg.get("evaluate_sample_num_per_epoch") or test_size
+    real = (numbers.Real, np.floating, np.integer)
+    ok = lambda v: isinstance(v, real) and not isinstance(v, bool)  # noqa: E731
+    return {"final_test_acc": float(final) if ok(final) and np.isfinite(final) else None,
+            "eval_samples": int(sample) if ok(sample) else None,
+            "test_size": int(test_size) if ok(test_size) else None}
+
+
+def _accuracy_limits(*curves):
+    """y limits that show the accuracy curves' own range (they crowd the top of 0..1
+    once a network learns), with a margin, clipped to [0, 1]."""
+    vals = np.concatenate([np.asarray(c, dtype=np.float64).ravel() for c in curves])
+    vals = vals[np.isfinite(vals)]
+    if vals.size == 0:
+        return 0.0, 1.0
+    lo, hi = float(vals.min()), float(vals.max())
+    pad = max(0.1 * (hi - lo), 0.005)
+    return max(0.0, lo - pad), min(1.0, hi + pad)
 
 
 def learning_curves(history, *, smooth=True, title=None, path=None, show=False, dpi=100,
@@ -678,8 +715,12 @@ def learning_curves(history, *, smooth=True, title=None, path=None, show=False, 
     Returns
     -------
     matplotlib.figure.Figure
-        Left: train (marker 'o') and test (marker 's') accuracy against epoch 1, 2, ...,
-        on 0..1 as in the book. Right: loss against iteration.
+        Left: train (marker 'o') and test (marker 's') accuracy against epoch 1, 2, ...;
+        the axis zooms to the curves' range (on 0..1 they crowd the top once the network
+        learns). The per-epoch test accuracy is labelled as an estimate when it used a
+        sample of the test set (``evaluate_sample_num_per_epoch``); the title gives the
+        accuracy on the whole test set at the end (``final_test_acc``) when the history
+        has it. Right: loss against iteration.
     """
     h = _history(history)
     loss, tr, te = h["train_loss_list"], h["train_acc_list"], h["test_acc_list"]
@@ -691,21 +732,31 @@ def learning_curves(history, *, smooth=True, title=None, path=None, show=False, 
     if len(tr):
         ax_acc.plot(np.arange(1, len(tr) + 1), tr, marker="o", markevery=every,
                     color=_TRAIN_COLOR, label="train")
+    sample, test_size = h["eval_samples"], h["test_size"]
+    estimate = sample is not None and test_size is not None and sample < test_size
     if len(te):
+        label = f"test (estimate on {sample:,} images)" if estimate else "test"
         ax_acc.plot(np.arange(1, len(te) + 1), te, marker="s", markevery=every,
-                    color=_TEST_COLOR, label="test")
+                    color=_TEST_COLOR, label=label)
     if n_ep:
         ax_acc.legend(loc="lower right")
         ax_acc.set_xlim(0.5, n_ep + 0.5)
         if n_ep <= 20:
             ax_acc.set_xticks(np.arange(1, n_ep + 1))
-        final = f"final test {te[-1]:.4f}" if len(te) else f"final train {tr[-1]:.4f}"
+        if h["final_test_acc"] is not None:
+            on = f" ({test_size:,} images)" if test_size is not None else ""
+            final = f"final test {h['final_test_acc']:.4f}{on}"
+        elif len(te):
+            final = f"last test estimate {te[-1]:.4f}" if estimate else f"final test {te[-1]:.4f}"
+        else:
+            final = f"final train {tr[-1]:.4f}"
         ax_acc.set_title(f"accuracy ({final})", fontsize=11)
+        ax_acc.set_ylim(*_accuracy_limits(tr, te))
     else:
         ax_acc.text(0.5, 0.5, "no accuracy recorded", ha="center", va="center",
                     transform=ax_acc.transAxes)
         ax_acc.set_title("accuracy", fontsize=11)
-    ax_acc.set_ylim(0.0, 1.0)
+        ax_acc.set_ylim(0.0, 1.0)
     ax_acc.set_xlabel("epoch")
     ax_acc.set_ylabel("accuracy")
     ax_acc.grid(True, alpha=0.3)

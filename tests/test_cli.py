@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -276,11 +277,29 @@ def test_ctrl_c_saves_and_resume_finishes_the_run(straight_run, cli_env, dataset
 
 # ---------------------------------------------------------------------------- errors
 
-def test_missing_data_says_where_it_looked(cconv, tmp_path):
+def test_a_data_dir_that_does_not_exist_is_refused(cconv, tmp_path):
     proc = _fails(cconv("train", "simple", "--data-dir", tmp_path / "nowhere", "--out",
                         tmp_path / "run", "--epochs", "1"),
-                  "MNIST file(s) not found", str(tmp_path / "nowhere"), "cconv download")
-    assert proc.stderr.startswith("cconv: error:")
+                  "--data-dir", str(tmp_path / "nowhere"), "does not exist")
+    assert proc.stderr.startswith("cconv: error:") and proc.stderr.count("\n") == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_failed_download_speaks_the_command_line_and_leaves_no_folder(cconv, tmp_path):
+    # --download passes the bundled copy over; the only mirror (cli_env) is a dead port.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = _fails(cconv("train", "simple", "--download", "--data-dir", empty, "--out",
+                        tmp_path / "runs" / "simple", "--epochs", "1"),
+                  "could not download MNIST", "127.0.0.1:9", "--data-dir DIR")
+    assert "data_dir=" not in proc.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_epochs_zero_is_refused(cconv, tmp_path):
+    _fails(cconv("train", "simple", "--epochs", "0", "--out", tmp_path / "run"),
+           "--epochs", "must be > 0")
+    assert not (tmp_path / "run").exists()
 
 
 def test_params_of_another_network(simple_run, cconv, tmp_path):
@@ -328,7 +347,7 @@ def test_unwritable_output_folder(simple_run, cconv, datasets_dir, tmp_path):
 
 @pytest.mark.parametrize("args, needle", [
     (["train", "simpel"], "unknown network 'simpel'"),
-    (["train", "simple", "--epochs", "-1"], "must be >= 0"),
+    (["train", "simple", "--epochs", "-1"], "must be > 0"),
     (["train", "simple", "--lr", "0"], "positive number"),
     (["train", "simple", "--optimizer", "adma"], "invalid choice"),
     (["train", "simple", "--lr-schedule", "step"], "invalid choice"),
@@ -420,3 +439,61 @@ def test_fashion_mnist_run_is_evaluated_on_fashion_mnist(cconv, fashion_mnist_di
                      "--test-size", "300"))
     assert "first 300 images of the Fashion-MNIST test set" in proc.stdout
     assert "9 Ankle boot" in proc.stdout
+
+
+def test_show_and_evaluate_read_the_data_source_the_run_recorded(tmp_path):
+    """A run trained with --data-dir: `cconv show`/`evaluate` of its params read the same
+    folder (from summary.json) unless told otherwise, and say so when it is gone."""
+    import argparse
+    run, data = tmp_path / "run", tmp_path / "data"
+    run.mkdir()
+    data.mkdir()
+    (run / "summary.json").write_text(json.dumps(
+        {"dataset": "fashion-mnist", "args": {"data_dir": str(data)}}))
+
+    def infer(**kw):
+        args = argparse.Namespace(params=str(run / "params.npz"), dataset=None,
+                                  data_dir=None)
+        vars(args).update(kw)
+        return cli._infer_dataset(args), args.data_dir
+
+    assert infer() == ("fashion-mnist", str(data))
+    assert infer(data_dir="mine") == ("fashion-mnist", "mine")
+    assert infer(dataset="mnist") == ("mnist", None)     # another dataset: default places
+    data.rmdir()
+    with pytest.raises(cli.CLIError, match="does not exist any more; pass --data-dir"):
+        infer()
+    (run / "summary.json").write_text("{broken")
+    assert infer() == ("mnist", None)
+
+
+def test_show_all_after_a_data_dir_run(simple_run, cconv, tmp_path):
+    """The issue's case: a run with --data-dir, then `cconv show all` writes all four
+    pictures (its data folder comes from summary.json)."""
+    out, _ = simple_run
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["args"]["data_dir"]
+    pics = tmp_path / "pics"
+    _ok(cconv("show", "all", out, "--out", pics))
+    for name in ("filters.png", "features.png", "misclassified.png", "curves.png"):
+        _png(pics / name)
+
+
+def test_run_from_the_source_root_says_what_to_do(tmp_path):
+    """From the root of a source checkout without compiled modules, the bare source
+    folder shadows the installed cconv: the error says so and what to do."""
+    import cconv
+    src = Path(cconv.__file__).parent
+    root = tmp_path / "checkout"
+    shutil.copytree(src, root / "cconv", ignore=shutil.ignore_patterns(
+        "*.so", "*.pyd", "__pycache__", "data"))
+    (root / "setup.py").write_text("# the source checkout's setup.py\n")
+    for args in (["-m", "cconv", "info"], ["-m", "cconv", "--version"],
+                 ["-c", "import cconv.layers"]):
+        proc = subprocess.run([sys.executable, *args], cwd=root, capture_output=True,
+                              text=True, env={k: v for k, v in os.environ.items()
+                                              if k != "PYTHONPATH"})
+        assert proc.returncode != 0
+        assert "source folder" in proc.stderr and "pip install -e ." in proc.stderr, \
+            proc.stderr
+        assert "cannot import name '_ops'" not in proc.stderr

@@ -373,6 +373,33 @@ def test_learning_curves_dict_and_json(tmp_path):
     assert len(fig3.axes[1].lines) == 2
 
 
+def test_learning_curves_title_estimates_and_zoom(tmp_path):
+    """The title gives the accuracy on the whole test set, the per-epoch points are labelled
+    as the estimates they are, and the axis shows the curves, not 0..1."""
+    h = dict(train_loss_list=list(np.linspace(2.3, 0.05, 50)),
+             train_acc_list=[0.95, 0.975, 0.985, 0.99], test_acc_list=[0.96, 0.97, 0.98, 0.99],
+             final_test_acc=0.9886,
+             config={"evaluate_sample_num_per_epoch": 1000, "test_size": 10000})
+    fig = viz.learning_curves(h, path=tmp_path / "lc.png")
+    acc_ax = fig.axes[0]
+    assert acc_ax.get_title() == "accuracy (final test 0.9886 (10,000 images))"
+    labels = [t.get_text() for t in acc_ax.get_legend().get_texts()]
+    assert labels == ["train", "test (estimate on 1,000 images)"]
+    lo, hi = acc_ax.get_ylim()
+    assert 0.9 < lo < 0.95 and 0.99 < hi <= 1.0, (lo, hi)
+    _png(tmp_path / "lc.png")
+    # The whole test set every epoch: no estimate; no final figure: the last point, named.
+    whole = dict(h, config={"evaluate_sample_num_per_epoch": None, "test_size": 10000})
+    whole.pop("final_test_acc")
+    ax = viz.learning_curves(whole).axes[0]
+    assert ax.get_title() == "accuracy (final test 0.9900)"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["train", "test"]
+    sampled = dict(h)
+    sampled.pop("final_test_acc")
+    assert viz.learning_curves(sampled).axes[0].get_title() == \
+        "accuracy (last test estimate 0.9900)"
+
+
 def test_learning_curves_bad_history(tmp_path):
     with pytest.raises(KeyError, match="lacks test_acc_list"):
         viz.learning_curves({"train_loss_list": [1.0], "train_acc_list": [0.5]})
