@@ -158,7 +158,7 @@ def _load_params(path, net_name=None):
 
     ``net_name`` is needed for files without cconv's metadata (the book's params.pkl).
     """
-    from ._io import load_npz
+    from .io.npz import load_npz
     from .networks import ParamsFileError, get_network, load_network
     p = Path(path)
     if not p.is_file():
@@ -234,7 +234,7 @@ def _save_figure(fig_fn, path, **kwargs):
 
 
 def _write_json(path, obj):
-    from ._io import atomic_write
+    from .io.npz import atomic_write
     text = (json.dumps(obj, indent=1) + "\n").encode("utf-8")
     atomic_write(path, lambda f: f.write(text))
 
@@ -409,12 +409,13 @@ def cmd_evaluate(args, argv):
 # ------------------------------------------------------------------------------ show
 
 def cmd_show_filters(args, argv):
-    from .layers import Convolution
     from .visualize import filter_show, filters_before_after
 
     _check_out_file(args.out)
     network = _load_params(args.params, args.net)
-    convs = _layer_names(network, lambda layer: isinstance(layer, Convolution))
+    # layers with filters: a first parameter of (FN, C, FH, FW) weights
+    convs = _layer_names(network, lambda layer: bool(layer.param_names) and getattr(
+        getattr(layer, layer.param_names[0]), "ndim", 0) == 4)
     if args.layer not in convs:
         raise CLIError(f"{type(network).__name__} has no convolution layer {args.layer!r}; "
                        f"its convolutions are {', '.join(convs)}")

@@ -29,10 +29,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from cconv import _kernels as K
-from cconv import _reference as R
+from cconv import ops as K
+from cconv.ops import reference as R
 from cconv import util
-from cconv._io import load_npz
+from cconv.io.npz import load_npz
 from cconv.datasets import DatasetError, DownloadError, fetch, load_mnist
 from cconv import layers as L
 from cconv.layers import AvgPooling, Convolution, Pooling
@@ -269,7 +269,7 @@ row("dtype", "util.im2col", "int8 and uint16 become float64",
     lambda r: all(c.dtype == F64 and np.array_equal(c, r[0]) for c in r))
 row("dtype", "util.im2col", "big-endian float64 (>f8) is still float64",
     lambda _: util.im2col(np.arange(9.0).reshape(1, 1, 3, 3).astype(">f8"), 2, 2),
-    lambda r: np.array_equal(r, R.im2col(np.arange(9.0).reshape(1, 1, 3, 3), 2, 2)))
+    lambda r: np.array_equal(r, R.im2col.im2col(np.arange(9.0).reshape(1, 1, 3, 3), 2, 2)))
 row("dtype", "layers.Pooling.forward", "complex x",
     lambda _: Pooling(2, 2, 2).forward(z((1, 1, 4, 4), complex)), TypeError, "complex128")
 row("dtype", "layers.Convolution", "complex W (refused when built)",
@@ -308,17 +308,17 @@ def _special_x(dtype=F64):
 
 
 row("NaN/inf", "util.im2col", "NaN, +-inf, +-1e308, denormals are copied bit for bit",
-    lambda _: (util.im2col(_special_x(), 3, 3, 2, 1), R.im2col(_special_x(), 3, 3, 2, 1)),
+    lambda _: (util.im2col(_special_x(), 3, 3, 2, 1), R.im2col.im2col(_special_x(), 3, 3, 2, 1)),
     lambda r: np.array_equal(r[0].view(np.int64), r[1].view(np.int64)))
 SUMMABLE = SPECIAL[np.abs(SPECIAL) != 1e308]  # sums of +-1e308 depend on the order
 
 row("NaN/inf", "util.col2im", "NaN, +-inf and denormals sum like the reference",
     lambda _: (util.col2im(np.resize(SUMMABLE, (18, 18)), (2, 2, 3, 3), 3, 3, pad=1),
-               R.col2im(np.resize(SUMMABLE, (18, 18)), (2, 2, 3, 3), 3, 3, pad=1)),
+               R.im2col.col2im(np.resize(SUMMABLE, (18, 18)), (2, 2, 3, 3), 3, 3, pad=1)),
     lambda r: np.array_equal(r[0], r[1], equal_nan=True))
 row("NaN/inf", "_kernels.avgpool_forward", "inf and -inf in one window give NaN, 1e308s give inf",
     lambda _: (K.avgpool_forward(_special_x(), 2, 2, 1, 1),
-               R.avgpool_forward(_special_x(), 2, 2, 1, 1)),
+               R.pooling.avgpool_forward(_special_x(), 2, 2, 1, 1)),
     lambda r: np.array_equal(r[0], r[1], equal_nan=True))
 row("NaN/inf", "_kernels.maxpool_backward", "NaN dout is routed to the argmax only",
     lambda _: K.maxpool_backward(np.full((1, 1, 2, 2), np.nan), np.array([[[[0, 1], [2, 3]]]]),

@@ -269,7 +269,7 @@ def _pickle_structured(r):
 
 
 def _npz_file(target, data):
-    from cconv._io import load_npz
+    from cconv.io.npz import load_npz
     from cconv.networks import ParamsFileError, load_network
     path = _write("p.npz", data)
     out = _run(target + " load_npz", lambda: load_npz(path), ValueError)
