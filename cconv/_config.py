@@ -6,7 +6,8 @@ import platform
 import sys
 
 from ._threads import (MAX_THREADS, _available_cpus, get_num_threads,  # noqa: F401
-                       last_level_cache_bytes, resolve_threads, set_num_threads)
+                       last_level_cache_bytes, resolve_threads,  # noqa: F401
+                       set_num_threads)  # noqa: F401  (re-exported)
 
 
 def config():

@@ -2,10 +2,9 @@
 
 Imported by the ops (:mod:`cconv.ops`) and by :mod:`cconv._config`, which reports them.
 """
-import numbers
 import os
-import platform
-import sys
+
+from ._checks import is_integer
 
 _num_threads = None  # set by set_num_threads(); None means "decide from the environment"
 
@@ -79,7 +78,7 @@ def resolve_threads(n_threads=None):
             return _num_threads
         env = _env_threads()
         return env if env is not None else _available_cpus()
-    if isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral):
+    if not is_integer(n_threads):
         raise TypeError(f"n_threads must be an int or None, not {type(n_threads).__name__}")
     n = int(n_threads)
     if n == -1:

@@ -1,11 +1,8 @@
 """Shapes, dtypes and helpers the op tests share (test_im2col, test_pooling,
 test_activation, test_conv, test_ops)."""
 
-import itertools
-
 import numpy as np
-import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, settings, strategies as st
 
 from cconv import ops as K
 from cconv.ops import reference as R

@@ -1,14 +1,9 @@
 """ReLU (cconv.ops.activation, kernel src/_activation.pyx) against NumPy."""
 
-import itertools
-
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
 
 from cconv import ops as K
-from cconv.ops import reference as R
-from cconv import util
 from op_cases import *  # noqa: F401,F403
 
 

@@ -2,7 +2,7 @@
 
 Random shapes, strides, pads, filter sizes and dtypes, valid and invalid: an invalid
 call must raise ValueError or TypeError (MemoryError for sizes beyond the machine),
-never crash or return garbage; a valid call must equal ``cconv._reference`` (exactly for
+never crash or return garbage; a valid call must equal ``cconv.ops.reference`` (exactly for
 data-moving kernels, to rounding for sums). Values mix NaN, +-inf, +-huge, denormals and
 -0.0. The file parsers get random and mutated bytes (tests/fuzz/fuzz_loaders.py).
 

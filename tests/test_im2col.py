@@ -1,11 +1,9 @@
 """im2col / col2im and the per-sample im2col_t / col2im_t (cconv.ops.im2col, kernel
 src/_im2col.pyx) against the NumPy reference (cconv.ops.reference.im2col)."""
 
-import itertools
-
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import given
 
 from cconv import ops as K
 from cconv.ops import reference as R

@@ -1,11 +1,8 @@
 """What every op of the door (cconv.ops) shares: layouts, out= buffers, the dtype policy,
 bad input, threads, empty planes, byte order and size limits."""
 
-import itertools
-
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
 
 from cconv import ops as K
 from cconv.ops import reference as R

@@ -1,11 +1,9 @@
 """Max and average pooling (cconv.ops.pooling, kernel src/_pooling.pyx) against the NumPy
 reference (cconv.ops.reference.pooling)."""
 
-import itertools
-
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from cconv import ops as K
 from cconv.ops import reference as R

@@ -1,4 +1,4 @@
-"""cconv.trainer (and cconv._io) on a small two-layer network and real MNIST."""
+"""cconv.trainer (and cconv.io.npz) on a small two-layer network and real MNIST."""
 import json
 import os
 import signal

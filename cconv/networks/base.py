@@ -15,7 +15,7 @@ from .._checks import float_array, integer
 from ..gradient import numerical_gradient
 from ..io.book_pickle import ParamsFileError, load_book_pickle
 from ..io.npz import load_npz, save_npz_atomic
-from ..ops.geometry import out_size as conv_out
+from ..ops.geometry import out_size as conv_out  # noqa: F401  (for the networks)
 
 _FLOATS = (np.float32, np.float64)
 

@@ -28,7 +28,6 @@ Differences from the book (each is a fix or says why):
 - With ``verbose=True`` the book prints the loss of every step; here a progress bar per
   epoch (images/s, loss, running batch accuracy, ETA) and one summary line per epoch.
 """
-import copy
 import json
 import math
 import os
@@ -42,7 +41,7 @@ from ..optimizer import get_optimizer
 from . import checkpoint as ckpt
 from .checkpoint import CHECKPOINT_NAME
 from .divergence import TrainingDiverged, all_finite, describe
-from .log import JsonLog, jsonable
+from .log import JsonLog, history, run_config
 from .progress import EpochBar
 from .sampling import make_sampler
 from .signals import DeferSigint
@@ -442,161 +441,40 @@ class Trainer:
             self._bar = None
 
     # -- checkpoints -------------------------------------------------------------------
-    def save_checkpoint(self, path=None):
-        """Write the full training state atomically to one .npz file.
-
-        Parameters
-        ----------
-        path : str or os.PathLike, optional
-            Default: ``<checkpoint_dir>/checkpoint.npz``.
-
-        Notes
-        -----
-        Arrays: ``param/<key>`` (every ``network.params`` array, dtype kept),
-        ``optimizer/<state>/<key>`` (the optimizer's state arrays) and ``perm`` (the
-        current epoch's permutation, 'epoch' sampling). JSON metadata: step and epoch
-        counters, the position in the permutation, the optimizer's scalars, the
-        Generator's bit-generator state and numpy's global RNG state as of the last
-        completed step, the history lists and timings, and the run's configuration
-        (see :mod:`cconv.training.checkpoint`).
-        """
+    def _path(self, path):
         path = self.checkpoint_path if path is None else os.fspath(path)
         if path is None:
             raise ValueError("no path given and the Trainer has no checkpoint_dir")
-        arrays = {f"param/{k}": v for k, v in self.network.params.items()}
-        opt_scalars = {}
-        if callable(getattr(self.optimizer, "state_dict", None)):
-            for k, v in self.optimizer.state_dict().items():
-                if isinstance(v, np.ndarray):
-                    arrays[f"optimizer/{k}"] = v
-                else:
-                    opt_scalars[k] = v
-        sampler_arrays, sampler_scalars = self.sampler.state()
-        arrays.update(sampler_arrays)
-        gen, legacy = ckpt.rng_states_to_json(self._snapshot)
-        meta = {
-            "current_iter": self.current_iter, "current_epoch": self.current_epoch,
-            **sampler_scalars, "train_size": self.train_size,
-            "mini_batch_size": self.batch_size, "sampling": self.sampling,
-            "epochs": self.epochs, "param_keys": list(self.network.params),
-            "lr_schedule": self.lr_schedule, "base_lr": self.base_lr,
-            "optimizer": opt_scalars, "rng": gen, "np_random": legacy,
-            "train_loss_list": self.train_loss_list,
-            "train_acc_list": self.train_acc_list,
-            "test_acc_list": self.test_acc_list,
-            "epoch_loss_list": self.epoch_loss_list,
-            "epoch_times": self.epoch_times, "eval_times": self.eval_times,
-            "epoch_train_time": self._epoch_train_time,
-            "config": self._config(),
-        }
-        return ckpt.write(path, arrays, meta)
+        return path
+
+    def save_checkpoint(self, path=None):
+        """Write the full training state atomically to one .npz file.
+
+        ``path`` defaults to ``<checkpoint_dir>/checkpoint.npz``. Arrays: ``param/<key>``
+        (every ``network.params`` array, dtype kept), ``optimizer/<state>/<key>`` and
+        ``perm`` (the epoch's permutation, 'epoch' sampling); JSON metadata: counters,
+        the optimizer's scalars, both RNG states as of the last completed step, the
+        histories and the run's configuration (see :mod:`cconv.training.checkpoint`).
+        """
+        return ckpt.save(self, self._path(path))
 
     def load_checkpoint(self, path=None):
         """Restore the state written by :meth:`save_checkpoint` (parameters in place).
 
-        The whole file is checked before anything changes.
-
-        Raises
-        ------
-        ValueError
-            If the file is corrupt, or was made for another training set size, batch
-            size, sampling mode, learning-rate schedule, optimizer class, or parameter
-            set (names, shapes, dtypes); nothing is changed then.
+        The whole file is checked before anything changes: ValueError if it is corrupt,
+        or was made for another training set size, batch size, sampling mode,
+        learning-rate schedule, optimizer class, or parameter set (names, shapes,
+        dtypes); nothing is changed then.
         """
-        path = self.checkpoint_path if path is None else os.fspath(path)
-        if path is None:
-            raise ValueError("no path given and the Trainer has no checkpoint_dir")
-        c = ckpt.read(path)
-        meta = c.meta
-        for name, mine in (("train_size", self.train_size),
-                           ("mini_batch_size", self.batch_size),
-                           ("sampling", self.sampling), ("lr_schedule", self.lr_schedule)):
-            if meta.get(name) != mine:
-                raise ValueError(f"checkpoint {path!r} was made with {name}="
-                                 f"{meta.get(name)!r}, this Trainer has {name}={mine!r}: "
-                                 "it cannot continue that run")
-        params = self.network.params
-        if set(c.params) != set(params):
-            raise ValueError(f"checkpoint {path!r} has parameters {sorted(c.params)}, the "
-                             f"network has {sorted(params)}")
-        for k, v in c.params.items():
-            p = params[k]
-            if v.shape != p.shape or v.dtype != p.dtype:
-                raise ValueError(f"checkpoint {path!r}: param {k!r} is {v.shape} {v.dtype}, "
-                                 f"the network's is {p.shape} {p.dtype}")
-        try:
-            apply_sampler = self.sampler.load_state(c.sampler_arrays, meta)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"checkpoint {path!r} is damaged: {exc}") from None
-        if c.optimizer:
-            if not callable(getattr(self.optimizer, "load_state_dict", None)):
-                raise ValueError(f"checkpoint {path!r} holds optimizer state but "
-                                 f"{type(self.optimizer).__name__} has no load_state_dict")
-            copy.deepcopy(self.optimizer).load_state_dict(c.optimizer)   # a dry run
-        # everything is checked: from here on, nothing can fail half-way
-        if c.optimizer:
-            self.optimizer.load_state_dict(c.optimizer)
-        for k, v in c.params.items():
-            np.copyto(params[k], v)   # in place: layers hold these arrays
-        if self.lr_schedule is not None:
-            self.base_lr = c.base_lr   # the run's own, like its other hypers
-        self.current_iter, self.current_epoch = c.current_iter, c.current_epoch
-        apply_sampler()
-        for name, values in c.lists.items():
-            setattr(self, name, values)
-        self._epoch_train_time = c.epoch_train_time
-        self._set_rng_states(c.rng)
-        self._snapshot = self._rng_states()
-        return meta
+        return ckpt.load(self, self._path(path))
 
     # -- history -----------------------------------------------------------------------
     def _config(self):
-        opt = self.optimizer
-        hypers = getattr(opt, "hyperparameters", None)
-        hyper = hypers() if callable(hypers) else (
-            {"lr": opt.lr} if hasattr(opt, "lr") else {})
-        from .. import __version__
-        return jsonable({
-            "cconv": __version__,
-            "network": type(self.network).__name__,
-            "epochs": self.epochs, "mini_batch_size": self.batch_size,
-            "optimizer": type(opt).__name__, "optimizer_param": hyper,
-            "lr_schedule": self.lr_schedule, "base_lr": self.base_lr,
-            "evaluate_sample_num_per_epoch": self.evaluate_sample_num_per_epoch,
-            "eval_batch_size": self.eval_batch_size,
-            "sampling": self.sampling, "seed": self.seed,
-            "train_size": self.train_size, "test_size": len(self.x_test),
-            "x_dtype": str(self.x_train.dtype),
-            "iter_per_epoch": self.iter_per_epoch, "max_iter": self.max_iter,
-        })
+        return run_config(self)
 
     def history(self):
-        """The run so far as a JSON-able dict.
-
-        Returns
-        -------
-        dict
-            ``train_loss_list``, ``train_acc_list``, ``test_acc_list``,
-            ``epoch_loss_list``, ``final_test_acc``, ``epochs_done``, ``steps_done``,
-            ``config`` (sizes, optimizer and hyper-parameters, sampling, seed, ...) and
-            ``timing`` (training and evaluation seconds per epoch, images/s).
-        """
-        ips = [self._images(e) / t if t > 0 else None
-               for e, t in enumerate(self.epoch_times, start=1)]
-        return jsonable({
-            "train_loss_list": self.train_loss_list,
-            "train_acc_list": self.train_acc_list,
-            "test_acc_list": self.test_acc_list,
-            "epoch_loss_list": self.epoch_loss_list,
-            "final_test_acc": self.final_test_acc,
-            "epochs_done": self.current_epoch,
-            "steps_done": self.current_iter,
-            "config": self._config(),
-            "timing": {"epoch_train_seconds": self.epoch_times,
-                       "epoch_eval_seconds": self.eval_times,
-                       "final_eval_seconds": self.final_eval_time,
-                       "images_per_second": ips},
-        })
+        """The run so far as a JSON-able dict (see :func:`cconv.training.log.history`)."""
+        return history(self)
 
     def save_history(self, path):
         """Write :meth:`history` as JSON to ``path`` (atomically)."""

@@ -4,4 +4,4 @@
 ``cconv.ops.pooling.maxpool_forward``, and so on: the tests compare them, and the
 benchmarks' book baseline runs on them. Written for clarity, dtype-preserving.
 """
-from . import activation, conv, im2col, linear, lrn, optimizer, pooling  # noqa: F401
+from . import activation, conv, im2col, linear, lrn, optimizer, pooling  # noqa: F401  (the submodules)
