@@ -61,9 +61,9 @@ def stack_figure(blocks, title=None, note=None, dpi=100, show=False, path=None,
     head_h, xlab_h, between, pad = 22, 16, 16, 12
     top = pad + (26 if title else 0) + (18 if note else 0)
     width = max(b["image"].shape[1] for b in blocks)
-    text_w = max([left + _text_px(b["heading"], 10) for b in blocks]
-                 + [pad + _text_px(title or "", 12), pad + _text_px(note or "", 9)])
-    fig_w = max(left + width, text_w) + pad
+    fig_w = max([left + width + pad] + [left + _text_px(b["heading"], 10) + pad
+                                        for b in blocks]
+                + [_text_px(title or "", 12) + 2 * pad, _text_px(note or "", 9) + 2 * pad])
     heights = [head_h + b["image"].shape[0] + (xlab_h if b.get("xlabels") else 0)
                for b in blocks]
     fig_h = top + sum(heights) + between * (len(blocks) - 1) + pad

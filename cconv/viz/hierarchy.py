@@ -350,10 +350,11 @@ def hierarchy(network, x, layers=None, *, k=8, n_filters=6, steps=200, batch_siz
         h = tiles[0].shape[0]
         scale = max(1, -(-tile_px // h))
         img, _, ys = grid(rows, scale, sep_after=len(rows[0]) - 2)
-        what = (f"field {f.size[0]}x{f.size[1]} px" if f.spatial else "whole image")
+        what = (f"{f.out_shape[0]} filters, field {f.size[0]}x{f.size[1]} px" if f.spatial
+                else f"{f.out_shape[0]} units, whole image")
         blocks.append(dict(
             image=img,
-            heading=f"{name} ({tp.field.out_shape[0]} filters, {what}): top {tp.k} of "
+            heading=f"{name} ({what}): top {tp.k} of "
                     f"{tp.n_images} images per filter  |  maximised input",
             ylabels=[(y, f"#{c}") for y, c in zip(ys, chosen)]))
         layout.append((name, len(rows), len(rows[0])))
