@@ -66,6 +66,7 @@ def stack_figure(blocks, title=None, note=None, dpi=100, show=False, path=None,
                 + [_text_px(title or "", 12) + 2 * pad, _text_px(note or "", 9) + 2 * pad])
     heights = [head_h + b["image"].shape[0] + (xlab_h if b.get("xlabels") else 0)
                for b in blocks]
+    fig_w = int(np.ceil(fig_w))     # whole pixels: the tiles land on the pixel grid
     fig_h = top + sum(heights) + between * (len(blocks) - 1) + pad
     fig = _new_figure((fig_w / _BASE_DPI, fig_h / _BASE_DPI), dpi, show)
     y = top

@@ -209,7 +209,7 @@ def _unit_values(out, units, field):
     return out[b, units].astype(np.float64)
 
 
-def maximize_activation(network, layer, units, steps=200, lr=0.05, jitter=2, l2=0.01,
+def maximize_activation(network, layer, units, steps=200, lr=0.05, jitter=None, l2=0.01,
                         blur_sigma=0.5, blur_every=4, pixel_range=(0.0, 1.0), rng=0):
     """The inputs that maximise given filters (or classes) of ``layer``, by gradient ascent.
 
@@ -228,11 +228,13 @@ def maximize_activation(network, layer, units, steps=200, lr=0.05, jitter=2, l2=
         Gradient-ascent steps.
     lr : float
         Step size in pixel units: each step moves the image by ``lr`` times its gradient
-        divided by the gradient's mean absolute value.
-    jitter : int
+        divided by the mean absolute value of the gradient's non-zero pixels (those of
+        the receptive field).
+    jitter : int, optional
         Each step, the image is rolled by up to ``jitter`` pixels in each direction before
         the gradient is taken (and the gradient rolled back): features that only work at
-        one exact offset do not survive.
+        one exact offset do not survive. Default: an eighth of the field, at most 2 (no
+        jitter for fields under 8 pixels, where a shift would be a different input).
     l2 : float
         Decay: each step multiplies the image by ``1 - l2`` (towards the dark background).
     blur_sigma, blur_every : float, int
@@ -260,6 +262,9 @@ def maximize_activation(network, layer, units, steps=200, lr=0.05, jitter=2, l2=
     lo, hi = (float(v) for v in pixel_range)
     if not hi > lo:
         raise ValueError(f"pixel_range must be (low, high) with high > low, got {pixel_range}")
+    if jitter is None:
+        jitter = min(2, max(field.size) // 8)
+    jitter = _int(jitter, "jitter", 0)
     g = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     C, H, W = (int(d) for d in network.config["input_dim"])
     dt = network.dtype
@@ -274,7 +279,9 @@ def maximize_activation(network, layer, units, steps=200, lr=0.05, jitter=2, l2=
         xj = np.roll(x, (dy, dx), axis=(2, 3))
         _, grad = input_gradient(network, xj, layer, seed)
         grad = np.roll(grad, (-dy, -dx), axis=(2, 3))
-        scale = np.abs(grad).mean(axis=(1, 2, 3), keepdims=True)
+        mag = np.abs(grad)
+        scale = mag.sum(axis=(1, 2, 3), keepdims=True) / np.maximum(
+            np.count_nonzero(mag, axis=(1, 2, 3)).reshape(-1, 1, 1, 1), 1)
         x = x + dt.type(lr) * grad / (scale + dt.type(1e-12))
         x *= decay
         if blur_every and blur_sigma > 0 and (step + 1) % blur_every == 0:
