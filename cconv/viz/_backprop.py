@@ -27,6 +27,8 @@ def _takes_train_flg(layer):
 
 
 def _forward(layer, x):
+    if hasattr(layer, "call"):          # the Layer protocol routes train_flg itself
+        return layer.call(x, False)
     return layer.forward(x, False) if _takes_train_flg(layer) else layer.forward(x)
 
 
@@ -49,9 +51,10 @@ def eval_forward(network, x, until=None):
 
 
 def _backward(layer, dout):
-    # The test-mode forward of Dropout and BatchNormalization is a fixed affine map;
-    # their own backward follows the last *training* forward instead.
-    if _takes_train_flg(layer):
+    # The test-mode forward of Dropout and BatchNormalization is a fixed affine map.
+    # Layers of the protocol (they record `training`) differentiate the forward they
+    # last ran; the older ones follow their last *training* forward, so it is done here.
+    if not hasattr(layer, "training") and _takes_train_flg(layer):
         if hasattr(layer, "dropout_ratio"):
             return dout * dout.dtype.type(1.0 - layer.dropout_ratio)
         if hasattr(layer, "running_var"):
