@@ -107,6 +107,13 @@ def saliency(network, image, label=None):
                     g[0].astype(np.float64), g[1].astype(np.float64))
 
 
+def _limit(*maps):
+    """One colour scale for maps: the 99th percentile of their |values| (a few extreme
+    pixels would leave everything else invisible), at least a tiny positive number."""
+    v = np.abs(np.concatenate([m.ravel() for m in maps]))
+    return float(max(np.percentile(v, 99), v.max() * 1e-3, 1e-30))
+
+
 def _overlay(image, heat, limit):
     """Gray digit (ink dark) under a red (+) / blue (-) map whose opacity is |heat|."""
     base = to_rgb_tile(image, 0.0, max(1.0, float(image.max())))
@@ -125,7 +132,7 @@ def saliency_figure(network, image, label=None, *, class_names=None, title=None,
     input x gradient for each; and the gradient of their difference, the evidence for
     the predicted class over the other. Red pixels raise the score, blue ones lower it;
     the two gradient tiles share one colour scale, and so do the two input x gradient
-    tiles.
+    tiles (saturated at the 99th percentile of their magnitudes).
 
     Returns
     -------
@@ -137,13 +144,13 @@ def saliency_figure(network, image, label=None, *, class_names=None, title=None,
     img = s.image.mean(axis=0)
     g_p, g_t = s.grad_pred.mean(axis=0), s.grad_true.mean(axis=0)
     ig_p, ig_t = s.input_x_grad_pred.mean(axis=0), s.input_x_grad_true.mean(axis=0)
-    lg = max(np.abs(g_p).max(), np.abs(g_t).max())
-    li = max(np.abs(ig_p).max(), np.abs(ig_t).max())
+    lg = _limit(g_p, g_t)
+    li = _limit(ig_p, ig_t)
     tiles = [to_rgb_tile(img, 0.0, max(1.0, float(img.max()))),
              _overlay(img, g_p, lg), _overlay(img, g_t, lg),
              _overlay(img, ig_p, li), _overlay(img, ig_t, li)]
     diff = g_p - g_t
-    tiles.append(_overlay(img, diff, np.abs(diff).max()))
+    tiles.append(_overlay(img, diff, _limit(diff)))
     mosaic, xs, _ = grid([tiles], scale, margin=3, sep_after=0)
     p, t = name(s.pred), name(s.true)
     kind = "true" if s.true_is_label else "runner-up"
