@@ -1,23 +1,19 @@
 """``cconv show hierarchy`` and ``cconv show saliency`` (issue 17): parsers and handlers.
 
-Registered by :func:`add_show_parsers` on the ``show`` subcommand of :mod:`cconv.cli`.
+Registered by :func:`add_show_parsers` on the ``show`` subcommand of :mod:`cconv.cli`,
+which hands over its own module (its helpers and CLIError), so this one never imports it.
 """
+import functools
 from pathlib import Path
 
 __all__ = ["add_show_parsers", "cmd_show_hierarchy", "cmd_show_saliency"]
-
-
-def _cli():
-    from . import cli
-    return cli
 
 
 def _default_out(args, name):
     return str(Path(args.params).parent / name) if args.out is None else args.out
 
 
-def _layer_list(network, text):
-    cli = _cli()
+def _layer_list(cli, network, text):
     from .viz.hierarchy import conv_layers
     if text is None:
         layers = conv_layers(network)
@@ -37,13 +33,12 @@ def _layer_list(network, text):
     return sorted(dict.fromkeys(layers), key=order.index)
 
 
-def cmd_show_hierarchy(args, argv):
-    cli = _cli()
+def cmd_show_hierarchy(args, argv, cli):
     from .viz.hierarchy import hierarchy
 
     out = cli._check_out_file(_default_out(args, "hierarchy.png"))
     network = cli._load_params(args.params, args.net)
-    layers = _layer_list(network, args.layers)
+    layers = _layer_list(cli, network, args.layers)
     args.dataset = cli._infer_dataset(args)
     _, (x_test, _) = cli._load_data(args, network.dtype, test_size=args.test_size)
     print(f"{type(network).__name__}: top {args.k} patches and maximised inputs of "
@@ -55,8 +50,7 @@ def cmd_show_hierarchy(args, argv):
     return 0
 
 
-def cmd_show_saliency(args, argv):
-    cli = _cli()
+def cmd_show_saliency(args, argv, cli):
     from ._run import class_names, image_input
     from .viz.saliency import saliency_figure
 
@@ -100,9 +94,9 @@ def cmd_show_saliency(args, argv):
     return 0
 
 
-def add_show_parsers(show):
-    """Add ``hierarchy`` and ``saliency`` to the ``show`` subparsers."""
-    cli = _cli()
+def add_show_parsers(show, cli):
+    """Add ``hierarchy`` and ``saliency`` to the ``show`` subparsers; ``cli`` is the
+    module of the command (its option helpers, ``CLIError``, loaders)."""
     q = show.add_parser(
         "hierarchy", formatter_class=cli._Formatter,
         help="what each layer responds to: top patches, maximised inputs",
@@ -126,7 +120,7 @@ def add_show_parsers(show):
     q.add_argument("--out", metavar="PNG",
                    help="figure to write (.png, .svg or .pdf; default hierarchy.png beside "
                         "PARAMS)")
-    q.set_defaults(func=cmd_show_hierarchy)
+    q.set_defaults(func=functools.partial(cmd_show_hierarchy, cli=cli))
 
     q = show.add_parser(
         "saliency", formatter_class=cli._Formatter,
@@ -146,4 +140,4 @@ def add_show_parsers(show):
     cli._data_options(q, None, "dataset of --index (default: as for evaluate)")
     q.add_argument("--out", metavar="PNG",
                    help="figure to write (default saliency-N.png beside PARAMS)")
-    q.set_defaults(func=cmd_show_saliency)
+    q.set_defaults(func=functools.partial(cmd_show_saliency, cli=cli))

@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-from .._progress import Progress
+from ..training.progress import Progress
 from ._backprop import eval_forward, input_gradient
 from ._grid import grid, stack_figure, to_rgb_tile
 from .receptive import POINTWISE, layer_window, receptive_fields

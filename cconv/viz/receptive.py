@@ -10,7 +10,8 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from .._kernels import pair
+from .._checks import pair
+from ..nn.base import POINTWISE as _POINTWISE
 from ._backprop import eval_forward
 
 __all__ = ["Window", "POINTWISE", "Field", "layer_window", "receptive_fields",
@@ -19,14 +20,15 @@ __all__ = ["Window", "POINTWISE", "Field", "layer_window", "receptive_fields",
 Window = namedtuple("Window", "kh kw sh sw ph pw")
 Window.__doc__ = """A layer's sliding window: size (kh, kw), stride (sh, sw), pad (ph, pw)."""
 
-POINTWISE = Window(1, 1, 1, 1, 0, 0)
+POINTWISE = Window(*_POINTWISE)   # the Layer protocol's window of a pointwise layer
 
 
 def layer_window(layer):
     """The :class:`Window` of ``layer``, or None if every output sees the whole input.
 
-    A layer that defines ``window`` (the Layer protocol's geometry hook) is asked;
-    otherwise its public attributes are read: ``W`` of shape (FN, C, FH, FW) with
+    A layer that defines ``window`` (the Layer protocol's geometry hook, every
+    :mod:`cconv.nn` layer) is asked; for other layers (a book-style class of the user's)
+    the public attributes are read: ``W`` of shape (FN, C, FH, FW) with
     ``stride`` and ``pad`` (a convolution), ``pool_h``/``pool_w`` with ``stride`` and
     ``pad`` (a pooling), a 2-D ``W`` (an affine layer: None). Anything else is taken as
     pointwise; :func:`receptive_fields` checks that against the shapes it sees.
