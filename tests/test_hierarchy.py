@@ -316,6 +316,10 @@ def test_maximize_bad_input(trained_simple):
         maximize_activation(trained_simple, "Conv1", [0], pixel_range=(1, 0))
     with pytest.raises(KeyError):
         maximize_activation(trained_simple, "Nope", [0])
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        maximize_activation(trained_simple, "Conv1", [0], lr=0)
+    with pytest.raises(TypeError, match="steps must be an int"):
+        maximize_activation(trained_simple, "Conv1", [0], steps="9")
 
 
 def test_saliency_compares_prediction_and_label(trained_simple, test_images):

@@ -8,10 +8,9 @@ input a filter or class "wants" by gradient ascent on the input from noise, with
 usual regularisers (jitter, L2 decay, blur, clipping to the pixel range).
 :func:`hierarchy` draws both, layer by layer.
 """
-import numbers
-
 import numpy as np
 
+from .._checks import integer, positive_int, real
 from ..training.progress import Progress
 from ._backprop import eval_forward, input_gradient
 from ._grid import grid, stack_figure, to_rgb_tile
@@ -88,12 +87,6 @@ def _as_batch(x):
     return x
 
 
-def _int(v, name, minimum=1):
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) or v < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {v!r}")
-    return int(v)
-
-
 def _check_layers(network, layers):
     if isinstance(layers, str):
         layers = [layers]
@@ -134,8 +127,8 @@ def top_patches(network, x, layers, k=9, batch_size=250, progress=None):
     """
     x = _as_batch(x)
     layers = _check_layers(network, layers)
-    k = min(_int(k, "k"), len(x))
-    batch_size = _int(batch_size, "batch_size")
+    k = min(positive_int(k, "k"), len(x))
+    batch_size = positive_int(batch_size, "batch_size")
     fields = receptive_fields(network)
     order = [n for n in network.layers if n in layers]
     deepest = order[-1]
@@ -258,13 +251,17 @@ def maximize_activation(network, layer, units, steps=200, lr=0.05, jitter=None, 
     if len(units) == 0 or units.min() < 0 or units.max() >= n_units:
         raise ValueError(f"units must be in 0..{n_units - 1} for layer {layer!r}, got "
                          f"{units.tolist()}")
-    steps = _int(steps, "steps", 0)
+    steps = integer(steps, "steps", low=0)
+    lr = real(lr, "lr", low=0, low_open=True)
+    l2 = real(l2, "l2", low=0, high=1)
+    blur_sigma = real(blur_sigma, "blur_sigma", low=0)
+    blur_every = integer(blur_every, "blur_every", low=0)
     lo, hi = (float(v) for v in pixel_range)
     if not hi > lo:
         raise ValueError(f"pixel_range must be (low, high) with high > low, got {pixel_range}")
     if jitter is None:
         jitter = min(2, max(field.size) // 8)
-    jitter = _int(jitter, "jitter", 0)
+    jitter = integer(jitter, "jitter", low=0)
     g = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     C, H, W = (int(d) for d in network.config["input_dim"])
     dt = network.dtype
@@ -338,7 +335,7 @@ def hierarchy(network, x, layers=None, *, k=8, n_filters=6, steps=200, batch_siz
     layers = conv_layers(network) if layers is None else _check_layers(network, layers)
     if not layers:
         raise ValueError(f"{type(network).__name__} has no convolution layers")
-    n_filters = _int(n_filters, "n_filters")
+    n_filters = positive_int(n_filters, "n_filters")
     tops = top_patches(network, x, layers, k=k, batch_size=batch_size, progress=progress)
     lo, hi = (float(v) for v in pixel_range)
     blocks, layout = [], []
