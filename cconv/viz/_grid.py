@@ -8,7 +8,7 @@ import numpy as np
 import matplotlib
 from matplotlib.colors import to_rgb
 
-from ..visualize import _BASE_DPI, _GAP_COLOR, _finish, _new_figure, _text_px
+from ._figure import _BASE_DPI, _GAP_COLOR, _finish, _new_figure, _text_px
 
 GAP_RGB = np.array(to_rgb(_GAP_COLOR))
 OUTSIDE_COLOR = "#f3e4c2"          # padding: the part of a field beyond the image
