@@ -10,6 +10,10 @@ CCONV_DEBUG=1           Cython bounds/wraparound checks on, -O0 -g (for debuggin
 CCONV_SANITIZE=...      comma list passed to -fsanitize= (e.g. address,undefined); run the
                         result with the sanitizer runtime preloaded (see .ci/sanitize).
 CCONV_NATIVE=1          add -march=native (only for a build that stays on this machine).
+CCONV_ISA_BUILD=auto|baseline
+                        auto (default): on x86 with gcc/clang, the convolution engine's
+                        AVX2 and AVX-512 variants are compiled too (each with its own -m
+                        flags; the CPU picks at import); baseline builds the portable one only.
 
 A build whose configuration (these switches, CFLAGS, the compiler) differs from the one
 that built the objects in build/ before rebuilds every module: no switch ever leaves a
@@ -17,7 +21,9 @@ stale module beside fresh ones. Each module reports its real build (``build_info
 from the compiler's own macros and the configuration tag), and ``cconv info`` says when
 they differ.
 """
+import glob
 import os
+import platform
 import re
 import sys
 import tempfile
@@ -29,7 +35,8 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 # One compiled module per op family; cconv/ops/<family>.py is its only importer.
-KERNELS = ["_im2col", "_conv", "_pooling", "_lrn", "_activation", "_optimizer"]
+# (cconv._conv, the convolution engine, is built by _conv_extension below)
+KERNELS = ["_im2col", "_pooling", "_lrn", "_activation", "_optimizer"]
 
 
 def _env(name, default=""):
@@ -80,6 +87,7 @@ def _build_tag(use_omp, compiler):
              f"debug={'on' if _env('CCONV_DEBUG') in ('1', 'true', 'on') else 'off'}",
              f"sanitize={_env('CCONV_SANITIZE') or 'off'}",
              f"native={'on' if _env('CCONV_NATIVE') in ('1', 'true', 'on') else 'off'}",
+             f"isa_build={_env('CCONV_ISA_BUILD') or 'auto'}",
              f"cflags={' '.join(os.environ.get('CFLAGS', '').split()) or '-'}",
              f"cc={os.path.basename(str((getattr(compiler, 'compiler_so', None) or ['?'])[0]))}"]
     # Kept to characters that need no escaping inside a C string literal.
@@ -148,10 +156,54 @@ class BuildExt(build_ext):
         print(f"cconv: building with OpenMP {'on' if use_omp else 'off'} ({tag})"
               + (", configuration changed: rebuilding all modules"
                  if previous is not None and previous != tag else ""))
+        for ext in self.extensions:
+            if ext.name == "cconv._conv":
+                _build_isa_objects(self, ext)
         super().build_extensions()
         os.makedirs(self.build_temp, exist_ok=True)
         with open(stamp, "w", encoding="utf-8") as f:
             f.write(tag + "\n")
+
+
+# The convolution engine's per-instruction-set variants: one C file each, compiled to an
+# object with its own flags (so no other code is built for a CPU it may not run on) and
+# linked into cconv._conv, whose dispatcher picks one at import from cpuid + xgetbv.
+_ISA_VARIANTS = [
+    ("avx2", "src/conv/conv_avx2.c", ["-mavx2", "-mfma"]),
+    ("avx512", "src/conv/conv_avx512.c", ["-mavx512f", "-mfma"]),
+]
+
+
+def _isa_variants_wanted(compiler_type):
+    mode = _env("CCONV_ISA_BUILD", "auto")
+    if mode not in ("auto", "baseline"):
+        raise SystemExit(f"CCONV_ISA_BUILD must be auto or baseline, not {mode!r}")
+    x86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
+    return mode == "auto" and x86 and compiler_type != "msvc"
+
+
+def _build_isa_objects(cmd, ext):
+    """Compile the AVX2/AVX-512 variants of the convolution engine into ext's objects."""
+    if not _isa_variants_wanted(cmd.compiler.compiler_type):
+        print("cconv: convolution engine: portable baseline only")
+        return
+    for name, src, flags in _ISA_VARIANTS:
+        # FMA contraction is the point of these variants (the base flags forbid it).
+        args = list(ext.extra_compile_args) + flags + ["-ffp-contract=fast"]
+        objs = cmd.compiler.compile([src], output_dir=cmd.build_temp,
+                                    macros=ext.define_macros, include_dirs=ext.include_dirs,
+                                    extra_postargs=args, depends=ext.depends)
+        ext.extra_objects = list(ext.extra_objects or []) + objs
+        ext.define_macros = list(ext.define_macros) + [(f"CCONV_HAVE_{name.upper()}", "1")]
+    print("cconv: convolution engine: baseline, "
+          + ", ".join(n for n, _, _ in _ISA_VARIANTS))
+
+
+def _conv_extension():
+    return Extension("cconv._conv", ["src/_conv.pyx", "src/conv/conv_dispatch.c",
+                                     "src/conv/conv_baseline.c"],
+                     include_dirs=["src"], depends=sorted(glob.glob("src/conv/*")),
+                     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")])
 
 
 def _extensions():
@@ -169,7 +221,7 @@ def _extensions():
         Extension(f"cconv.{name}", [f"src/{name}.pyx"],
                   define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")])
         for name in KERNELS
-    ]
+    ] + [_conv_extension()]
     # cythonize regenerates C from timestamps only, not from the directives: a debug
     # build writes its C under build/cython-debug, so neither build ever compiles the
     # other's stale C (bounds checks left in a release build, or missing from a debug one).

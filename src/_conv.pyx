@@ -1,13 +1,217 @@
-"""The convolution's element-wise kernels on (N, F, P) arrays (F filters, P = OH*OW
-positions, the layer's NCHW output): bias add, and the bias gradient (sum over N and P).
-Row (n, f) or channel f belongs to one thread, so results do not depend on the thread
-count.
+"""The convolution engine (C in src/conv/): direct convolution forward, input gradient
+and weight gradient on C-contiguous NCHW arrays x (N, C, H, W), W (F, C, FH, FW),
+y/dout (N, F, OH, OW), float32 or float64, with the instruction-set variant chosen at
+import (cpuid + xgetbv, or CCONV_ISA=baseline|avx2|avx512). The GIL is released and
+OpenMP threads the whole call; results do not depend on the thread count.
 """
+import os
+
 from cython cimport floating
 from cython.parallel cimport prange
+from libc.stddef cimport ptrdiff_t
+from libc.string cimport memset
 
 
 include "_build.pxi"
+
+cdef extern from "conv/conv.h" nogil:
+    ctypedef struct cconv_conv_shape:
+        ptrdiff_t N, C, H, W, F, FH, FW, sh, sw, ph, pw, OH, OW
+    ctypedef struct cconv_conv_isa:
+        const char* name
+        const char* detail
+        int vector_bytes
+        int fwd_block
+        int fwd_vectors
+        int (*fwd_f32)(const cconv_conv_shape*, const float*, const float*, const float*,
+                       int, float*, int) noexcept nogil
+        int (*fwd_f64)(const cconv_conv_shape*, const double*, const double*, const double*,
+                       int, double*, int) noexcept nogil
+        int (*dx_f32)(const cconv_conv_shape*, const float*, const float*, float*,
+                      int) noexcept nogil
+        int (*dx_f64)(const cconv_conv_shape*, const double*, const double*, double*,
+                      int) noexcept nogil
+        int (*dw_f32)(const cconv_conv_shape*, const float*, const float*, float*, float*,
+                      int) noexcept nogil
+        int (*dw_f64)(const cconv_conv_shape*, const double*, const double*, double*,
+                      double*, int) noexcept nogil
+        double (*fma_loop_f32)(long, int*) noexcept nogil
+        double (*fma_loop_f64)(long, int*) noexcept nogil
+    int CCONV_ISA_COUNT
+    const cconv_conv_isa* cconv_conv_isa_built(int i)
+    int cconv_conv_isa_supported(int i)
+    const cconv_conv_isa* cconv_conv_active()
+    int cconv_conv_select(int i)
+    int cconv_conv_best()
+
+#: The variants, slowest first; their index is the C enum's.
+ISAS = ("baseline", "avx2", "avx512")
+_WHAT = {"baseline": "the portable baseline", "avx2": "AVX2 + FMA", "avx512": "AVX-512F"}
+
+
+def built_isas():
+    """The variants compiled into this build."""
+    return tuple(n for i, n in enumerate(ISAS) if cconv_conv_isa_built(i) != NULL)
+
+
+def supported_isas():
+    """The variants this build has and this CPU and OS can run."""
+    return tuple(n for i, n in enumerate(ISAS)
+                 if cconv_conv_isa_built(i) != NULL and cconv_conv_isa_supported(i))
+
+
+def best_isa():
+    return ISAS[cconv_conv_best()]
+
+
+def active_isa():
+    """The variant the convolutions run now."""
+    return cconv_conv_active().name.decode()
+
+
+def isa_info(name=None):
+    """dict(name, detail, vector_bytes, block) of a built variant (default: the active one)."""
+    cdef const cconv_conv_isa* v = cconv_conv_active() if name is None else \
+        cconv_conv_isa_built(_index(name))
+    if v == NULL:
+        raise ValueError(f"the {name} variant is not compiled into this build "
+                         f"(built: {', '.join(built_isas())})")
+    return {"name": v.name.decode(), "detail": v.detail.decode(),
+            "vector_bytes": v.vector_bytes,
+            "block": f"{v.fwd_block} channels x {v.fwd_vectors} vectors"}
+
+
+cdef int _index(name) except -1:
+    if name not in ISAS:
+        raise ValueError(f"unknown instruction set {name!r}; choose one of {', '.join(ISAS)}")
+    return ISAS.index(name)
+
+
+def select_isa(name):
+    """Run the convolutions with variant ``name`` from now on (the previous one is returned).
+
+    Raises ValueError for an unknown name, RuntimeError for a variant this build lacks or
+    this CPU (or its OS) cannot run.
+    """
+    cdef int i = _index(name)
+    prev = active_isa()
+    rc = cconv_conv_select(i)
+    if rc == -1:
+        raise RuntimeError(f"{name} ({_WHAT[name]}) is not compiled into this build of cconv "
+                           f"(built: {', '.join(built_isas())})")
+    if rc == -2:
+        raise RuntimeError(f"this CPU or its operating system cannot run {name} "
+                           f"({_WHAT[name]}); it supports: {', '.join(supported_isas())}")
+    return prev
+
+
+def fma_loop(name, dtype_name, long n_iter):
+    """Run variant ``name``'s FMA-throughput loop (one thread); returns its FLOP count."""
+    cdef const cconv_conv_isa* v = cconv_conv_isa_built(_index(name))
+    cdef int per = 0
+    cdef double s
+    if v == NULL or not cconv_conv_isa_supported(_index(name)):
+        raise RuntimeError(f"{name} cannot run here")
+    with nogil:
+        if dtype_name == "float32":
+            s = v.fma_loop_f32(n_iter, &per)
+        else:
+            s = v.fma_loop_f64(n_iter, &per)
+    if s != s:
+        raise FloatingPointError("the FMA loop overflowed")
+    return float(n_iter) * per
+
+
+cdef inline cconv_conv_shape _shape(Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                                    Py_ssize_t F, Py_ssize_t FH, Py_ssize_t FW, int sh, int sw,
+                                    int ph, int pw, Py_ssize_t OH, Py_ssize_t OW) noexcept:
+    cdef cconv_conv_shape g
+    g.N = N; g.C = C; g.H = H; g.W = W; g.F = F; g.FH = FH; g.FW = FW
+    g.sh = sh; g.sw = sw; g.ph = ph; g.pw = pw; g.OH = OH; g.OW = OW
+    return g
+
+
+cdef inline _check(int rc):
+    if rc != 0:
+        raise MemoryError("the convolution could not allocate its work buffers")
+
+
+def forward_into(const floating[:, :, :, ::1] x,  # IN (N, C, H, W)
+                 const floating[:, :, :, ::1] w,  # IN (F, C, FH, FW)
+                 const floating[::1] b,           # IN (F,), or empty: no bias
+                 floating[:, :, :, ::1] y,        # OUT (N, F, OH, OW)
+                 int sh, int sw, int ph, int pw, bint relu, int n_threads):
+    """y = conv(x, w) + b (then max(., 0) if relu); shapes checked by the caller."""
+    cdef cconv_conv_shape g = _shape(x.shape[0], x.shape[1], x.shape[2], x.shape[3],
+                                     w.shape[0], w.shape[2], w.shape[3], sh, sw, ph, pw,
+                                     y.shape[2], y.shape[3])
+    cdef const cconv_conv_isa* v = cconv_conv_active()
+    cdef int rc = 0
+    if y.shape[0] * y.shape[1] * y.shape[2] * y.shape[3] == 0:
+        return
+    with nogil:
+        if floating is float:
+            rc = v.fwd_f32(&g, &x[0, 0, 0, 0], &w[0, 0, 0, 0],
+                           &b[0] if b.shape[0] > 0 else NULL, relu, &y[0, 0, 0, 0], n_threads)
+        else:
+            rc = v.fwd_f64(&g, &x[0, 0, 0, 0], &w[0, 0, 0, 0],
+                           &b[0] if b.shape[0] > 0 else NULL, relu, &y[0, 0, 0, 0], n_threads)
+    _check(rc)
+
+
+def backward_data_into(const floating[:, :, :, ::1] dout,  # IN (N, F, OH, OW)
+                       const floating[:, :, :, ::1] w,     # IN (F, C, FH, FW)
+                       floating[:, :, :, ::1] dx,          # OUT (N, C, H, W)
+                       int sh, int sw, int ph, int pw, int n_threads):
+    """dx = the input gradient of the convolution for dout."""
+    cdef cconv_conv_shape g = _shape(dx.shape[0], dx.shape[1], dx.shape[2], dx.shape[3],
+                                     w.shape[0], w.shape[2], w.shape[3], sh, sw, ph, pw,
+                                     dout.shape[2], dout.shape[3])
+    cdef const cconv_conv_isa* v = cconv_conv_active()
+    cdef int rc = 0
+    if dx.shape[0] * dx.shape[1] * dx.shape[2] * dx.shape[3] == 0:
+        return
+    if dout.shape[0] * dout.shape[1] * dout.shape[2] * dout.shape[3] == 0:
+        with nogil:
+            memset(&dx[0, 0, 0, 0], 0, dx.shape[0] * dx.shape[1] * dx.shape[2] * dx.shape[3]
+                   * sizeof(floating))
+        return
+    with nogil:
+        if floating is float:
+            rc = v.dx_f32(&g, &dout[0, 0, 0, 0], &w[0, 0, 0, 0], &dx[0, 0, 0, 0], n_threads)
+        else:
+            rc = v.dx_f64(&g, &dout[0, 0, 0, 0], &w[0, 0, 0, 0], &dx[0, 0, 0, 0], n_threads)
+    _check(rc)
+
+
+def backward_filter_into(const floating[:, :, :, ::1] x,     # IN (N, C, H, W)
+                         const floating[:, :, :, ::1] dout,  # IN (N, F, OH, OW)
+                         floating[:, :, :, ::1] dw,          # OUT (F, C, FH, FW)
+                         floating[::1] db,                   # OUT (F,), or empty: skipped
+                         int sh, int sw, int ph, int pw, int n_threads):
+    """dW (and db) of the convolution, overwritten."""
+    cdef cconv_conv_shape g = _shape(x.shape[0], x.shape[1], x.shape[2], x.shape[3],
+                                     dw.shape[0], dw.shape[2], dw.shape[3], sh, sw, ph, pw,
+                                     dout.shape[2], dout.shape[3])
+    cdef const cconv_conv_isa* v = cconv_conv_active()
+    cdef int rc = 0
+    cdef Py_ssize_t nw = dw.shape[0] * dw.shape[1] * dw.shape[2] * dw.shape[3]
+    if nw == 0:
+        return
+    if x.shape[0] * dout.shape[2] * dout.shape[3] == 0:
+        with nogil:
+            memset(&dw[0, 0, 0, 0], 0, nw * sizeof(floating))
+            if db.shape[0] > 0:
+                memset(&db[0], 0, db.shape[0] * sizeof(floating))
+        return
+    with nogil:
+        if floating is float:
+            rc = v.dw_f32(&g, &x[0, 0, 0, 0], &dout[0, 0, 0, 0], &dw[0, 0, 0, 0],
+                          &db[0] if db.shape[0] > 0 else NULL, n_threads)
+        else:
+            rc = v.dw_f64(&g, &x[0, 0, 0, 0], &dout[0, 0, 0, 0], &dw[0, 0, 0, 0],
+                          &db[0] if db.shape[0] > 0 else NULL, n_threads)
+    _check(rc)
 
 
 def bias_add_into(floating[:, :, ::1] out, const floating[::1] b, int n_threads):
@@ -83,3 +287,14 @@ def sum_channels_into(const floating[:, :, ::1] dout, floating[::1] db, int n_th
     cdef const floating* base = &dout[0, 0, 0]
     for f in prange(F, nogil=True, schedule='static', num_threads=n_threads):
         db[f] = _sum_channel(base + f * P, N, F, P)
+
+
+def _select_from_env():
+    want = os.environ.get("CCONV_ISA", "").strip().lower()
+    if want and want != "auto":
+        if want not in ISAS:
+            raise RuntimeError(f"CCONV_ISA={want!r} is not one of auto, {', '.join(ISAS)}")
+        select_isa(want)
+
+
+_select_from_env()

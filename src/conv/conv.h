@@ -1,0 +1,70 @@
+/* cconv's convolution engine: direct convolution (implicit GEMM, no columns stored) for
+   forward, input gradient and weight gradient, float32 and float64, several instruction
+   sets chosen at run time.  Every array is C-contiguous NCHW (x, y, dx, dout) or
+   (F, C, FH, FW) (W, dW); what the kernels keep inside a call is their own business.
+
+   Each function returns 0, or CCONV_CONV_ENOMEM when a work buffer could not be
+   allocated (nothing else can fail: the caller has checked the shapes). */
+#ifndef CCONV_CONV_H
+#define CCONV_CONV_H
+
+#include <stddef.h>
+
+#define CCONV_CONV_ENOMEM (-1)
+
+typedef struct {
+    ptrdiff_t N, C, H, W;      /* input x */
+    ptrdiff_t F, FH, FW;       /* filters W (F, C, FH, FW) */
+    ptrdiff_t sh, sw, ph, pw;  /* stride, zero padding on each side */
+    ptrdiff_t OH, OW;          /* output (H + 2ph - FH) / sh + 1, ... */
+} cconv_conv_shape;
+
+/* y = conv(x, W) + b, then max(y, 0) if relu; b may be NULL (no bias). */
+typedef int (*cconv_conv_fwd_f32)(const cconv_conv_shape*, const float* x, const float* w,
+                                  const float* b, int relu, float* y, int n_threads);
+typedef int (*cconv_conv_fwd_f64)(const cconv_conv_shape*, const double* x, const double* w,
+                                  const double* b, int relu, double* y, int n_threads);
+/* dx = the input gradient of conv for dout (N, F, OH, OW). */
+typedef int (*cconv_conv_dx_f32)(const cconv_conv_shape*, const float* dout, const float* w,
+                                 float* dx, int n_threads);
+typedef int (*cconv_conv_dx_f64)(const cconv_conv_shape*, const double* dout, const double* w,
+                                 double* dx, int n_threads);
+/* dW (and db = dout summed over n, oh, ow, unless NULL), overwritten; the sums run in an
+   order fixed by the shapes alone, so they do not depend on n_threads. */
+typedef int (*cconv_conv_dw_f32)(const cconv_conv_shape*, const float* x, const float* dout,
+                                 float* dw, float* db, int n_threads);
+typedef int (*cconv_conv_dw_f64)(const cconv_conv_shape*, const double* x, const double* dout,
+                                 double* dw, double* db, int n_threads);
+
+typedef struct {
+    const char* name;          /* "baseline", "avx2", "avx512" */
+    const char* detail;        /* what the variant was compiled for */
+    int vector_bytes;          /* bytes per SIMD register the kernels use (0: scalar C) */
+    int fwd_block;             /* output channels x vectors of pixels held in registers */
+    int fwd_vectors;
+    cconv_conv_fwd_f32 fwd_f32;
+    cconv_conv_fwd_f64 fwd_f64;
+    cconv_conv_dx_f32 dx_f32;
+    cconv_conv_dx_f64 dx_f64;
+    cconv_conv_dw_f32 dw_f32;
+    cconv_conv_dw_f64 dw_f64;
+    /* an FMA-throughput loop: returns a value that depends on every FMA (so nothing is
+       optimised away); n_iter * flops_per_iter float32 FLOPs */
+    double (*fma_loop_f32)(long n_iter, int* flops_per_iter);
+    double (*fma_loop_f64)(long n_iter, int* flops_per_iter);
+} cconv_conv_isa;
+
+enum { CCONV_ISA_BASELINE = 0, CCONV_ISA_AVX2 = 1, CCONV_ISA_AVX512 = 2, CCONV_ISA_COUNT = 3 };
+
+/* The variant compiled into this build for index i, or NULL if it was not built. */
+const cconv_conv_isa* cconv_conv_isa_built(int i);
+/* 1 when this CPU and its OS can run variant i (cpuid + xgetbv), else 0. */
+int cconv_conv_isa_supported(int i);
+/* The variant in use (chosen by cconv_conv_select; the best supported one before that). */
+const cconv_conv_isa* cconv_conv_active(void);
+/* Use variant i: 0 on success, -1 not built, -2 the CPU/OS cannot run it. */
+int cconv_conv_select(int i);
+/* The best variant that is built and supported. */
+int cconv_conv_best(void);
+
+#endif

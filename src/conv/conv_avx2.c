@@ -1,0 +1,17 @@
+/* AVX2 + FMA variant (compiled with -mavx2 -mfma -ffp-contract=fast by setup.py; the
+   dispatcher runs it only where cpuid and xgetbv say the CPU and OS support it).
+   16 ymm registers: 12 accumulators, 3 inputs, 1 broadcast. */
+#define VBYTES 32
+#define ISA avx2
+#define ISA_NAME "avx2"
+#define ISA_DETAIL "AVX2 + FMA, 32-byte vectors"
+#define FWD_FB 4
+#define FWD_NV 3
+#define DW_FB 3
+#define DW_KB 4
+#define PEAK_ACC 12
+#if defined(__AVX2__) && defined(__FMA__)
+#include "conv_isa.h"
+#else
+#error "conv_avx2.c must be compiled with -mavx2 -mfma"
+#endif

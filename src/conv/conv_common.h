@@ -1,0 +1,165 @@
+/* Helpers shared by every instruction-set variant of the convolution engine (each
+   variant's object gets its own static copy, compiled with that variant's flags).
+
+   The layout the kernels compute in ("flat padded planes"): for each channel, the
+   samples of a chunk one after another, each sample a segment of R rows of Wr values
+   holding its plane with zero padding around it. Neighbouring rows and samples share
+   their zero margins (Wr and R are the least sizes that keep every valid output's
+   window inside its own sample's data or zeros), so a filter tap (kh, kw) of channel c
+   is one constant offset c*row_len + kh*Wr + kw from the output position: a convolution
+   over the whole chunk is a GEMM whose right operand is read in place, never stored. */
+#ifndef CCONV_CONV_COMMON_H
+#define CCONV_CONV_COMMON_H
+
+#include <stdlib.h>
+#include <string.h>
+#include <stdint.h>
+#include "conv.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define CC_RESTRICT __restrict__
+#define CC_UNUSED __attribute__((unused))
+#elif defined(_MSC_VER)
+#define CC_RESTRICT __restrict
+#define CC_UNUSED
+#else
+#define CC_RESTRICT
+#define CC_UNUSED
+#endif
+
+/* Fully unrolled constant loops keep the accumulators in registers. */
+#if defined(__clang__)
+#define CC_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__) && __GNUC__ >= 8
+#define CC_UNROLL _Pragma("GCC unroll 16")
+#else
+#define CC_UNROLL
+#endif
+
+/* Positions of the output grid each chunk aims at: the chunk's operands then stay in
+   the L1/L2 caches while every filter block runs over them. */
+#define CC_CHUNK_POSITIONS 2048
+
+/* One axis of the flat layout: source indices i0..i0+n-1 land at padded positions
+   pos0 + (i - i0) * step; len is the segment length (Wr for columns, R for rows). */
+typedef struct {
+    ptrdiff_t i0, n, pos0, step, len;
+} cc_axis;
+
+/* A source of length src_len, dilated by step (zeros between its values), shifted by
+   off (negative: its head is cropped), read by out_len outputs of a filter of length
+   filt. Values beyond what valid outputs read are dropped. */
+static CC_UNUSED cc_axis cc_axis_make(ptrdiff_t src_len, ptrdiff_t step, ptrdiff_t off,
+                                      ptrdiff_t out_len, ptrdiff_t filt)
+{
+    cc_axis a;
+    ptrdiff_t padded = out_len + filt - 1, i1, first, last, len;
+    a.step = step;
+    a.i0 = off >= 0 ? 0 : (-off + step - 1) / step;
+    i1 = off > padded - 1 ? -1 : (padded - 1 - off) / step;
+    if (i1 > src_len - 1)
+        i1 = src_len - 1;
+    if (a.i0 > i1) {  /* nothing of the source is read: all zeros */
+        a.n = 0;
+        a.pos0 = 0;
+        first = padded;
+        last = -1;
+    } else {
+        a.n = i1 - a.i0 + 1;
+        a.pos0 = off + a.i0 * step;
+        first = a.pos0;
+        last = off + i1 * step;
+    }
+    /* a window that runs past the segment's end must land in the next segment's zero
+       head (first > its overrun) and read zeros where it should (len > last) */
+    len = last + 1;
+    if (padded - first > len)
+        len = padded - first;
+    if (out_len > len)
+        len = out_len;
+    a.len = len < 1 ? 1 : len;
+    return a;
+}
+
+/* OpenMP directives inside macros (nothing without OpenMP). */
+#if defined(_OPENMP) && defined(_MSC_VER)
+#define CC_OMP(x) __pragma(x)
+#elif defined(_OPENMP)
+#define CC_OMP(x) _Pragma(#x)
+#else
+#define CC_OMP(x)
+#endif
+
+/* How a call's work is cut: chunks of S samples (nch of them), each split into G groups
+   of channel blocks when there are too few chunks to keep n_threads busy. */
+typedef struct {
+    ptrdiff_t S, nch, G, items;
+} cc_plan;
+
+static CC_UNUSED cc_plan cc_plan_make(ptrdiff_t N, ptrdiff_t S, ptrdiff_t nblocks, int nt)
+{
+    cc_plan p;
+    p.S = S < 1 ? 1 : S;
+    p.nch = (N + p.S - 1) / p.S;
+    p.G = 1;
+    if (p.nch < 2 * nt) {
+        p.G = (2 * nt + p.nch - 1) / p.nch;
+        if (p.G > nblocks)
+            p.G = nblocks;
+    }
+    p.items = p.nch * p.G;
+    return p;
+}
+
+/* off[k] for taps k = (channel, kh, kw) of the flat layout; taps K..Kp-1 (padding of a
+   register block) read channel 0 and are dropped by the caller. */
+static CC_UNUSED void cc_tap_offsets(ptrdiff_t* off, ptrdiff_t K, ptrdiff_t Kp, ptrdiff_t FH,
+                                     ptrdiff_t FW, ptrdiff_t row_len, ptrdiff_t Wr)
+{
+    ptrdiff_t k;
+    for (k = 0; k < Kp; k++)
+        off[k] = k < K ? (k / (FH * FW)) * row_len + ((k / FW) % FH) * Wr + k % FW : 0;
+}
+
+/* A thread whose buffers could not be allocated marks the call failed. */
+static CC_UNUSED void cc_mark_failed(int* failed)
+{
+    CC_OMP(omp atomic write)
+    *failed = 1;
+}
+
+static CC_UNUSED ptrdiff_t cc_round_up(ptrdiff_t n, ptrdiff_t m) { return (n + m - 1) / m * m; }
+
+/* 64-byte aligned blocks; the pointer to free sits just before the block. */
+static CC_UNUSED void* cc_alloc(size_t bytes)
+{
+    char* raw = (char*)malloc(bytes + 64 + sizeof(void*));
+    char* p;
+    if (!raw)
+        return NULL;
+    p = (char*)(((uintptr_t)(raw + sizeof(void*)) + 63) & ~(uintptr_t)63);
+    ((void**)p)[-1] = raw;
+    return p;
+}
+
+static CC_UNUSED void cc_free(void* p)
+{
+    if (p)
+        free(((void**)p)[-1]);
+}
+
+static CC_UNUSED int cc_threads(int n_threads)
+{
+#ifdef _OPENMP
+    return n_threads < 1 ? 1 : n_threads;
+#else
+    (void)n_threads;
+    return 1;
+#endif
+}
+
+#endif

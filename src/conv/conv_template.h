@@ -1,0 +1,390 @@
+/* The convolution engine for one instruction set and one dtype (no include guard: it is
+   included once per dtype by each conv_<isa>.c). The includer defines
+     REAL           float or double
+     SFX            f32 or f64 (name suffix)
+     ISA            baseline, avx2 or avx512 (name prefix)
+     VBYTES         bytes of the vectors used (GCC/clang vector extensions), 0 for scalar C
+     FWD_FB FWD_NV  forward/input-gradient register block: FWD_FB output channels x
+                    FWD_NV vectors of output positions
+     DW_FB DW_KB    weight-gradient register block: DW_FB filters x DW_KB taps
+     PEAK_ACC       independent accumulators of the FMA-throughput loop
+   See conv_common.h for the layout the kernels work in. */
+
+#define CC_PASTE4(a, b, c, d) a##_##b##_##c##_##d
+#define CC_EXPAND4(a, b, c, d) CC_PASTE4(a, b, c, d)
+#define FN(name) CC_EXPAND4(cc, ISA, SFX, name)
+
+#if VBYTES > 0
+typedef REAL FN(vec) __attribute__((vector_size(VBYTES)));
+typedef REAL FN(uvec) __attribute__((vector_size(VBYTES), aligned(sizeof(REAL)), may_alias));
+#define VEC FN(vec)
+#define VL ((ptrdiff_t)(VBYTES / sizeof(REAL)))
+#define LOADU(p) (*(const FN(uvec)*)(p))
+#define STOREU(p, v) (*(FN(uvec)*)(p) = (v))
+#define SPLAT(s) ((VEC){0} + (REAL)(s))
+#else
+#define VEC REAL
+#define VL ((ptrdiff_t)1)
+#define LOADU(p) (*(p))
+#define STOREU(p, v) (*(p) = (v))
+#define SPLAT(s) ((REAL)(s))
+#endif
+
+/* Y[f][0 .. FWD_NV*VL) = bias[f] + sum_k A[k][f] * X[off[k] + ...] for the FWD_FB
+   channels of one block (X and Y already point at the tile's first position). */
+static void FN(fwd_tile)(const REAL* CC_RESTRICT A, const REAL* CC_RESTRICT X,
+                         const ptrdiff_t* CC_RESTRICT off, ptrdiff_t K,
+                         const REAL* CC_RESTRICT bias, REAL* CC_RESTRICT Y, ptrdiff_t ldy)
+{
+    VEC acc[FWD_FB][FWD_NV];
+    ptrdiff_t k;
+    int f, v;
+    CC_UNROLL for (f = 0; f < FWD_FB; f++) {
+        CC_UNROLL for (v = 0; v < FWD_NV; v++)
+            acc[f][v] = SPLAT(bias[f]);
+    }
+    for (k = 0; k < K; k++) {
+        const REAL* xp = X + off[k];
+        const REAL* a = A + k * FWD_FB;
+        VEC xv[FWD_NV];
+        CC_UNROLL for (v = 0; v < FWD_NV; v++)
+            xv[v] = LOADU(xp + v * VL);
+        CC_UNROLL for (f = 0; f < FWD_FB; f++) {
+            REAL af = a[f];
+            CC_UNROLL for (v = 0; v < FWD_NV; v++)
+                acc[f][v] += af * xv[v];
+        }
+    }
+    CC_UNROLL for (f = 0; f < FWD_FB; f++) {
+        CC_UNROLL for (v = 0; v < FWD_NV; v++)
+            STOREU(Y + f * ldy + v * VL, acc[f][v]);
+    }
+}
+
+/* out[f][j] = sum_q D[f][q] * X[off[j] + q] over q < Q (a multiple of VL), for DW_FB
+   rows of D and DW_KB taps; lanes are summed in lane order, so the result depends on
+   the chunk only. */
+static void FN(dw_tile)(const REAL* CC_RESTRICT D, ptrdiff_t ldd, const REAL* CC_RESTRICT X,
+                        const ptrdiff_t* CC_RESTRICT off, ptrdiff_t Q, REAL* CC_RESTRICT out)
+{
+    VEC acc[DW_FB][DW_KB];
+    const REAL* xj[DW_KB];
+    ptrdiff_t q;
+    int f, j;
+    CC_UNROLL for (j = 0; j < DW_KB; j++) {
+        xj[j] = X + off[j];
+        CC_UNROLL for (f = 0; f < DW_FB; f++)
+            acc[f][j] = SPLAT(0);
+    }
+    for (q = 0; q < Q; q += VL) {
+        VEC d[DW_FB];
+        CC_UNROLL for (f = 0; f < DW_FB; f++)
+            d[f] = LOADU(D + f * ldd + q);
+        CC_UNROLL for (j = 0; j < DW_KB; j++) {
+            VEC xv = LOADU(xj[j] + q);
+            CC_UNROLL for (f = 0; f < DW_FB; f++)
+                acc[f][j] += d[f] * xv;
+        }
+    }
+    for (f = 0; f < DW_FB; f++) {
+        for (j = 0; j < DW_KB; j++) {
+            REAL lanes[VL], s = 0;
+            ptrdiff_t l;
+            memcpy(lanes, &acc[f][j], sizeof lanes);
+            for (l = 0; l < VL; l++)
+                s += lanes[l];
+            out[f * DW_KB + j] = s;
+        }
+    }
+}
+
+/* Filters as blocks of FWD_FB output channels, [block][k][FWD_FB], zero-padded to whole
+   blocks. k runs over (input channel, kh, kw). For the input gradient (flip != 0) the
+   roles swap: output channel c, input channel f, and the taps are turned 180 degrees. */
+static REAL* FN(pack)(const REAL* w, ptrdiff_t F, ptrdiff_t C, ptrdiff_t FH, ptrdiff_t FW,
+                      int flip)
+{
+    ptrdiff_t nout = flip ? C : F, nin = flip ? F : C, taps = FH * FW, K = nin * taps;
+    ptrdiff_t nb = (nout + FWD_FB - 1) / FWD_FB, o, i, t;
+    REAL* A = (REAL*)cc_alloc((size_t)(nb * K * FWD_FB) * sizeof(REAL) + 1);
+    if (!A)
+        return NULL;
+    memset(A, 0, (size_t)(nb * K * FWD_FB) * sizeof(REAL));
+    for (o = 0; o < nout; o++)
+        for (i = 0; i < nin; i++)
+            for (t = 0; t < taps; t++) {
+                REAL v = flip ? w[(i * C + o) * taps + (taps - 1 - t)] : w[(o * C + i) * taps + t];
+                A[((o / FWD_FB) * K + i * taps + t) * FWD_FB + o % FWD_FB] = v;
+            }
+    return A;
+}
+
+/* Samples n0 .. n0+ns-1 of src (N, Cin, Hs, Ws) into the flat layout buf[Cin][row_len]. */
+static void FN(place)(const REAL* src, ptrdiff_t Cin, ptrdiff_t Hs, ptrdiff_t Ws,
+                      ptrdiff_t n0, ptrdiff_t ns, cc_axis ah, cc_axis aw, ptrdiff_t row_len,
+                      REAL* buf)
+{
+    ptrdiff_t Wr = aw.len, Lseg = ah.len * aw.len, c, n, i, j;
+    memset(buf, 0, (size_t)(Cin * row_len) * sizeof(REAL));
+    for (c = 0; c < Cin; c++)
+        for (n = 0; n < ns; n++)
+            for (i = 0; i < ah.n; i++) {
+                REAL* d = buf + c * row_len + n * Lseg + (ah.pos0 + i * ah.step) * Wr + aw.pos0;
+                const REAL* s = src + (((n0 + n) * Cin + c) * Hs + ah.i0 + i) * Ws + aw.i0;
+                if (aw.step == 1)
+                    memcpy(d, s, (size_t)aw.n * sizeof(REAL));
+                else
+                    for (j = 0; j < aw.n; j++)
+                        d[j * aw.step] = s[j];
+            }
+}
+
+/* dst[n][o][i][j] = layout-grid output at (i*steph, j*stepw), for Cout output channels
+   computed from src (N, Cin, Hs, Ws) placed by (ah, aw) and the packed filters A. Work
+   items are (chunk of samples, group of channel blocks), taken from a shared counter;
+   each output value is one fwd_tile sum, the same whatever the items. */
+static int FN(run_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t Hs, ptrdiff_t Ws,
+                        cc_axis ah, cc_axis aw, ptrdiff_t Cout, ptrdiff_t FH, ptrdiff_t FW,
+                        const REAL* A, const REAL* bias, int relu, REAL* dst, ptrdiff_t OHd,
+                        ptrdiff_t OWd, ptrdiff_t steph, ptrdiff_t stepw, int n_threads)
+{
+    const ptrdiff_t T = FWD_NV * VL, Wr = aw.len, Lseg = ah.len * aw.len, K = Cin * FH * FW;
+    const ptrdiff_t nfb = (Cout + FWD_FB - 1) / FWD_FB;
+    const int nt = cc_threads(n_threads);
+    /* chunks of about CC_CHUNK_POSITIONS, at least one per thread (any cut gives the
+       same values) */
+    const ptrdiff_t Smax = CC_CHUNK_POSITIONS / Lseg, Sthr = (N + nt - 1) / nt;
+    const cc_plan p = cc_plan_make(N, Smax < Sthr ? Smax : Sthr, nfb, nt);
+    const ptrdiff_t S = p.S, G = p.G, Qr = cc_round_up(S * Lseg, T);
+    const ptrdiff_t row_len = cc_round_up(Qr + (FH - 1) * Wr + FW - 1 + VL, 16);
+    ptrdiff_t item;
+    ptrdiff_t* off = (ptrdiff_t*)cc_alloc((size_t)K * sizeof(ptrdiff_t) + 1);
+    int failed = 0;
+    if (!off)
+        return CCONV_CONV_ENOMEM;
+    cc_tap_offsets(off, K, K, FH, FW, row_len, Wr);
+    CC_OMP(omp parallel num_threads(nt))
+    {
+        REAL* X = (REAL*)cc_alloc((size_t)(Cin * row_len) * sizeof(REAL));
+        REAL* Y = (REAL*)cc_alloc((size_t)(FWD_FB * Qr) * sizeof(REAL));
+        if (!X || !Y)
+            cc_mark_failed(&failed);
+        CC_OMP(omp for schedule(dynamic, 1))
+        for (item = 0; item < p.items; item++) {
+            ptrdiff_t c = item / G, g = item % G, n0 = c * S, ns = N - n0 < S ? N - n0 : S;
+            ptrdiff_t fb, t, ntile = (ns * Lseg + T - 1) / T;
+            if (!X || !Y)
+                continue;
+            FN(place)(src, Cin, Hs, Ws, n0, ns, ah, aw, row_len, X);
+            for (fb = g * nfb / G; fb < (g + 1) * nfb / G; fb++) {
+                ptrdiff_t f, n, i, j;
+                for (t = 0; t < ntile; t++)
+                    FN(fwd_tile)(A + fb * K * FWD_FB, X + t * T, off, K, bias + fb * FWD_FB,
+                                 Y + t * T, Qr);
+                for (f = fb * FWD_FB; f < Cout && f < (fb + 1) * FWD_FB; f++)
+                    for (n = 0; n < ns; n++)
+                        for (i = 0; i < OHd; i++) {
+                            const REAL* yr = Y + (f - fb * FWD_FB) * Qr + n * Lseg + i * steph * Wr;
+                            REAL* d = dst + (((n0 + n) * Cout + f) * OHd + i) * OWd;
+                            if (relu)
+                                for (j = 0; j < OWd; j++) {
+                                    REAL v = yr[j * stepw];
+                                    d[j] = v <= 0 ? 0 : v;  /* NaN passes, as the book's mask */
+                                }
+                            else
+                                for (j = 0; j < OWd; j++)
+                                    d[j] = yr[j * stepw];
+                        }
+            }
+        }
+        cc_free(X);
+        cc_free(Y);
+    }
+    cc_free(off);
+    return failed ? CCONV_CONV_ENOMEM : 0;
+}
+
+/* run_conv with the filters packed (flip: for the input gradient) and the bias b (NULL:
+   none) padded to whole channel blocks. */
+static int FN(packed_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t Hs,
+                           ptrdiff_t Ws, cc_axis ah, cc_axis aw, const cconv_conv_shape* g,
+                           const REAL* w, int flip, const REAL* b, int relu, REAL* dst,
+                           ptrdiff_t OHd, ptrdiff_t OWd, ptrdiff_t steph, ptrdiff_t stepw,
+                           int n_threads)
+{
+    ptrdiff_t Cout = flip ? g->C : g->F, nb = (Cout + FWD_FB - 1) / FWD_FB, f;
+    REAL* A = FN(pack)(w, g->F, g->C, g->FH, g->FW, flip);
+    REAL* bias = (REAL*)cc_alloc((size_t)(nb * FWD_FB) * sizeof(REAL));
+    int rc = CCONV_CONV_ENOMEM;
+    if (A && bias) {
+        for (f = 0; f < nb * FWD_FB; f++)
+            bias[f] = (b && f < Cout) ? b[f] : 0;
+        rc = FN(run_conv)(src, N, Cin, Hs, Ws, ah, aw, Cout, g->FH, g->FW, A, bias, relu, dst,
+                          OHd, OWd, steph, stepw, n_threads);
+    }
+    cc_free(A);
+    cc_free(bias);
+    return rc;
+}
+
+int FN(forward)(const cconv_conv_shape* g, const REAL* x, const REAL* w, const REAL* b,
+                int relu, REAL* y, int n_threads)
+{
+    /* stride-1 grid up to the last row/column a strided output needs */
+    cc_axis ah = cc_axis_make(g->H, 1, g->ph, (g->OH - 1) * g->sh + 1, g->FH);
+    cc_axis aw = cc_axis_make(g->W, 1, g->pw, (g->OW - 1) * g->sw + 1, g->FW);
+    if (g->N * g->F * g->OH * g->OW == 0)
+        return 0;
+    return FN(packed_conv)(x, g->N, g->C, g->H, g->W, ah, aw, g, w, 0, b, relu, y, g->OH,
+                           g->OW, g->sh, g->sw, n_threads);
+}
+
+int FN(backward_data)(const cconv_conv_shape* g, const REAL* dout, const REAL* w, REAL* dx,
+                      int n_threads)
+{
+    /* dx is the stride-1 correlation of dout, dilated by the stride and padded by
+       filter - 1 - pad, with the filters turned 180 degrees and their channels swapped */
+    cc_axis ah = cc_axis_make(g->OH, g->sh, g->FH - 1 - g->ph, g->H, g->FH);
+    cc_axis aw = cc_axis_make(g->OW, g->sw, g->FW - 1 - g->pw, g->W, g->FW);
+    if (g->N * g->C * g->H * g->W == 0)
+        return 0;
+    return FN(packed_conv)(dout, g->N, g->F, g->OH, g->OW, ah, aw, g, w, 1, NULL, 0, dx, g->H,
+                           g->W, 1, 1, n_threads);
+}
+
+/* dW[f][k] = sum over (n, output position) of dout * the tap's input value. The batch is
+   cut into chunks whose size depends on the shapes alone; each chunk's partial sums are
+   its own (a work item is a chunk and a group of filter blocks, each (f, k) made by one
+   dw_tile), and the chunks are added in chunk order: the result is the same for any
+   thread count. */
+int FN(backward_filter)(const cconv_conv_shape* g, const REAL* x, const REAL* dout, REAL* dw,
+                        REAL* db, int n_threads)
+{
+    const ptrdiff_t N = g->N, C = g->C, F = g->F, FH = g->FH, FW = g->FW, OH = g->OH, OW = g->OW;
+    const ptrdiff_t K = C * FH * FW, Kp = cc_round_up(K, DW_KB), Fp = cc_round_up(F, DW_FB);
+    const ptrdiff_t nfb = Fp / DW_FB, P = OH * OW;
+    const int nt = cc_threads(n_threads);
+    cc_axis ah = cc_axis_make(g->H, 1, g->ph, (OH - 1) * g->sh + 1, FH);
+    cc_axis aw = cc_axis_make(g->W, 1, g->pw, (OW - 1) * g->sw + 1, FW);
+    const ptrdiff_t Wr = aw.len, Lseg = ah.len * aw.len;
+    /* chunks of about CC_CHUNK_POSITIONS and at most N/8 samples: the shapes alone fix them */
+    const ptrdiff_t Smax = CC_CHUNK_POSITIONS / Lseg, S8 = (N + 7) / 8;
+    const cc_plan p = cc_plan_make(N, Smax < S8 ? Smax : S8, nfb, nt);
+    const ptrdiff_t S = p.S, G = p.G, nch = p.nch, Qr = cc_round_up(S * Lseg, VL);
+    const ptrdiff_t row_len = cc_round_up(Qr + (FH - 1) * Wr + FW - 1 + VL, 16);
+    ptrdiff_t item, fk;
+    ptrdiff_t* off;
+    REAL *pw, *pb;
+    int failed = 0;
+    if (F * K == 0)
+        return 0;
+    if (N * P == 0) {
+        memset(dw, 0, (size_t)(F * K) * sizeof(REAL));
+        if (db)
+            memset(db, 0, (size_t)F * sizeof(REAL));
+        return 0;
+    }
+    off = (ptrdiff_t*)cc_alloc((size_t)Kp * sizeof(ptrdiff_t));
+    pw = (REAL*)cc_alloc((size_t)(nch * F * K) * sizeof(REAL));
+    pb = (REAL*)cc_alloc((size_t)(nch * F) * sizeof(REAL));
+    if (!off || !pw || !pb) {
+        cc_free(off);
+        cc_free(pw);
+        cc_free(pb);
+        return CCONV_CONV_ENOMEM;
+    }
+    cc_tap_offsets(off, K, Kp, FH, FW, row_len, Wr);
+    CC_OMP(omp parallel num_threads(nt))
+    {
+        REAL* X = (REAL*)cc_alloc((size_t)(C * row_len) * sizeof(REAL));
+        REAL* D = (REAL*)cc_alloc((size_t)(Fp * Qr) * sizeof(REAL));
+        REAL tile[DW_FB * DW_KB];
+        if (!X || !D)
+            cc_mark_failed(&failed);
+        CC_OMP(omp for schedule(dynamic, 1))
+        for (item = 0; item < p.items; item++) {
+            ptrdiff_t c = item / G, gi = item % G, n0 = c * S, ns = N - n0 < S ? N - n0 : S;
+            ptrdiff_t fb0 = gi * nfb / G, fb1 = (gi + 1) * nfb / G, Q = cc_round_up(ns * Lseg, VL);
+            ptrdiff_t fb, kb, f, n, i, j;
+            if (!X || !D)
+                continue;
+            FN(place)(x, C, g->H, g->W, n0, ns, ah, aw, row_len, X);
+            memset(D + fb0 * DW_FB * Qr, 0, (size_t)((fb1 - fb0) * DW_FB * Qr) * sizeof(REAL));
+            for (f = fb0 * DW_FB; f < F && f < fb1 * DW_FB; f++) {
+                REAL s = 0;
+                for (n = 0; n < ns; n++) {
+                    const REAL* src = dout + ((n0 + n) * F + f) * P;
+                    REAL* d = D + f * Qr + n * Lseg;
+                    for (i = 0; i < OH; i++)
+                        for (j = 0; j < OW; j++)
+                            d[i * g->sh * Wr + j * g->sw] = src[i * OW + j];
+                    for (i = 0; i < P; i++)
+                        s += src[i];
+                }
+                pb[c * F + f] = s;
+            }
+            for (fb = fb0; fb < fb1; fb++)
+                for (kb = 0; kb < Kp; kb += DW_KB) {
+                    FN(dw_tile)(D + fb * DW_FB * Qr, Qr, X, off + kb, Q, tile);
+                    for (f = 0; f < DW_FB && fb * DW_FB + f < F; f++)
+                        for (j = 0; j < DW_KB && kb + j < K; j++)
+                            pw[(c * F + fb * DW_FB + f) * K + kb + j] = tile[f * DW_KB + j];
+                }
+        }
+        /* chunks added in chunk order (the implicit barrier above ends phase one) */
+        CC_OMP(omp for schedule(static))
+        for (fk = 0; fk < F * K; fk++) {
+            REAL s = pw[fk];
+            ptrdiff_t c;
+            for (c = 1; c < nch; c++)
+                s += pw[c * F * K + fk];
+            dw[fk] = s;
+        }
+        cc_free(X);
+        cc_free(D);
+    }
+    if (db)
+        for (fk = 0; fk < F; fk++) {
+            REAL s = pb[fk];
+            ptrdiff_t c;
+            for (c = 1; c < nch; c++)
+                s += pb[c * F + fk];
+            db[fk] = s;
+        }
+    cc_free(off);
+    cc_free(pw);
+    cc_free(pb);
+    return failed ? CCONV_CONV_ENOMEM : 0;
+}
+
+/* PEAK_ACC independent multiply-add chains (one FMA each where the flags allow). */
+double FN(fma_loop)(long n_iter, int* flops_per_iter)
+{
+    VEC acc[PEAK_ACC];
+    VEC m = SPLAT(0.999999), a = SPLAT(1e-7);
+    long it;
+    int j;
+    double s = 0;
+    CC_UNROLL for (j = 0; j < PEAK_ACC; j++)
+        acc[j] = SPLAT(1 + j * 1e-3);
+    for (it = 0; it < n_iter; it++) {
+        CC_UNROLL for (j = 0; j < PEAK_ACC; j++)
+            acc[j] = acc[j] * m + a;
+    }
+    for (j = 0; j < PEAK_ACC; j++) {
+        REAL lanes[VL];
+        ptrdiff_t l;
+        memcpy(lanes, &acc[j], sizeof lanes);
+        for (l = 0; l < VL; l++)
+            s += lanes[l];
+    }
+    *flops_per_iter = (int)(2 * PEAK_ACC * VL);
+    return s;
+}
+
+#undef FN
+#undef VEC
+#undef VL
+#undef LOADU
+#undef STOREU
+#undef SPLAT
