@@ -17,7 +17,7 @@ def config():
     from . import ops
     modules = {m.__name__.rsplit(".", 1)[-1]: m for m in ops.compiled_modules().values()}
     builds = {name: m.build_info() for name, m in modules.items()}
-    _im2col = modules["_im2col"]
+    _im2col, _conv = modules["_im2col"], modules["_conv"]
     stream_min_bytes = ops.configure_streaming()
 
     info = {
@@ -30,6 +30,10 @@ def config():
         "mixed_build": len({tuple(sorted(b.items())) for b in builds.values()}) > 1,
         "openmp_max_threads": int(_im2col.openmp_max_threads()),
         "sse2_compiled": bool(_im2col.sse2_compiled()),
+        # the convolution engine's instruction-set variant (CCONV_ISA forces one)
+        "conv_isa": _conv.isa_info(),
+        "conv_isas_built": list(_conv.built_isas()),
+        "conv_isas_supported": list(_conv.supported_isas()),
         "last_level_cache": last_level_cache_bytes(),
         "stream_min_bytes": stream_min_bytes,
         "num_threads": get_num_threads(),
@@ -83,6 +87,11 @@ def show_config(file=None):
               f"({', '.join(builds)})", file=out)
     print(f"SSE2 paths:      {'yes' if info['sse2_compiled'] else 'no (portable C)'}",
           file=out)
+    isa = info["conv_isa"]
+    print(f"convolutions:    {isa['name']} ({isa['detail']}; {isa['block']} in registers)"
+          f"{', forced by CCONV_ISA' if os.environ.get('CCONV_ISA', 'auto') != 'auto' else ''}; "
+          f"built: {', '.join(info['conv_isas_built'])}; this CPU runs: "
+          f"{', '.join(info['conv_isas_supported'])}", file=out)
     cache = info["last_level_cache"]
     print(f"streaming:       im2col outputs of {info['stream_min_bytes'] / 2**20:.1f} MiB and "
           f"more ({'half the ' + format(cache / 2**20, '.0f') + ' MiB' if cache else 'no'}"

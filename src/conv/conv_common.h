@@ -23,12 +23,15 @@
 #if defined(__GNUC__) || defined(__clang__)
 #define CC_RESTRICT __restrict__
 #define CC_UNUSED __attribute__((unused))
+#define CC_NOINLINE __attribute__((noinline))
 #elif defined(_MSC_VER)
 #define CC_RESTRICT __restrict
 #define CC_UNUSED
+#define CC_NOINLINE __declspec(noinline)
 #else
 #define CC_RESTRICT
 #define CC_UNUSED
+#define CC_NOINLINE
 #endif
 
 /* Fully unrolled constant loops keep the accumulators in registers. */

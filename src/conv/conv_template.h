@@ -31,8 +31,9 @@ typedef REAL FN(uvec) __attribute__((vector_size(VBYTES), aligned(sizeof(REAL)),
 #endif
 
 /* Y[f][0 .. FWD_NV*VL) = bias[f] + sum_k A[k][f] * X[off[k] + ...] for the FWD_FB
-   channels of one block (X and Y already point at the tile's first position). */
-static void FN(fwd_tile)(const REAL* CC_RESTRICT A, const REAL* CC_RESTRICT X,
+   channels of one block (X and Y already point at the tile's first position). Never
+   inlined: the accumulators get the whole register file to themselves. */
+static CC_NOINLINE void FN(fwd_tile)(const REAL* CC_RESTRICT A, const REAL* CC_RESTRICT X,
                          const ptrdiff_t* CC_RESTRICT off, ptrdiff_t K,
                          const REAL* CC_RESTRICT bias, REAL* CC_RESTRICT Y, ptrdiff_t ldy)
 {
@@ -64,7 +65,7 @@ static void FN(fwd_tile)(const REAL* CC_RESTRICT A, const REAL* CC_RESTRICT X,
 /* out[f][j] = sum_q D[f][q] * X[off[j] + q] over q < Q (a multiple of VL), for DW_FB
    rows of D and DW_KB taps; lanes are summed in lane order, so the result depends on
    the chunk only. */
-static void FN(dw_tile)(const REAL* CC_RESTRICT D, ptrdiff_t ldd, const REAL* CC_RESTRICT X,
+static CC_NOINLINE void FN(dw_tile)(const REAL* CC_RESTRICT D, ptrdiff_t ldd, const REAL* CC_RESTRICT X,
                         const ptrdiff_t* CC_RESTRICT off, ptrdiff_t Q, REAL* CC_RESTRICT out)
 {
     VEC acc[DW_FB][DW_KB];

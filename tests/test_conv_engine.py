@@ -1,0 +1,207 @@
+"""The convolution engine (cconv._conv, C in src/conv/) against the book's algorithm in
+float64 (cconv.ops.reference.conv), for every instruction-set variant
+this machine can run, both dtypes, and 1, 2 and 8 threads."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from cconv import _conv
+from cconv.ops.reference import conv as R
+
+DTYPES = [np.float32, np.float64]
+ISAS = _conv.supported_isas()
+
+
+@pytest.fixture(params=ISAS)
+def isa(request):
+    """Run the test with one variant selected, then put the previous one back."""
+    prev = _conv.select_isa(request.param)
+    yield request.param
+    _conv.select_isa(prev)
+
+
+def _out(n, f, s, p):
+    return (n + 2 * p - f) // s + 1
+
+
+def run_engine(x, W, b, dout, stride, pad, relu=False, n_threads=2):
+    """(y, dx, dW, db) from the engine, in x's dtype."""
+    sh, sw = stride
+    ph, pw = pad
+    N, C, H, Wd = x.shape
+    F, _, FH, FW = W.shape
+    OH, OW = _out(H, FH, sh, ph), _out(Wd, FW, sw, pw)
+    y = np.full((N, F, OH, OW), np.nan, x.dtype)
+    dx = np.full(x.shape, np.nan, x.dtype)
+    dW = np.full(W.shape, np.nan, x.dtype)
+    db = np.full(F, np.nan, x.dtype)
+    _conv.forward_into(x, W, b, y, sh, sw, ph, pw, relu, n_threads)
+    _conv.backward_data_into(dout, W, dx, sh, sw, ph, pw, n_threads)
+    _conv.backward_filter_into(x, dout, dW, db, sh, sw, ph, pw, n_threads)
+    return y, dx, dW, db
+
+
+def check_against_reference(N, C, H, Wd, F, FH, FW, stride, pad, dtype, relu=False,
+                            n_threads=2, seed=0):
+    rng = np.random.default_rng(seed)
+    sh, sw = stride
+    ph, pw = pad
+    OH, OW = _out(H, FH, sh, ph), _out(Wd, FW, sw, pw)
+    x = rng.standard_normal((N, C, H, Wd)).astype(dtype)
+    W = rng.standard_normal((F, C, FH, FW)).astype(dtype)
+    b = rng.standard_normal(F).astype(dtype)
+    dout = rng.standard_normal((N, F, OH, OW)).astype(dtype)
+    got = run_engine(x, W, b, dout, stride, pad, relu, n_threads)
+    x64, W64, b64, d64 = (a.astype(np.float64) for a in (x, W, b, dout))
+    y, saved = R.conv_forward(x64, W64, b64, stride, pad)
+    dx, dW, db = R.conv_backward(d64, saved, W64)
+    # Rounding bound of a sum of n products: n * eps * (the sum of |terms|), the latter
+    # the same algorithm on absolute values. An index mistake is off by O(1) of it.
+    ya, asaved = R.conv_forward(np.abs(x64), np.abs(W64), np.abs(b64), stride, pad)
+    dxa, dWa, dba = R.conv_backward(np.abs(d64), asaved, np.abs(W64))
+    eps = np.finfo(dtype).eps
+    if relu:
+        y = np.maximum(y, 0)
+    for name, g, r, a, n in [("y", got[0], y, ya, C * FH * FW + 1),
+                             ("dx", got[1], dx, dxa, F * FH * FW),
+                             ("dW", got[2], dW, dWa, N * OH * OW),
+                             ("db", got[3], db, dba, N * OH * OW)]:
+        assert g.shape == r.shape and g.dtype == dtype, name
+        tol = 2 * n * eps * a + np.finfo(dtype).tiny
+        bad = ~(np.abs(g - r) <= tol)
+        assert not bad.any(), (
+            f"{name}: {bad.sum()} of {bad.size} values off, worst "
+            f"{np.max(np.abs(g - r) / (a + 1e-300))} (x{(N, C, H, Wd)}, W{(F, C, FH, FW)}, "
+            f"stride {stride}, pad {pad}, {np.dtype(dtype).name}, {_conv.active_isa()})")
+
+
+# (N, C, H, W, F, FH, FW, stride, pad): the networks' layers, non-square inputs and
+# filters, stride > 1, pad > 0 and pad >= filter, C and F not multiples of any block,
+# N smaller than the thread count, 1x1 filters, filter == padded input.
+GRID = [
+    (3, 16, 28, 28, 16, 3, 3, (1, 1), (1, 1)),  # DeepConvNet conv2
+    (2, 32, 14, 14, 32, 3, 3, (1, 1), (2, 2)),  # conv4
+    (2, 64, 8, 8, 64, 3, 3, (1, 1), (1, 1)),  # conv6
+    (2, 1, 28, 28, 30, 5, 5, (1, 1), (0, 0)),  # SimpleConvNet conv1
+    (1, 6, 14, 14, 16, 5, 5, (1, 1), (0, 0)),  # LeNet conv2
+    (2, 3, 9, 7, 11, 3, 2, (1, 1), (1, 0)),
+    (3, 5, 10, 12, 7, 5, 3, (2, 3), (2, 1)),
+    (1, 2, 11, 9, 3, 3, 3, (3, 2), (0, 1)),
+    (2, 2, 6, 5, 3, 3, 3, (1, 1), (4, 3)),
+    (1, 3, 5, 5, 9, 1, 1, (1, 1), (0, 0)),
+    (2, 4, 4, 4, 5, 4, 4, (1, 1), (0, 0)),
+    (1, 1, 1, 1, 1, 1, 1, (1, 1), (0, 0)),
+    (1, 17, 3, 20, 33, 2, 7, (2, 1), (1, 3)),
+]
+
+
+@pytest.mark.parametrize("case", GRID)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_engine_equals_reference(isa, case, dtype):
+    check_against_reference(*case, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fused_relu(isa, dtype):
+    check_against_reference(2, 5, 9, 8, 13, 3, 3, (1, 1), (1, 1), dtype, relu=True)
+
+
+@st.composite
+def geometries(draw):
+    FH, FW = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    ph, pw = draw(st.integers(0, 3)), draw(st.integers(0, 3))
+    H = draw(st.integers(max(1, FH - 2 * ph), 14))
+    W = draw(st.integers(max(1, FW - 2 * pw), 14))
+    return (draw(st.integers(1, 5)), draw(st.integers(1, 20)), H, W, draw(st.integers(1, 20)),
+            FH, FW, (sh, sw), (ph, pw))
+
+
+@settings(max_examples=int(os.environ.get("CCONV_FUZZ_EXAMPLES", 150)) // 3, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(g=geometries(), dtype=st.sampled_from(DTYPES), relu=st.booleans(),
+       n_threads=st.sampled_from([1, 2, 3, 8]), seed=st.integers(0, 2**16))
+def test_property_engine_equals_reference(isa, g, dtype, relu, n_threads, seed):
+    check_against_reference(*g, dtype, relu=relu, n_threads=n_threads, seed=seed)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", [GRID[0], GRID[2], GRID[6], (1, 8, 12, 12, 24, 3, 3, (1, 1), (1, 1)),
+                                  (100, 16, 14, 14, 32, 3, 3, (1, 1), (1, 1))])
+def test_results_do_not_depend_on_the_thread_count(isa, case, dtype):
+    N, C, H, Wd, F, FH, FW, stride, pad = case
+    rng = np.random.default_rng(1)
+    OH, OW = _out(H, FH, stride[0], pad[0]), _out(Wd, FW, stride[1], pad[1])
+    x = rng.standard_normal((N, C, H, Wd)).astype(dtype)
+    W = rng.standard_normal((F, C, FH, FW)).astype(dtype)
+    b = rng.standard_normal(F).astype(dtype)
+    dout = rng.standard_normal((N, F, OH, OW)).astype(dtype)
+    one = run_engine(x, W, b, dout, stride, pad, n_threads=1)
+    for nt in (2, 8):
+        other = run_engine(x, W, b, dout, stride, pad, n_threads=nt)
+        for a, o in zip(one, other):
+            assert np.array_equal(a, o), f"{nt} threads differ from 1"
+
+
+def test_nan_passes_the_fused_relu(isa):
+    x = np.ones((1, 1, 3, 3))
+    x[0, 0, 1, 1] = np.nan
+    y = np.empty((1, 2, 3, 3))
+    _conv.forward_into(x, np.ones((2, 1, 1, 1)), np.array([-5.0, 0.0]), y, 1, 1, 0, 0, True, 2)
+    assert np.isnan(y[:, :, 1, 1]).all()
+    assert (y[0, 0][~np.isnan(y[0, 0])] == 0).all() and (y[0, 1][~np.isnan(y[0, 1])] == 1).all()
+
+
+def test_no_bias_and_zero_sizes(isa):
+    x = np.ones((0, 2, 4, 4), np.float32)
+    y = np.empty((0, 3, 2, 2), np.float32)
+    _conv.forward_into(x, np.ones((3, 2, 3, 3), np.float32), np.empty(0, np.float32), y,
+                       1, 1, 0, 0, False, 2)
+    dW = np.full((3, 2, 3, 3), np.nan, np.float32)
+    db = np.full(3, np.nan, np.float32)
+    _conv.backward_filter_into(x, y, dW, db, 1, 1, 0, 0, 2)
+    assert (dW == 0).all() and (db == 0).all()
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    y = np.empty((1, 1, 4, 4))
+    _conv.forward_into(x, np.ones((1, 1, 1, 1)), np.empty(0), y, 1, 1, 0, 0, False, 1)
+    assert np.array_equal(y, x)
+
+
+def test_every_variant_is_built_on_x86_and_the_best_one_is_active():
+    assert "baseline" in _conv.built_isas()
+    assert _conv.supported_isas()[-1] == _conv.best_isa()
+    if not os.environ.get("CCONV_ISA"):
+        assert _conv.active_isa() == _conv.best_isa()
+    info = _conv.isa_info()
+    assert info["name"] == _conv.active_isa() and info["vector_bytes"] in (0, 16, 32, 64)
+
+
+def _import_with(value):
+    # the child imports the same cconv as this process
+    root = os.path.dirname(os.path.dirname(os.path.abspath(_conv.__file__)))
+    env = dict(os.environ, CCONV_ISA=value,
+               PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run([sys.executable, "-c", "import cconv._conv as m; print(m.active_isa())"],
+                          env=env, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("name", ISAS)
+def test_cconv_isa_forces_a_variant(name):
+    r = _import_with(name)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == name
+
+
+def test_cconv_isa_refuses_unknown_and_unavailable_variants():
+    r = _import_with("sse9")
+    assert r.returncode != 0 and "CCONV_ISA='sse9' is not one of auto, baseline, avx2, avx512" in r.stderr
+    for name in set(_conv.ISAS) - set(ISAS):  # e.g. in the baseline-only CI build
+        r = _import_with(name)
+        assert r.returncode != 0 and name in r.stderr
+        assert "cannot run" in r.stderr or "not compiled into this build" in r.stderr
+    with pytest.raises(ValueError, match="unknown instruction set 'mmx'"):
+        _conv.select_isa("mmx")
