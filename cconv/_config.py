@@ -2,6 +2,7 @@
 
 Thread settings live in :mod:`cconv._threads` and are re-exported here.
 """
+import os
 import platform
 import sys
 

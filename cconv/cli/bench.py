@@ -1,4 +1,4 @@
-"""``cconv bench``: the kernel and training-step benchmarks."""
+"""``cconv bench``: the kernel, convolution-layer and training-step benchmarks."""
 import inspect
 import sys
 from pathlib import Path
@@ -16,6 +16,8 @@ def cmd_bench(args, argv):
     kw = {} if args.repeat is None else {"repeat": args.repeat}
     if args.what in ("kernels", "all"):
         results["kernels"] = bench.bench_kernels(**kw)
+    if args.what in ("layers", "all"):
+        results["layers"] = bench.bench_layers(**kw)
     if args.what in ("train", "all"):
         fn = getattr(bench, "bench_train", None)
         if fn is None:
@@ -37,9 +39,11 @@ def add_parser(sub, nets, net_lines):
         "bench", formatter_class=_Formatter, help="speed against the book's NumPy code",
         description="Benchmarks printed as ratios measured side by side in one run:\n"
                     "  kernels  im2col/col2im/pooling vs the book's NumPy, 1 and all threads\n"
-                    "  train    training steps of the networks\n  all      both")
-    p.add_argument("what", nargs="?", choices=("kernels", "train", "all"), default="kernels",
-                   help="which benchmark")
+                    "  layers   each convolution layer (forward, dx, dW) per instruction set,\n"
+                    "           GFLOP/s and %% of the measured FMA peak\n"
+                    "  train    training steps of the networks\n  all      all of them")
+    p.add_argument("what", nargs="?", choices=("kernels", "layers", "train", "all"),
+                   default="kernels", help="which benchmark")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     p.add_argument("--repeat", type=_positive, metavar="N",
                    help="timed repetitions of each case (default: the benchmark's)")

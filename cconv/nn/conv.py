@@ -8,7 +8,7 @@ __all__ = ["Convolution"]
 
 
 class Convolution(Layer):
-    """2-D convolution (cross-correlation, as in the book) by im2col + GEMM.
+    """2-D convolution (cross-correlation, as in the book) by cconv's convolution engine.
 
     Parameters
     ----------
@@ -21,7 +21,7 @@ class Convolution(Layer):
         Zero padding on each side.
     need_dx : bool, default True
         False for a network's first layer: ``backward`` then computes only ``dW`` and
-        ``db``, skips the ``dx`` GEMM and col2im, and returns None.
+        ``db``, skips the input gradient, and returns None.
     n_threads : int, optional
         Worker threads (default: :func:`cconv.get_num_threads`).
 
@@ -30,8 +30,8 @@ class Convolution(Layer):
     x : ndarray, shape (N, C, H, W)
         The last input.
     col : ndarray, shape (N*OH*OW, C*FH*FW)
-        The last input unfolded by im2col in the book's layout (made on demand from the
-        per-sample columns the layer keeps, see :mod:`cconv.ops.conv`).
+        The last input unfolded by im2col in the book's layout, made on demand from
+        ``x`` (the engine never stores the columns, see :mod:`cconv.ops.conv`).
     col_W : ndarray, shape (C*FH*FW, FN)
         ``W.reshape(FN, -1).T`` (a view of ``W``).
     dW : ndarray, shape (FN, C, FH, FW), in ``W``'s dtype
@@ -40,7 +40,10 @@ class Convolution(Layer):
     Notes
     -----
     The output is ``(N, FN, OH, OW)`` with ``OH = (H + 2*pad - FH) // stride + 1``, and
-    C-contiguous. ``W``, ``b``, ``stride`` and ``pad`` are read, and checked, at every
+    C-contiguous. It is computed by a direct convolution in C (an implicit GEMM, the bias
+    added in registers, one OpenMP region per call with the GIL released, in the
+    instruction-set variant :func:`cconv.show_config` names); ``dW`` sums per-chunk
+    partial sums in chunk order, so results do not depend on the thread count. ``W``, ``b``, ``stride`` and ``pad`` are read, and checked, at every
     call: reassigning them between calls is safe. ``backward`` differentiates the last
     forward (its geometry), and refuses a ``dout`` of any other shape.
     """

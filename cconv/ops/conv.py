@@ -1,32 +1,28 @@
-"""Convolution (cross-correlation, as in the book) by im2col + GEMM, and its gradients.
+"""Convolution (cross-correlation, as in the book) by cconv's convolution engine, and
+its gradients.
 
-Kernels: ``src/_im2col.pyx`` (the per-sample columns) and ``src/_conv.pyx`` (bias add,
-bias gradient); NumPy reference: :mod:`cconv.ops.reference.conv`. :func:`conv_forward`
-and :func:`conv_backward` are the door the :class:`~cconv.nn.conv.Convolution` layer
-goes through: each checks its arguments once, taking every size from the arrays it is
-handed, then runs the batch in cache-sized chunks on cconv's worker threads.
-
-How, not what, differs from the book: the input is unfolded per sample as ``colT[n]``
-(C*FH*FW, OH*OW), so ``W2 @ colT[n]`` is sample n's output already in NCHW order (the
-book's ``col @ col_W`` needs a transpose copy after it); each chunk's columns are
-multiplied right after they are made, with single-threaded BLAS; ``dW`` sums per-chunk
-partial products in chunk order, so results do not depend on the thread count.
+Kernels: ``src/_conv.pyx`` over the C engine in ``src/conv/`` (direct convolution: an
+implicit GEMM that reads its operand in place and never stores the columns; bias, and
+optionally ReLU, applied while the sums are in registers; one OpenMP region per call,
+GIL released; the instruction-set variant chosen at import), plus the bias kernels;
+NumPy reference: :mod:`cconv.ops.reference.conv`. :func:`conv_forward` and
+:func:`conv_backward` are the door the :class:`~cconv.nn.conv.Convolution` layer goes
+through: each checks its arguments once, taking every size from the arrays it is handed.
+``dW`` sums per-chunk partial sums in chunk order, the chunks fixed by the shapes alone,
+so results do not depend on the thread count. :func:`conv_isa` and :func:`use_conv_isa`
+report and choose the instruction-set variant (``CCONV_ISA`` chooses it at import).
 """
-import threading
-
 import numpy as np
 
-from .. import _conv, _im2col
+from .. import _conv
 from .._checks import float_array
 from .._threads import resolve_threads
-from . import _parallel
 from ._buffers import output, same_dtype
 from .geometry import check_4d, window_geometry
-from .im2col import configure_streaming
+from .im2col import im2col
 
-__all__ = ["ConvSaved", "conv_forward", "conv_backward", "bias_add_", "sum_channels"]
-
-_CHUNK_BYTES = 384 << 10   # one chunk's columns stay in L2 while the GEMM reads them
+__all__ = ["ConvSaved", "conv_forward", "conv_backward", "bias_add_", "sum_channels",
+           "conv_isa", "use_conv_isa", "fma_flops"]
 
 
 class ConvSaved:
@@ -36,8 +32,8 @@ class ConvSaved:
     ----------
     x : ndarray (N, C, H, W)
         The forward's input (C-contiguous).
-    colT : ndarray (N, C*FH*FW, OH*OW)
-        Its per-sample columns.
+    colT : None
+        Kept for the interface: the engine stores no columns (see ``col``).
     w_shape : tuple
         ``W.shape`` of the forward, (FN, C, FH, FW).
     geometry : tuple
@@ -54,9 +50,9 @@ class ConvSaved:
 
     @property
     def col(self):
-        """The columns in the book's im2col layout (N*OH*OW, C*FH*FW), made on demand."""
-        N, K, P = self.colT.shape
-        return self.colT.transpose(0, 2, 1).reshape(N * P, K)
+        """The input in the book's im2col layout (N*OH*OW, C*FH*FW), made on demand."""
+        FH, FW, sh, sw, ph, pw = self.geometry
+        return im2col(self.x, FH, FW, (sh, sw), (ph, pw))
 
 
 def _weights(W, b):
@@ -70,13 +66,13 @@ def _weights(W, b):
     return W, b
 
 
-def conv_forward(x, W, b, stride=1, pad=0, *, n_threads=None, saved=None):
+def conv_forward(x, W, b, stride=1, pad=0, *, n_threads=None, saved=None, relu=False):
     """Convolve ``x`` (N, C, H, W) with filters ``W`` (FN, C, FH, FW), add ``b`` (FN,).
 
     Returns ``(out, saved)``: ``out`` (N, FN, OH, OW), C-contiguous in ``x``'s dtype,
-    ``OH = (H + 2*pad - FH) // stride + 1``; ``saved``, a :class:`ConvSaved` for
-    :func:`conv_backward`. Passing the previous ``saved`` reuses its column buffer when
-    the shapes are the same.
+    ``OH = (H + 2*pad - FH) // stride + 1`` (with ``relu``, ``max(out, 0)``, NaN passing
+    as in the book's mask); ``saved``, a :class:`ConvSaved` for :func:`conv_backward`
+    (``saved=`` is accepted for the interface; the engine keeps no buffers).
     """
     W, b = _weights(W, b)
     x = float_array(x, "x")
@@ -87,33 +83,25 @@ def conv_forward(x, W, b, stride=1, pad=0, *, n_threads=None, saved=None):
     oh, ow, sh, sw, ph, pw = window_geometry(x.shape, FH, FW, stride, pad)
     N = x.shape[0]
     x = np.ascontiguousarray(x)
-    K, P = C * FH * FW, oh * ow
-    colT = saved.colT if saved is not None else None
-    if colT is None or colT.shape != (N, K, P) or colT.dtype != x.dtype:
-        colT = output(None, (N, K, P), x.dtype, "colT")
-    W2 = same_dtype(W.reshape(FN, -1), x.dtype)
-    b = np.ascontiguousarray(b, dtype=x.dtype)
-    out = output(None, (N, FN, P), x.dtype, "out")
-    geo = (FH, FW, sh, sw, ph, pw)
-    configure_streaming()
-
-    def chunk(c, s):
-        # each chunk's columns are multiplied while they are still in cache
-        _im2col.im2col_t_into(x[s], colT[s], *geo, 1)
-        np.matmul(W2, colT[s], out=out[s])
-        _conv.bias_add_into(out[s], b, 1)
-    _parallel.for_batch(chunk, N, K * P * x.itemsize, resolve_threads(n_threads),
-                        _CHUNK_BYTES)
-    return out.reshape(N, FN, oh, ow), ConvSaved(x, colT, W.shape, geo, (N, FN, oh, ow))
+    out = output(None, (N, FN, oh, ow), x.dtype, "out")
+    if C == 0:   # no input channels: every output is its bias
+        out[...] = np.asarray(b, dtype=x.dtype)[None, :, None, None]
+        if relu:
+            np.maximum(out, 0, out=out)   # NaN passes, as in the book's mask
+    else:
+        _conv.forward_into(x, np.ascontiguousarray(W, dtype=x.dtype),
+                           np.ascontiguousarray(b, dtype=x.dtype), out, sh, sw, ph, pw,
+                           bool(relu), resolve_threads(n_threads))
+    return out, ConvSaved(x, None, W.shape, (FH, FW, sh, sw, ph, pw), (N, FN, oh, ow))
 
 
-def conv_backward(dout, saved, W, *, need_dx=True, n_threads=None):
+def conv_backward(dout, saved, W, *, need_dx=True, need_dW=True, n_threads=None):
     """Gradients of :func:`conv_forward`: returns ``(dx, dW, db)``.
 
     ``dout`` must have exactly the forward output's shape (N, FN, OH, OW); ``W`` the
     forward's filter shape. ``dx`` (N, C, H, W) is None when ``need_dx`` is False (a
-    network's first layer: the ``dx`` GEMM and col2im are skipped). Arrays are in the
-    forward input's dtype.
+    network's first layer), ``dW`` and ``db`` when ``need_dW`` is False. Arrays are in
+    the forward input's dtype.
     """
     if not isinstance(saved, ConvSaved):
         raise TypeError(f"saved must be the ConvSaved of conv_forward, not "
@@ -121,44 +109,48 @@ def conv_backward(dout, saved, W, *, need_dx=True, n_threads=None):
     W = float_array(W, "W")
     if W.shape != saved.w_shape:
         raise ValueError(f"W has shape {W.shape}, the forward pass used {saved.w_shape}")
-    colT = saved.colT
-    N, K, P = colT.shape
-    FN = W.shape[0]
-    dt = colT.dtype
+    x = saved.x
+    dt = x.dtype
     dout = float_array(dout, "dout")
     if dout.shape != saved.out_shape:
         raise ValueError(f"dout has shape {dout.shape}, the forward output was "
                          f"{saved.out_shape}")
-    d3 = np.ascontiguousarray(dout, dtype=dt).reshape(N, FN, P)
-    cs = _parallel.chunk_size(K * P * dt.itemsize, N, _CHUNK_BYTES)
-    nch = _parallel.n_chunks(N, cs)
-    # per-chunk partial sums, added in chunk order: thread-count independent. dW is
-    # summed transposed, colT[n] @ d3[n].T (K, FN): BLAS runs that GEMM 1.2-1.8x
-    # faster than d3[n] @ colT[n].T for these shapes.
-    dWTp = np.empty((nch, K, FN), dtype=dt)
-    dbp = np.empty((nch, FN), dtype=dt)
-    W2T = same_dtype(W.reshape(FN, -1), dt).T
-    dx = np.empty(saved.x.shape, dtype=dt) if need_dx else None
-    geo = saved.geometry
-    local = threading.local()   # each thread's dx columns, reused across its chunks
-
-    def chunk(c, s):
-        n = s.stop - s.start
-        _conv.sum_channels_into(d3[s], dbp[c], 1)
-        if n == 1:
-            np.matmul(colT[s.start], d3[s.start].T, out=dWTp[c])
+    d = np.ascontiguousarray(dout, dtype=dt)
+    _, _, sh, sw, ph, pw = saved.geometry
+    nt = resolve_threads(n_threads)
+    dx = dW = db = None
+    if need_dW:
+        dW = np.empty(W.shape, dtype=dt)
+        db = np.empty(W.shape[0], dtype=dt)
+        _conv.backward_filter_into(x, d, dW, db, sh, sw, ph, pw, nt)
+    if need_dx:
+        dx = np.empty(x.shape, dtype=dt)
+        if W.shape[0] == 0:   # no filters: nothing flows back
+            dx[...] = 0
         else:
-            np.sum(np.matmul(colT[s], d3[s].transpose(0, 2, 1)), axis=0, out=dWTp[c])
-        if dx is not None:
-            buf = getattr(local, "buf", None)
-            if buf is None:
-                buf = local.buf = np.empty((cs, K, P), dtype=dt)
-            np.matmul(W2T, d3[s], out=buf[:n])
-            _im2col.col2im_t_into(buf[:n], dx[s], *geo, 1)
-    _parallel.for_chunks(chunk, N, cs, resolve_threads(n_threads))
-    db = dbp.sum(axis=0)
-    dW = np.ascontiguousarray(dWTp.sum(axis=0).T).reshape(W.shape)
+            _conv.backward_data_into(d, same_dtype(np.ascontiguousarray(W), dt), dx,
+                                     sh, sw, ph, pw, nt)
     return dx, dW, db
+
+
+def conv_isa(name=None):
+    """The engine's instruction-set variants: a dict with ``active`` (the one in use),
+    ``built`` (compiled into this build), ``supported`` (what this CPU and OS run) and
+    ``info`` (name, detail, vector_bytes, block) of ``name`` (default: the active one)."""
+    return {"active": _conv.active_isa(), "built": list(_conv.built_isas()),
+            "supported": list(_conv.supported_isas()), "info": _conv.isa_info(name)}
+
+
+def use_conv_isa(name):
+    """Run the convolutions with variant ``name`` (baseline, avx2, avx512) from now on;
+    returns the previous one. ValueError for an unknown name, RuntimeError for a variant
+    this build lacks or this CPU cannot run."""
+    return _conv.select_isa(name)
+
+
+def fma_flops(name, dtype, n_iter):
+    """Run variant ``name``'s FMA-throughput loop on this thread; returns its FLOP count."""
+    return _conv.fma_loop(name, np.dtype(dtype).name, int(n_iter))
 
 
 def bias_add_(out3, b, n_threads=None):
