@@ -22,6 +22,9 @@ typedef REAL FN(uvec) __attribute__((vector_size(VBYTES), aligned(sizeof(REAL)),
 #define LOADU(p) (*(const FN(uvec)*)(p))
 #define STOREU(p, v) (*(FN(uvec)*)(p) = (v))
 #define SPLAT(s) ((VEC){0} + (REAL)(s))
+#if VBYTES >= 32
+typedef REAL FN(half) __attribute__((vector_size(VBYTES / 2)));
+#endif
 #else
 #define VEC REAL
 #define VL ((ptrdiff_t)1)
@@ -62,6 +65,34 @@ static CC_NOINLINE void FN(fwd_tile)(const REAL* CC_RESTRICT A, const REAL* CC_R
     }
 }
 
+/* The lanes of v added as a tree of halves (fixed order): a few vector adds instead of
+   VL dependent scalar ones. */
+static inline REAL FN(hsum)(VEC v)
+{
+#if VBYTES >= 32
+    FN(half) lo, hi;
+    REAL t[VBYTES / 2 / sizeof(REAL)], s;
+    ptrdiff_t n = VL / 2, w, i;
+    memcpy(&lo, &v, sizeof lo);
+    memcpy(&hi, (char*)&v + sizeof lo, sizeof hi);
+    lo += hi;
+    memcpy(t, &lo, sizeof t);
+    for (w = n / 2; w >= 1; w /= 2)
+        for (i = 0; i < w; i++)
+            t[i] += t[i + w];
+    s = t[0];
+    return s;
+#else
+    REAL t[VL];
+    ptrdiff_t w, i;
+    memcpy(t, &v, sizeof t);
+    for (w = VL / 2; w >= 1; w /= 2)
+        for (i = 0; i < w; i++)
+            t[i] += t[i + w];
+    return t[0];
+#endif
+}
+
 /* out[f][j] = sum_q D[f][q] * X[off[j] + q] over q < Q (a multiple of VL), for DW_FB
    rows of D and DW_KB taps; lanes are summed in lane order, so the result depends on
    the chunk only. */
@@ -87,16 +118,9 @@ static CC_NOINLINE void FN(dw_tile)(const REAL* CC_RESTRICT D, ptrdiff_t ldd, co
                 acc[f][j] += d[f] * xv;
         }
     }
-    for (f = 0; f < DW_FB; f++) {
-        for (j = 0; j < DW_KB; j++) {
-            REAL lanes[VL], s = 0;
-            ptrdiff_t l;
-            memcpy(lanes, &acc[f][j], sizeof lanes);
-            for (l = 0; l < VL; l++)
-                s += lanes[l];
-            out[f * DW_KB + j] = s;
-        }
-    }
+    for (f = 0; f < DW_FB; f++)
+        for (j = 0; j < DW_KB; j++)
+            out[f * DW_KB + j] = FN(hsum)(acc[f][j]);
 }
 
 /* Filters as blocks of FWD_FB output channels, [block][k][FWD_FB], zero-padded to whole
@@ -372,13 +396,8 @@ double FN(fma_loop)(long n_iter, int* flops_per_iter)
         CC_UNROLL for (j = 0; j < PEAK_ACC; j++)
             acc[j] = acc[j] * m + a;
     }
-    for (j = 0; j < PEAK_ACC; j++) {
-        REAL lanes[VL];
-        ptrdiff_t l;
-        memcpy(lanes, &acc[j], sizeof lanes);
-        for (l = 0; l < VL; l++)
-            s += lanes[l];
-    }
+    for (j = 0; j < PEAK_ACC; j++)
+        s += FN(hsum)(acc[j]);
     *flops_per_iter = (int)(2 * PEAK_ACC * VL);
     return s;
 }
