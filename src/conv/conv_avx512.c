@@ -8,8 +8,10 @@
 #define ISA_DETAIL "AVX-512F + FMA, 64-byte vectors"
 #define FWD_FB 8
 #define FWD_NV 3
+#ifndef DW_FB
 #define DW_FB 4
 #define DW_KB 6
+#endif
 #define PEAK_ACC 16
 #if defined(__AVX512F__) && defined(__FMA__)
 #include "conv_isa.h"

@@ -45,7 +45,12 @@
 
 /* Positions of the output grid each chunk aims at: the chunk's operands then stay in
    the L1/L2 caches while every filter block runs over them. */
+#ifndef CC_CHUNK_POSITIONS
 #define CC_CHUNK_POSITIONS 2048
+#endif
+#ifndef CC_DW_CHUNK_POSITIONS
+#define CC_DW_CHUNK_POSITIONS 2048
+#endif
 
 /* One axis of the flat layout: source indices i0..i0+n-1 land at padded positions
    pos0 + (i - i0) * step; len is the segment length (Wr for columns, R for rows). */

@@ -216,6 +216,8 @@ static int FN(run_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t H
                                     REAL v = yr[j * stepw];
                                     d[j] = v <= 0 ? 0 : v;  /* NaN passes, as the book's mask */
                                 }
+                            else if (stepw == 1)
+                                memcpy(d, yr, (size_t)OWd * sizeof(REAL));
                             else
                                 for (j = 0; j < OWd; j++)
                                     d[j] = yr[j * stepw];
@@ -293,7 +295,7 @@ int FN(backward_filter)(const cconv_conv_shape* g, const REAL* x, const REAL* do
     cc_axis aw = cc_axis_make(g->W, 1, g->pw, (OW - 1) * g->sw + 1, FW);
     const ptrdiff_t Wr = aw.len, Lseg = ah.len * aw.len;
     /* chunks of about CC_CHUNK_POSITIONS and at most N/8 samples: the shapes alone fix them */
-    const ptrdiff_t Smax = CC_CHUNK_POSITIONS / Lseg, S8 = (N + 7) / 8;
+    const ptrdiff_t Smax = CC_DW_CHUNK_POSITIONS / Lseg, S8 = (N + 7) / 8;
     const cc_plan p = cc_plan_make(N, Smax < S8 ? Smax : S8, nfb, nt);
     const ptrdiff_t S = p.S, G = p.G, nch = p.nch, Qr = cc_round_up(S * Lseg, VL);
     const ptrdiff_t row_len = cc_round_up(Qr + (FH - 1) * Wr + FW - 1 + VL, 16);
@@ -336,17 +338,24 @@ int FN(backward_filter)(const cconv_conv_shape* g, const REAL* x, const REAL* do
             FN(place)(x, C, g->H, g->W, n0, ns, ah, aw, row_len, X);
             memset(D + fb0 * DW_FB * Qr, 0, (size_t)((fb1 - fb0) * DW_FB * Qr) * sizeof(REAL));
             for (f = fb0 * DW_FB; f < F && f < fb1 * DW_FB; f++) {
-                REAL s = 0;
+                VEC s = SPLAT(0);
+                ptrdiff_t q;
                 for (n = 0; n < ns; n++) {
                     const REAL* src = dout + ((n0 + n) * F + f) * P;
                     REAL* d = D + f * Qr + n * Lseg;
-                    for (i = 0; i < OH; i++)
-                        for (j = 0; j < OW; j++)
-                            d[i * g->sh * Wr + j * g->sw] = src[i * OW + j];
-                    for (i = 0; i < P; i++)
-                        s += src[i];
+                    for (i = 0; i < OH; i++) {
+                        REAL* dr = d + i * g->sh * Wr;
+                        if (g->sw == 1)
+                            memcpy(dr, src + i * OW, (size_t)OW * sizeof(REAL));
+                        else
+                            for (j = 0; j < OW; j++)
+                                dr[j * g->sw] = src[i * OW + j];
+                    }
                 }
-                pb[c * F + f] = s;
+                /* db from the row just built (zeros elsewhere): lanes, then a fixed tree */
+                for (q = 0; q < Q; q += VL)
+                    s += LOADU(D + f * Qr + q);
+                pb[c * F + f] = FN(hsum)(s);
             }
             for (fb = fb0; fb < fb1; fb++)
                 for (kb = 0; kb < Kp; kb += DW_KB) {
@@ -356,14 +365,15 @@ int FN(backward_filter)(const cconv_conv_shape* g, const REAL* x, const REAL* do
                             pw[(c * F + fb * DW_FB + f) * K + kb + j] = tile[f * DW_KB + j];
                 }
         }
-        /* chunks added in chunk order (the implicit barrier above ends phase one) */
+        /* chunks added in chunk order (the implicit barrier above ends phase one); each
+           thread takes blocks of dW, and runs down the chunks with unit-stride rows */
         CC_OMP(omp for schedule(static))
-        for (fk = 0; fk < F * K; fk++) {
-            REAL s = pw[fk];
-            ptrdiff_t c;
+        for (fk = 0; fk < (F * K + 255) / 256; fk++) {
+            ptrdiff_t lo = fk * 256, hi = lo + 256 < F * K ? lo + 256 : F * K, c, e;
+            memcpy(dw + lo, pw + lo, (size_t)(hi - lo) * sizeof(REAL));
             for (c = 1; c < nch; c++)
-                s += pw[c * F * K + fk];
-            dw[fk] = s;
+                for (e = lo; e < hi; e++)
+                    dw[e] += pw[c * F * K + e];
         }
         cc_free(X);
         cc_free(D);
