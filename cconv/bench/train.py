@@ -1,6 +1,7 @@
 """The training-step benchmark, ``cconv bench train``: the book's NumPy code, cconv and
 PyTorch side by side, on the same network with the same initial weights."""
 import json
+import time
 
 import numpy as np
 
@@ -126,6 +127,8 @@ def bench_train(nets=("simple", "deep", "lenet", "alexnet"), dtypes=("float32", 
                     topt.step()
                 fns[f"PyTorch {nt} threads"] = torch_step
             med, ts = interleaved(fns, repeat=repeat, warmup=2)
+            _add_cold_start(fns, med, ts, [f"cconv {nt} threads", f"PyTorch {nt} threads"],
+                            repeat)
             tkey = f"PyTorch {nt} threads"
             peaks = {}
             for k in fns:
@@ -140,8 +143,12 @@ def bench_train(nets=("simple", "deep", "lenet", "alexnet"), dtypes=("float32", 
                            if "book NumPy (float64)" in med else None,
                            peak_mib=peaks[k] / 2**20 if k in peaks else None)
                 rows.append(row)
+                if k.endswith(COLD):
+                    row["vs_back_to_back"] = m / med[k[:-len(COLD)]]
                 vt = f"{row['vs_torch']:7.2f}x" if row["vs_torch"] is not None else f"{'':>8}"
                 vb = f"{row['vs_book']:7.3f}x" if row["vs_book"] is not None else f"{'':>8}"
+                if k.endswith(COLD):  # the cold step against the same implementation's warm one
+                    vb = f"{row['vs_back_to_back']:6.2f}xw"
                 pk = f"{row['peak_mib']:8.1f}" if row["peak_mib"] is not None else f"{'n/a':>8}"
                 say(f"{name:<8} {dt.name:<8} {k:<22} {row['median_ms']:9.2f} "
                     f"{row['min_ms']:7.2f}-{row['max_ms']:<7.2f} {row['images_per_s']:7.0f} "
@@ -155,6 +162,27 @@ def bench_train(nets=("simple", "deep", "lenet", "alexnet"), dtypes=("float32", 
         with open(json_path, "w") as f:
             json.dump(result, f, indent=1)
     return result
+
+
+#: Suffix of the rows that time a step right after the cores sat idle.
+COLD = " cold"
+
+
+def _add_cold_start(fns, med, ts, keys, repeat, idle=0.02):
+    """Rows ``key + COLD``: one step right after ``idle`` seconds of sleep (the worker
+    threads have gone to sleep by then), median of ``repeat``; their "vs book" column
+    shows the ratio to the same implementation's back-to-back step ("xw")."""
+    keys = [k for k in keys if k in fns]
+    cold = {k: [] for k in keys}
+    for _ in range(repeat):
+        for k in keys:
+            time.sleep(idle)
+            t0 = time.perf_counter()
+            fns[k]()
+            cold[k].append(time.perf_counter() - t0)
+    for k in keys:
+        med[k + COLD] = float(np.median(cold[k]))
+        ts[k + COLD] = cold[k]
 
 
 def _bench_inference(name, net, torch, tm, dt, nt, say, n=10000):
