@@ -93,22 +93,25 @@ static inline REAL FN(hsum)(VEC v)
 #endif
 }
 
-/* out[f][j] = sum_q D[f][q] * X[off[j] + q] over q < Q (a multiple of VL), for DW_FB
-   rows of D and DW_KB taps; lanes are summed in lane order, so the result depends on
-   the chunk only. */
+/* out[f][j] = sum_q D[f][q] * X[off[j] + q] over the positions q of nseg segments
+   [s*seg_stride, s*seg_stride + seg_len) (seg_len a multiple of VL), for DW_FB rows of D
+   and DW_KB taps; the lanes are added by a fixed tree at the end, so the result depends
+   on the chunk only. */
 static CC_NOINLINE void FN(dw_tile)(const REAL* CC_RESTRICT D, ptrdiff_t ldd, const REAL* CC_RESTRICT X,
-                        const ptrdiff_t* CC_RESTRICT off, ptrdiff_t Q, REAL* CC_RESTRICT out)
+                        const ptrdiff_t* CC_RESTRICT off, ptrdiff_t nseg, ptrdiff_t seg_stride,
+                        ptrdiff_t seg_len, REAL* CC_RESTRICT out)
 {
     VEC acc[DW_FB][DW_KB];
     const REAL* xj[DW_KB];
-    ptrdiff_t q;
+    ptrdiff_t q, s;
     int f, j;
     CC_UNROLL for (j = 0; j < DW_KB; j++) {
         xj[j] = X + off[j];
         CC_UNROLL for (f = 0; f < DW_FB; f++)
             acc[f][j] = SPLAT(0);
     }
-    for (q = 0; q < Q; q += VL) {
+    for (s = 0; s < nseg; s++)
+    for (q = s * seg_stride; q < s * seg_stride + seg_len; q += VL) {
         VEC d[DW_FB];
         CC_UNROLL for (f = 0; f < DW_FB; f++)
             d[f] = LOADU(D + f * ldd + q);
@@ -180,7 +183,8 @@ static int FN(run_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t H
        same values) */
     const ptrdiff_t Smax = CC_CHUNK_POSITIONS / Lseg, Sthr = (N + nt - 1) / nt;
     const cc_plan p = cc_plan_make(N, Smax < Sthr ? Smax : Sthr, nfb, nt);
-    const ptrdiff_t S = p.S, G = p.G, Qr = cc_round_up(S * Lseg, T);
+    /* room for the last sample's last tile */
+    const ptrdiff_t S = p.S, G = p.G, Qr = cc_round_up(S * Lseg, T) + T;
     const ptrdiff_t row_len = cc_round_up(Qr + (FH - 1) * Wr + FW - 1 + VL, 16);
     ptrdiff_t item;
     ptrdiff_t* off = (ptrdiff_t*)cc_alloc((size_t)K * sizeof(ptrdiff_t) + 1);
@@ -197,15 +201,24 @@ static int FN(run_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t H
         CC_OMP(omp for schedule(dynamic, 1))
         for (item = 0; item < p.items; item++) {
             ptrdiff_t c = item / G, g = item % G, n0 = c * S, ns = N - n0 < S ? N - n0 : S;
-            ptrdiff_t fb, t, ntile = (ns * Lseg + T - 1) / T;
+            /* tiles of each sample's output rows, or of the whole run if that is fewer */
+            ptrdiff_t fb, t, n, ntile = ((OHd - 1) * steph * Wr + OWd * stepw + T - 1) / T;
+            ptrdiff_t nrun = ns, stride = Lseg;
+            if (ns * ntile >= (ns * Lseg + T - 1) / T) {
+                nrun = 1;
+                ntile = (ns * Lseg + T - 1) / T;
+            }
             if (!X || !Y)
                 continue;
             FN(place)(src, Cin, Hs, Ws, n0, ns, ah, aw, row_len, X);
             for (fb = g * nfb / G; fb < (g + 1) * nfb / G; fb++) {
-                ptrdiff_t f, n, i, j;
-                for (t = 0; t < ntile; t++)
-                    FN(fwd_tile)(A + fb * K * FWD_FB, X + t * T, off, K, bias + fb * FWD_FB,
-                                 Y + t * T, Qr);
+                ptrdiff_t f, i, j;
+                /* the tiles of each sample's output rows only; a tile reaching into the
+                   next sample computes its values exactly as that sample's own tile does */
+                for (n = 0; n < nrun; n++)
+                    for (t = 0; t < ntile; t++)
+                        FN(fwd_tile)(A + fb * K * FWD_FB, X + n * stride + t * T, off, K,
+                                     bias + fb * FWD_FB, Y + n * stride + t * T, Qr);
                 for (f = fb * FWD_FB; f < Cout && f < (fb + 1) * FWD_FB; f++)
                     for (n = 0; n < ns; n++)
                         for (i = 0; i < OHd; i++) {
@@ -332,7 +345,15 @@ int FN(backward_filter)(const cconv_conv_shape* g, const REAL* x, const REAL* do
         for (item = 0; item < p.items; item++) {
             ptrdiff_t c = item / G, gi = item % G, n0 = c * S, ns = N - n0 < S ? N - n0 : S;
             ptrdiff_t fb0 = gi * nfb / G, fb1 = (gi + 1) * nfb / G, Q = cc_round_up(ns * Lseg, VL);
+            /* each sample's rows that hold gradients, unless rounding them up to whole
+               vectors would reach into the next sample: then the chunk as one run */
+            ptrdiff_t seg_len = cc_round_up(((OH - 1) * g->sh + 1) * Wr, VL);
+            ptrdiff_t segs = ns, seg_stride = Lseg;
             ptrdiff_t fb, kb, f, n, i, j;
+            if (seg_len > Lseg) {
+                segs = 1;
+                seg_len = Q;
+            }
             if (!X || !D)
                 continue;
             FN(place)(x, C, g->H, g->W, n0, ns, ah, aw, row_len, X);
@@ -359,7 +380,8 @@ int FN(backward_filter)(const cconv_conv_shape* g, const REAL* x, const REAL* do
             }
             for (fb = fb0; fb < fb1; fb++)
                 for (kb = 0; kb < Kp; kb += DW_KB) {
-                    FN(dw_tile)(D + fb * DW_FB * Qr, Qr, X, off + kb, Q, tile);
+                    FN(dw_tile)(D + fb * DW_FB * Qr, Qr, X, off + kb, segs, seg_stride,
+                                seg_len, tile);
                     for (f = 0; f < DW_FB && fb * DW_FB + f < F; f++)
                         for (j = 0; j < DW_KB && kb + j < K; j++)
                             pw[(c * F + fb * DW_FB + f) * K + kb + j] = tile[f * DW_KB + j];
