@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from cconv.bench import book as RN
-from cconv.bench import bench_kernels, bench_train
+from cconv import ops
+from cconv.bench import bench_kernels, bench_layers, bench_train
 from cconv.networks import DeepConvNet, SimpleConvNet
 
 
@@ -65,3 +66,21 @@ def test_bench_train_lenet_alexnet_twins_are_exported():
     for name in ("lenet", "alexnet"):
         assert any(n == name and i.startswith("PyTorch") for n, i in impls)
         assert not any(n == name and i.startswith("book") for n, i in impls)
+
+
+def test_bench_layers_covers_every_variant_and_pass(tmp_path):
+    out = io.StringIO()
+    before = ops.conv_isa()["active"]
+    res = bench_layers(repeat=1, dtypes=("float32",), layers=("deep conv6", "deep conv1"),
+                       json_path=tmp_path / "l.json", file=out)
+    isas = ops.conv_isa()["supported"]
+    got = {(r["layer"], r["isa"], r["pass"]) for r in res["rows"]}
+    want = {(layer, i, p) for i in isas for layer, passes in
+            (("deep conv6", ("forward", "dW", "dx")), ("deep conv1", ("forward", "dW")))
+            for p in passes}   # conv1 is a first layer: no dx
+    assert got == want
+    assert all(r["gflops_1"] > 0 and r["pct_peak_1"] > 0 for r in res["rows"])
+    assert all(v > 0 for v in res["peak_gflops"]["float32"].values())
+    assert json.loads((tmp_path / "l.json").read_text())["rows"]
+    assert "%peak" in out.getvalue()
+    assert ops.conv_isa()["active"] == before   # the variant in use is put back

@@ -415,11 +415,13 @@ def test_bench_json_and_missing_bench_train(monkeypatch, tmp_path, capsys):
     calls = []
     monkeypatch.setattr(bench, "bench_kernels",
                         lambda repeat=7: calls.append(repeat) or {"rows": [1]})
+    monkeypatch.setattr(bench, "bench_layers",
+                        lambda repeat=7: calls.append(-repeat) or {"rows": [3]})
     monkeypatch.delattr(bench, "bench_train", raising=False)
     path = tmp_path / "b.json"
     assert cli.main(["bench", "all", "--repeat", "2", "--json", str(path)]) == 0
-    assert calls == [2]
-    assert json.loads(path.read_text()) == {"kernels": {"rows": [1]}}
+    assert calls == [2, -2]
+    assert json.loads(path.read_text()) == {"kernels": {"rows": [1]}, "layers": {"rows": [3]}}
     assert cli.main(["bench", "train"]) == 1
     assert "not available yet" in capsys.readouterr().err
     monkeypatch.setattr(bench, "bench_train", lambda repeat=15, file=None: {"rows": [2]},
