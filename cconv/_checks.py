@@ -14,6 +14,10 @@ __all__ = ["integer", "positive_int", "real", "pair", "float_array", "param_arra
            "forward_done", "is_integer"]
 
 
+class ConfigError(RuntimeError):
+    """A setting from the environment that cconv cannot honour (e.g. ``CCONV_ISA``)."""
+
+
 def is_integer(v):
     """True for a Python or NumPy integer that is not a bool."""
     return type(v) is int or (isinstance(v, numbers.Integral)

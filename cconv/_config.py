@@ -2,7 +2,6 @@
 
 Thread settings live in :mod:`cconv._threads` and are re-exported here.
 """
-import os
 import platform
 import sys
 
@@ -18,7 +17,8 @@ def config():
     from . import ops
     modules = {m.__name__.rsplit(".", 1)[-1]: m for m in ops.compiled_modules().values()}
     builds = {name: m.build_info() for name, m in modules.items()}
-    _im2col, _conv = modules["_im2col"], modules["_conv"]
+    _im2col = modules["_im2col"]
+    isa = ops.conv_isa()   # ConfigError if CCONV_ISA cannot be honoured
     stream_min_bytes = ops.configure_streaming()
 
     info = {
@@ -32,9 +32,10 @@ def config():
         "openmp_max_threads": int(_im2col.openmp_max_threads()),
         "sse2_compiled": bool(_im2col.sse2_compiled()),
         # the convolution engine's instruction-set variant (CCONV_ISA forces one)
-        "conv_isa": _conv.isa_info(),
-        "conv_isas_built": list(_conv.built_isas()),
-        "conv_isas_supported": list(_conv.supported_isas()),
+        "conv_isa": isa["info"],
+        "conv_isa_forced": isa["forced"],
+        "conv_isas_built": isa["built"],
+        "conv_isas_supported": isa["supported"],
         "last_level_cache": last_level_cache_bytes(),
         "stream_min_bytes": stream_min_bytes,
         "num_threads": get_num_threads(),
@@ -90,7 +91,7 @@ def show_config(file=None):
           file=out)
     isa = info["conv_isa"]
     print(f"convolutions:    {isa['name']} ({isa['detail']}; {isa['block']} in registers)"
-          f"{', forced by CCONV_ISA' if os.environ.get('CCONV_ISA', 'auto') != 'auto' else ''}; "
+          f"{', forced by CCONV_ISA' if info['conv_isa_forced'] else ''}; "
           f"built: {', '.join(info['conv_isas_built'])}; this CPU runs: "
           f"{', '.join(info['conv_isas_supported'])}", file=out)
     cache = info["last_level_cache"]

@@ -1,11 +1,9 @@
 """The convolution engine (C in src/conv/): direct convolution forward, input gradient
 and weight gradient on C-contiguous NCHW arrays x (N, C, H, W), W (F, C, FH, FW),
 y/dout (N, F, OH, OW), float32 or float64, with the instruction-set variant chosen at
-import (cpuid + xgetbv, or CCONV_ISA=baseline|avx2|avx512). The GIL is released and
+import (cpuid + xgetbv; cconv.ops.conv applies CCONV_ISA). The GIL is released and
 OpenMP threads the whole call; results do not depend on the thread count.
 """
-import os
-
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.stddef cimport ptrdiff_t
@@ -287,14 +285,3 @@ def sum_channels_into(const floating[:, :, ::1] dout, floating[::1] db, int n_th
     cdef const floating* base = &dout[0, 0, 0]
     for f in prange(F, nogil=True, schedule='static', num_threads=n_threads):
         db[f] = _sum_channel(base + f * P, N, F, P)
-
-
-def _select_from_env():
-    want = os.environ.get("CCONV_ISA", "").strip().lower()
-    if want and want != "auto":
-        if want not in ISAS:
-            raise RuntimeError(f"CCONV_ISA={want!r} is not one of auto, {', '.join(ISAS)}")
-        select_isa(want)
-
-
-_select_from_env()

@@ -180,28 +180,40 @@ def test_every_variant_is_built_on_x86_and_the_best_one_is_active():
     assert info["name"] == _conv.active_isa() and info["vector_bytes"] in (0, 16, 32, 64)
 
 
-def _import_with(value):
+def _run_with(value, code="from cconv import ops; print(ops.conv_isa()['active'])",
+              args=("-c",)):
     # the child imports the same cconv as this process
     root = os.path.dirname(os.path.dirname(os.path.abspath(_conv.__file__)))
     env = dict(os.environ, CCONV_ISA=value,
                PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
-    return subprocess.run([sys.executable, "-c", "import cconv._conv as m; print(m.active_isa())"],
-                          env=env, capture_output=True, text=True)
+    return subprocess.run([sys.executable, *args, code], env=env, capture_output=True,
+                          text=True)
 
 
 @pytest.mark.parametrize("name", ISAS)
 def test_cconv_isa_forces_a_variant(name):
-    r = _import_with(name)
+    r = _run_with(name)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == name
 
 
 def test_cconv_isa_refuses_unknown_and_unavailable_variants():
-    r = _import_with("sse9")
-    assert r.returncode != 0 and "CCONV_ISA='sse9' is not one of auto, baseline, avx2, avx512" in r.stderr
+    r = _run_with("sse9")
+    assert r.returncode != 0
+    assert "ConfigError: CCONV_ISA='sse9' cannot be used: unknown instruction set 'sse9'" in r.stderr
     for name in set(_conv.ISAS) - set(ISAS):  # e.g. in the baseline-only CI build
-        r = _import_with(name)
-        assert r.returncode != 0 and name in r.stderr
+        r = _run_with(name)
+        assert r.returncode != 0 and f"CCONV_ISA='{name}' cannot be used" in r.stderr
         assert "cannot run" in r.stderr or "not compiled into this build" in r.stderr
+    # importing cconv (and its ops) still works: the refusal comes at the first use
+    r = _run_with("sse9", "import cconv.ops, cconv.layers; print('imported')")
+    assert r.returncode == 0 and r.stdout.strip() == "imported", r.stderr
     with pytest.raises(ValueError, match="unknown instruction set 'mmx'"):
         _conv.select_isa("mmx")
+
+
+def test_cli_reports_a_bad_cconv_isa_in_one_line():
+    r = _run_with("sse9", "info", args=("-m", "cconv"))
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert r.stderr.startswith("cconv: error: CCONV_ISA='sse9' cannot be used")
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -70,11 +70,12 @@ def main(argv=None):
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        from .._checks import ConfigError
         from ..datasets import DatasetError
         from ..networks import ParamsFileError
         try:
             return args.func(args, argv) or 0
-        except (CLIError, DatasetError, ParamsFileError) as exc:
+        except (CLIError, ConfigError, DatasetError, ParamsFileError) as exc:
             print(f"cconv: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
         except BrokenPipeError:

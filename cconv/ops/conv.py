@@ -10,12 +10,17 @@ NumPy reference: :mod:`cconv.ops.reference.conv`. :func:`conv_forward` and
 through: each checks its arguments once, taking every size from the arrays it is handed.
 ``dW`` sums per-chunk partial sums in chunk order, the chunks fixed by the shapes alone,
 so results do not depend on the thread count. :func:`conv_isa` and :func:`use_conv_isa`
-report and choose the instruction-set variant (``CCONV_ISA`` chooses it at import).
+report and choose the instruction-set variant; ``CCONV_ISA=baseline|avx2|avx512``
+chooses it when this module is imported, and a value that cannot be honoured (unknown, or
+a variant this build or CPU lacks) makes every call here raise
+:class:`~cconv._checks.ConfigError` naming it.
 """
+import os
+
 import numpy as np
 
 from .. import _conv
-from .._checks import float_array
+from .._checks import ConfigError, float_array
 from .._threads import resolve_threads
 from ._buffers import output, same_dtype
 from .geometry import check_4d, window_geometry
@@ -55,6 +60,29 @@ class ConvSaved:
         return im2col(self.x, FH, FW, (sh, sw), (ph, pw))
 
 
+def _apply_cconv_isa():
+    """Select the variant CCONV_ISA names; the error to raise at first use, or None."""
+    want = os.environ.get("CCONV_ISA", "").strip().lower()
+    if not want or want == "auto":
+        return None
+    try:
+        _conv.select_isa(want)
+    except (ValueError, RuntimeError) as exc:
+        return ConfigError(f"CCONV_ISA={want!r} cannot be used: {exc} (unset it, or set "
+                           "it to auto to let the CPU choose)")
+    return None
+
+
+_CCONV_ISA_ERROR = _apply_cconv_isa()
+
+
+def _engine():
+    """The engine module, once CCONV_ISA is known to be honoured (else ConfigError)."""
+    if _CCONV_ISA_ERROR is not None:
+        raise _CCONV_ISA_ERROR
+    return _conv
+
+
 def _weights(W, b):
     W = float_array(W, "W")
     b = float_array(b, "b")
@@ -89,7 +117,7 @@ def conv_forward(x, W, b, stride=1, pad=0, *, n_threads=None, saved=None, relu=F
         if relu:
             np.maximum(out, 0, out=out)   # NaN passes, as in the book's mask
     else:
-        _conv.forward_into(x, np.ascontiguousarray(W, dtype=x.dtype),
+        _engine().forward_into(x, np.ascontiguousarray(W, dtype=x.dtype),
                            np.ascontiguousarray(b, dtype=x.dtype), out, sh, sw, ph, pw,
                            bool(relu), resolve_threads(n_threads))
     return out, ConvSaved(x, None, W.shape, (FH, FW, sh, sw, ph, pw), (N, FN, oh, ow))
@@ -118,17 +146,18 @@ def conv_backward(dout, saved, W, *, need_dx=True, need_dW=True, n_threads=None)
     d = np.ascontiguousarray(dout, dtype=dt)
     _, _, sh, sw, ph, pw = saved.geometry
     nt = resolve_threads(n_threads)
+    engine = _engine()
     dx = dW = db = None
     if need_dW:
         dW = np.empty(W.shape, dtype=dt)
         db = np.empty(W.shape[0], dtype=dt)
-        _conv.backward_filter_into(x, d, dW, db, sh, sw, ph, pw, nt)
+        engine.backward_filter_into(x, d, dW, db, sh, sw, ph, pw, nt)
     if need_dx:
         dx = np.empty(x.shape, dtype=dt)
         if W.shape[0] == 0:   # no filters: nothing flows back
             dx[...] = 0
         else:
-            _conv.backward_data_into(d, same_dtype(np.ascontiguousarray(W), dt), dx,
+            engine.backward_data_into(d, same_dtype(np.ascontiguousarray(W), dt), dx,
                                      sh, sw, ph, pw, nt)
     return dx, dW, db
 
@@ -137,20 +166,22 @@ def conv_isa(name=None):
     """The engine's instruction-set variants: a dict with ``active`` (the one in use),
     ``built`` (compiled into this build), ``supported`` (what this CPU and OS run) and
     ``info`` (name, detail, vector_bytes, block) of ``name`` (default: the active one)."""
-    return {"active": _conv.active_isa(), "built": list(_conv.built_isas()),
-            "supported": list(_conv.supported_isas()), "info": _conv.isa_info(name)}
+    e = _engine()
+    return {"active": e.active_isa(), "built": list(e.built_isas()),
+            "supported": list(e.supported_isas()), "info": e.isa_info(name),
+            "forced": os.environ.get("CCONV_ISA", "").strip().lower() not in ("", "auto")}
 
 
 def use_conv_isa(name):
     """Run the convolutions with variant ``name`` (baseline, avx2, avx512) from now on;
     returns the previous one. ValueError for an unknown name, RuntimeError for a variant
     this build lacks or this CPU cannot run."""
-    return _conv.select_isa(name)
+    return _engine().select_isa(name)
 
 
 def fma_flops(name, dtype, n_iter):
     """Run variant ``name``'s FMA-throughput loop on this thread; returns its FLOP count."""
-    return _conv.fma_loop(name, np.dtype(dtype).name, int(n_iter))
+    return _engine().fma_loop(name, np.dtype(dtype).name, int(n_iter))
 
 
 def bias_add_(out3, b, n_threads=None):
