@@ -33,7 +33,7 @@ import time
 import numpy as np
 
 from . import _io
-from ._progress import Progress
+from ._notebook import make_progress
 from .optimizer import get_optimizer
 
 __all__ = ["Trainer", "TrainingDiverged"]
@@ -556,7 +556,7 @@ class Trainer:
             images = self.train_size - done * self.batch_size
         else:
             images = (self._epoch_end(epoch) - self.current_iter) * self.batch_size
-        self._bar = Progress(images, desc=f"epoch {epoch}/{self.epochs}", unit="img")
+        self._bar = make_progress(images, desc=f"epoch {epoch}/{self.epochs}", unit="img")
 
     def _bar_update(self, n, loss, t_batch):
         s = self._bar_stats

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from matplotlib.textpath import TextPath
 
 from . import _kernels
+from ._figure import InlineFigure
 from .util import smooth_curve
 
 __all__ = [
@@ -76,7 +76,7 @@ def _new_figure(figsize, dpi, show, **kwargs):
     if plt is not None:
         fig = plt.figure(figsize=figsize, dpi=dpi, **kwargs)
     else:
-        fig = Figure(figsize=figsize, dpi=dpi, **kwargs)
+        fig = InlineFigure(figsize=figsize, dpi=dpi, **kwargs)  # shows itself in Jupyter
         FigureCanvasAgg(fig)
     fig._cconv_pyplot = plt
     return fig
