@@ -472,7 +472,25 @@ class Network:
         """The params keys held by layer ``lname`` (e.g. ``['W1', 'b1']``)."""
         return [k for k, (ln, _) in self._param_map.items() if ln == lname]
 
+    # -- your own digit, and the summary (Jupyter shows _repr_html_) -----------------
+    def predict_image(self, image, *, invert=None, class_names=None):
+        """Class and probabilities of a picture of a digit: see :func:`cconv.predict.predict_image`.
+
+        ``image`` is a file path or an array; it is preprocessed as MNIST's digits were
+        made (:func:`cconv.preprocess.to_mnist`). Returns a :class:`cconv.predict.Prediction`
+        (``.label``, ``.probabilities``, ``.top(3)``, ``.image``).
+        """
+        from ..predict import predict_image
+        return predict_image(self, image, invert=invert, class_names=class_names)
+
+    def summary(self):
+        """The summary table (layers, output shapes, parameter counts, dtype) as text."""
+        from .._summary import summary_text
+        return summary_text(self)
+
     def __repr__(self):
-        n = sum(p.size for p in self.params.values())
-        return (f"{type(self).__name__}({', '.join(self.layers)}; {n:,} parameters, "
-                f"{self.dtype.name})")
+        return self.summary()
+
+    def _repr_html_(self):
+        from .._summary import summary_html
+        return summary_html(self)
