@@ -43,6 +43,15 @@ def _param(p, name):
     return p
 
 
+def _scalar_or_param(b, name):
+    """A bias that may be one number for every output (the book's ``Convolution(w, 0)``)."""
+    if isinstance(b, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a number or a numpy array, not bool")
+    if isinstance(b, (int, float, np.integer, np.floating)):
+        return b
+    return _param(b, name)
+
+
 def _forward_done(layer, value):
     """``value`` (state the last forward left), or RuntimeError if there was none."""
     if value is None:
@@ -481,8 +490,10 @@ class Convolution:
     ----------
     W : ndarray, shape (FN, C, FH, FW)
         Filters, kept by identity (``layer.W is W``).
-    b : ndarray, shape (FN,)
-        Bias, kept by identity.
+    b : ndarray, shape (FN,), or a number
+        Bias, kept by identity. A number (e.g. ``Convolution(w, 0)``, the book's filter
+        demo) or a 0-d array is one bias shared by every filter, as the book's
+        broadcasting ``+ self.b`` adds it; ``db`` is still (FN,), as in the book.
     stride : int or (int, int), default 1
     pad : int or (int, int), default 0
         Zero padding on each side.
@@ -519,10 +530,10 @@ class Convolution:
 
     def __init__(self, W, b, stride=1, pad=0, need_dx=True, n_threads=None):
         self.W = _param(W, "W")
-        self.b = _param(b, "b")
         if self.W.ndim != 4:
             raise ValueError(f"W must be 4-D (FN, C, FH, FW), got shape {self.W.shape}")
-        if self.b.size != self.W.shape[0]:
+        self.b = _scalar_or_param(b, "b")
+        if np.ndim(self.b) != 0 and self.b.size != self.W.shape[0]:
             raise ValueError(f"b has {self.b.size} elements but W has {self.W.shape[0]} "
                              "filters")
         self.stride = stride
@@ -558,7 +569,8 @@ class Convolution:
         W2 = self.W.reshape(FN, -1)
         if W2.dtype != x.dtype:
             W2 = W2.astype(x.dtype)
-        b = np.ascontiguousarray(self.b, dtype=x.dtype)
+        b = np.ascontiguousarray(np.broadcast_to(self.b, (FN,)) if np.ndim(self.b) == 0
+                                 else self.b, dtype=x.dtype)
         out = np.empty((N, FN, P), dtype=x.dtype)
         cs = _parallel.chunk_size(K * P * x.itemsize, N)
         geo = (FH, FW, sh, sw, ph, pw)
@@ -627,7 +639,8 @@ class Convolution:
                     np.matmul(W2T, d3[s], out=buf[:n])
                     _im2col.col2im_t_into(buf[:n], dx[s], *geo, 1)
         _parallel.run_chunks(work, nch, resolve_threads(self.n_threads))
-        self.db = _as_dtype(dbp.sum(axis=0), self.b.dtype)
+        bdt = self.b.dtype if isinstance(self.b, np.ndarray) else self.W.dtype  # a number b
+        self.db = _as_dtype(dbp.sum(axis=0), bdt)
         self.dW = _as_dtype(np.ascontiguousarray(dWTp.sum(axis=0).T).reshape(FN, C, FH, FW),
                             self.W.dtype)
         return dx

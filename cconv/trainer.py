@@ -34,6 +34,7 @@ import numpy as np
 
 from . import _io
 from ._notebook import make_progress
+from .functions import target_labels
 from .optimizer import get_optimizer
 
 __all__ = ["Trainer", "TrainingDiverged"]
@@ -760,5 +761,5 @@ def _batch_correct(network, t):
     y = getattr(layer, "y", None)
     if not isinstance(y, np.ndarray) or y.ndim != 2 or y.shape[0] != len(t):
         return None
-    label = t.argmax(axis=1) if t.ndim == 2 else t
+    label = target_labels(t)
     return int(np.count_nonzero(y.argmax(axis=1) == label))

@@ -151,12 +151,12 @@ def test_chapter_notebook_executes_with_pictures_and_accuracy(kernel_env, tmp_pa
     assert not errors, errors
     assert all(_stderr(c) == "" for c in code), [_stderr(c) for c in code]
     pictures = [o for c in code for o in c.outputs if "image/png" in o.get("data", {})]
-    assert len(pictures) >= (6 if name == "ch07" else 5), len(pictures)
+    assert len(pictures) >= (6 if name == "ch07" else 4), len(pictures)
     for p in pictures:
         _check_picture(p)
     text = "".join(o.get("text", "") for c in code for o in c.outputs)
     acc = float(re.search(r"test accuracy: (0\.\d+)", text).group(1))
-    assert acc > (0.9 if name == "ch07" else 0.7), acc
+    assert acc > (0.95 if name == "ch07" else 0.8), acc
     # the network's summary table was displayed
     htmls = [o["data"]["text/html"] for c in code for o in c.outputs
              if "text/html" in o.get("data", {})]

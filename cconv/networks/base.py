@@ -21,7 +21,7 @@ import numpy as np
 from .. import __version__
 from .._io import load_npz, save_npz_atomic
 from .._kernels import as_float_array
-from ..functions import _labels  # noqa: F401  (label/one-hot handling shared with the loss)
+from ..functions import _labels, target_labels  # noqa: F401  (shared with the loss)
 from ..gradient import numerical_gradient
 from ..layers import BatchNormalization, Dropout
 
@@ -60,8 +60,9 @@ def conv_out(size, filt, stride, pad, what="filter", where=None):
 
     Validates what the kernels would refuse at the first forward pass, so that a network
     with an impossible layer fails when it is built: a non-positive window or stride, a
-    negative pad, a pad not smaller than the window, a window that does not fit the padded
-    input. The ValueError names the value (and ``where``, e.g. ``'conv_param_2'``).
+    negative pad, a pool's pad not smaller than the pool (a filter's may be larger: its
+    windows of padding alone give 0, as in the book), a window that does not fit the
+    padded input. The ValueError names the value (and ``where``, e.g. ``'conv_param_2'``).
     """
     size, filt = _int_arg(size, "size"), _int_arg(filt, f"{what} size")
     stride, pad = _int_arg(stride, "stride"), _int_arg(pad, "pad")
@@ -72,7 +73,7 @@ def conv_out(size, filt, stride, pad, what="filter", where=None):
         msg = f"stride must be positive, got {stride}"
     elif pad < 0:
         msg = f"pad must be >= 0, got {pad}"
-    elif pad >= filt:
+    elif pad >= filt and what == "pool":  # a filter's all-padding windows give 0, as the book
         msg = (f"pad {pad} must be smaller than the {what} size {filt}: a larger pad "
                "makes windows that see only padding")
     elif size + 2 * pad < filt:
@@ -348,13 +349,14 @@ class Network:
         return self.last_layer.forward(y, t)
 
     def accuracy(self, x, t, batch_size=100):
-        """Fraction of ``x`` classified as ``t`` (labels or one-hot).
+        """Fraction of ``x`` classified as ``t`` (labels (N,) or (N, 1), or one-hot (N, K)).
 
-        Fixes the book, which silently drops the last partial batch.
+        Fixes two bugs of the book: it silently drops the last partial batch, and with
+        labels of shape (N, 1) (what its gradient check passes) it takes an argmax over the
+        one column, turning every label into 0, so the accuracy it reports is the fraction
+        of samples predicted as class 0.
         """
-        t = np.asarray(t)
-        if t.ndim != 1:
-            t = np.argmax(t, axis=1)
+        t = target_labels(t)
         n = len(x)
         if n == 0:
             return 0.0
