@@ -838,6 +838,10 @@ def build_parser():
                    help="the dataset")
     p.add_argument("--data-dir", metavar="DIR", help="where to put the files")
     p.set_defaults(func=cmd_download)
+
+    # -- predict
+    from ._predict_cli import add_parser as add_predict
+    add_predict(sub, _params_options, _Formatter)
     return parser
 
 

@@ -164,3 +164,66 @@ def test_invert_can_be_forced(mnist_data_4d):
     assert np.allclose(to_mnist(1 - d), to_mnist(d), atol=1e-6)
     g = load_gray((d * 255).astype(np.uint8))
     assert g.dtype == np.float64 and np.allclose(g, d, atol=1 / 255)
+
+
+# ----------------------------------------------------------------- cconv predict
+
+@pytest.fixture(scope="session")
+def digit_params(digit_net, tmp_path_factory):
+    path = tmp_path_factory.mktemp("predict") / "params.npz"
+    digit_net.save_params(path)
+    return path
+
+
+def test_cli_predict_prints_class_and_top3_and_draws(digit_params, mnist_data_4d, tmp_path,
+                                                     capsys):
+    from cconv.cli import main
+    _, (xt, tt) = mnist_data_4d
+    files = []
+    for i, dark in enumerate([True, False, True, False]):      # both polarities, off centre
+        path = tmp_path / f"mine{i}.png"
+        Image.fromarray(_canvas(xt[10 + i, 0], 6, (400, 480), (20 + 60 * i, 300 - 80 * i),
+                                dark)).save(path)
+        files.append(path)
+    drawn = _drawn(tmp_path / "seven.png", lambda ax: ax.plot(
+        [0.15, 0.55, 0.3], [0.9, 0.9, 0.3], color="navy", linewidth=12))
+    out = tmp_path / "shown" / "pred.png"
+    assert main(["predict", str(digit_params), *map(str, files), str(drawn),
+                 "--show", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 6 and lines[-1] == f"wrote {out}"
+    want = [int(tt[10 + i]) for i in range(4)] + [7]
+    for line, path, label in zip(lines, files + [drawn], want):
+        m = __import__("re").fullmatch(
+            rf"{__import__('re').escape(str(path))}: (\d)  \((\d) (\d+\.\d)%, (\d) (\d+\.\d)%,"
+            r" (\d) (\d+\.\d)%\)", line)
+        assert m, line
+        assert int(m.group(1)) == int(m.group(2)) == label, line
+        p = [float(m.group(k)) for k in (3, 5, 7)]
+        assert p == sorted(p, reverse=True) and sum(p) <= 100.05
+    img = imread(out)
+    assert img.shape[0] >= 5 * 200 and img.shape[1] >= 600     # a row per picture
+    gray = img[..., :3].mean(axis=2)
+    assert (gray < 0.1).mean() > 0.05                          # the black input panels
+
+
+def test_cli_predict_user_mistakes_are_one_line(digit_params, tmp_path):
+    import subprocess
+    import sys
+    (tmp_path / "blank.png").write_bytes(b"")
+    Image.fromarray(np.full((40, 40), 255, np.uint8)).save(tmp_path / "white.png")
+    cases = [([str(tmp_path / "missing.png")], "no image file at"),
+             ([str(tmp_path / "blank.png")], "not an image"),
+             ([str(tmp_path / "white.png")], "no digit found"),
+             ([str(tmp_path / "white.png"), "--show", str(tmp_path / "x.txt")], "--show"),
+             ([str(tmp_path / "white.png"), "--top", "0"], "--top")]
+    for extra, msg in cases:
+        proc = subprocess.run([sys.executable, "-m", "cconv", "predict", str(digit_params),
+                               *extra], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2, (extra, proc.stderr)
+        assert proc.stderr.count("\n") == 1 and msg in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "cconv", "predict", str(tmp_path / "no.npz"),
+                           str(tmp_path / "white.png")], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2 and "no params file" in proc.stderr
