@@ -531,7 +531,7 @@ def test_progress_bar_interface(data, monkeypatch):
 
         def close(self):
             self.closed += 1
-    monkeypatch.setattr("cconv.trainer.Progress", FakeProgress)
+    monkeypatch.setattr("cconv.trainer.make_progress", FakeProgress)  # picks the bar
     make(data, epochs=2, verbose=True).train()
     assert [(b.desc, b.total, b.n, b.unit, b.closed) for b in bars] == \
         [("epoch 1/2", 2050, 2050, "img", 1), ("epoch 2/2", 2050, 2050, "img", 1)]
