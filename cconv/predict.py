@@ -54,6 +54,10 @@ class Prediction:
     def __repr__(self):
         return f"Prediction({self.format()})"
 
+    def _repr_png_(self):
+        """Jupyter shows a prediction as its picture (:func:`plot_prediction`)."""
+        return plot_prediction(self)._repr_png_()
+
 
 def predict_image(network, image, *, invert=None, class_names=None):
     """Classify a picture of a digit with a trained network.

@@ -130,7 +130,11 @@ def test_network_and_layer_summary_in_a_kernel(kernel_env, tmp_path):
     cells = _run_cells([
         "from cconv.simple_convnet import SimpleConvNet\nnet = SimpleConvNet(rng=0)\nnet",
         "net.layers['Conv1']",
+        "import numpy as np\nnet.predict_image(np.eye(28))",
     ], tmp_path)
+    pred = cells[2].outputs[0]["data"]
+    assert pred["text/plain"].startswith("Prediction(<array>: ")
+    _check_picture(cells[2].outputs[0], min_side=100)  # a prediction shows its picture
     data = cells[0].outputs[0]["data"]
     html, text = data["text/html"], data["text/plain"]
     assert "<table" in html and "Conv1" in html and "(N, 30, 24, 24)" in html
