@@ -119,6 +119,12 @@ def test_trainer_progress_bar_in_a_kernel(kernel_env, tmp_path, widgets):
     assert stdout.count("\n") <= 8                  # the epoch summaries only
 
 
+def test_progress_switched_off_in_a_kernel(kernel_env, tmp_path):
+    cells = _run_cells(["import os; os.environ['CCONV_PROGRESS'] = '0'", _train_cell(1)],
+                       tmp_path)
+    assert _outputs(cells[1], "display_data") == [] and _stderr(cells[1]) == ""
+
+
 def test_text_bar_outside_a_kernel_is_unchanged(capsys):
     from cconv._notebook import make_progress
     from cconv._progress import Progress
