@@ -28,7 +28,8 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-KERNELS = ["_im2col", "_pool", "_lrn", "_ops"]
+# One compiled module per op family; cconv/ops/<family>.py is its only importer.
+KERNELS = ["_im2col", "_conv", "_pooling", "_lrn", "_activation", "_optimizer"]
 
 
 def _env(name, default=""):

@@ -61,7 +61,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._progress import Progress
+from .training.progress import Progress
 
 __all__ = [
     "load_mnist", "load_fashion_mnist", "fetch", "get_data_home",

@@ -9,7 +9,7 @@ and labels and say what is wrong.
 """
 import numpy as np
 
-from ._kernels import as_float_array
+from ._checks import float_array as as_float_array
 
 __all__ = ["np", "identity_function", "step_function", "sigmoid", "sigmoid_grad", "relu",
            "relu_grad", "softmax", "sum_squared_error", "cross_entropy_error",

@@ -17,11 +17,11 @@ Differences from the book:
   misspells ``'rmsprpo'``, so ``'rmsprop'`` failed there).
 """
 import math
-import numbers
 
 import numpy as np
 
-from . import _ops
+from ._checks import integer, real
+from .ops import adam_update
 
 __all__ = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam",
            "get_optimizer", "OPTIMIZERS"]
@@ -29,38 +29,48 @@ __all__ = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam",
 _EPS = 1e-7  # the book's guard against division by zero in AdaGrad, RMSprop and Adam
 
 
-def _hyper(value, name, *, low=None, low_open=False, high=None):
-    """Validate a scalar hyper-parameter and return it as a Python float."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, not {type(value).__name__} "
-                        f"({value!r})")
-    v = float(value)
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {v}")
-    if low is not None and (v <= low if low_open else v < low):
-        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {v}")
-    if high is not None and v >= high:
-        raise ValueError(f"{name} must be < {high}, got {v}")
-    return v
-
-
 class _Optimizer:
     """Shared machinery: per-key state arrays, the scratch workspace, state_dict."""
 
-    _hyper_names = ("lr",)  # scalar hyper-parameters, in constructor order
+    hyper_names = ("lr",)   # scalar hyper-parameters, in constructor order
+    #: (low, low_open, high) bounds of each hyper-parameter, for set_hyperparameters
+    hyper_bounds = {"lr": (0.0, False, None)}
     _state_names = ()       # per-parameter state arrays, e.g. ("m", "v")
     _n_scratch = 1          # scratch buffers one update needs
 
     def __init__(self, lr):
-        self.lr = _hyper(lr, "lr", low=0.0)
+        self.lr = self._checked("lr", lr)
         self.iter = 0
         for s in self._state_names:
             setattr(self, s, None)
         self._work = {}  # dtype -> flat scratch buffer, grown on demand
 
     def __repr__(self):
-        args = ", ".join(f"{h}={getattr(self, h)!r}" for h in self._hyper_names)
+        args = ", ".join(f"{h}={v!r}" for h, v in self.hyperparameters().items())
         return f"{type(self).__name__}({args})"
+
+    # -- hyper-parameters ----------------------------------------------------------------
+    def hyperparameters(self):
+        """``{name: float}`` of the scalar hyper-parameters, in constructor order."""
+        return {h: float(getattr(self, h)) for h in self.hyper_names}
+
+    def _checked(self, name, value):
+        low, low_open, high = self.hyper_bounds.get(name, (None, False, None))
+        return real(value, name, low=low, low_open=low_open, high=high)
+
+    def set_hyperparameters(self, **values):
+        """Set hyper-parameters by name (e.g. ``lr=0.01`` for a schedule), validated.
+
+        Raises KeyError for a name this optimizer does not have, TypeError/ValueError
+        for a value out of its range; nothing is set unless every value is good.
+        """
+        unknown = sorted(set(values) - set(self.hyper_names))
+        if unknown:
+            raise KeyError(f"{type(self).__name__} has no hyper-parameter {unknown}; its "
+                           f"hyper-parameters are {list(self.hyper_names)}")
+        checked = {h: self._checked(h, v) for h, v in values.items()}
+        for h, v in checked.items():
+            setattr(self, h, v)
 
     def _kind(self):
         """The book class this optimizer is (a subclass of Adam saves and loads as Adam)."""
@@ -130,8 +140,7 @@ class _Optimizer:
             (e.g. ``'m/W1'``, shape and dtype of ``params['W1']``).
         """
         d = {"optimizer": self._kind(), "iter": int(self.iter)}
-        for h in self._hyper_names:
-            d[h] = float(getattr(self, h))
+        d.update(self.hyperparameters())
         for s in self._state_names:
             st = getattr(self, s)
             if st is not None:
@@ -151,13 +160,15 @@ class _Optimizer:
         name = d.get("optimizer", kind)
         if str(name).lower() != kind.lower():
             raise ValueError(f"state_dict is for optimizer {name!r}, not {kind}")
-        missing = [k for k in ("iter", *self._hyper_names) if k not in d]
+        missing = [k for k in ("iter", *self.hyper_names) if k not in d]
         if missing:
             raise ValueError(f"{kind} state_dict lacks {missing}")
-        hyper = {h: _hyper(d[h], h) for h in self._hyper_names}
+        hyper = {h: self._checked(h, d[h]) for h in self.hyper_names}
         it = d["iter"]
-        if isinstance(it, (bool, np.bool_)) or not isinstance(it, numbers.Integral) or it < 0:
-            raise ValueError(f"state_dict 'iter' must be an int >= 0, got {it!r}")
+        try:
+            it = integer(it, "state_dict 'iter'", low=0)
+        except (TypeError, ValueError):
+            raise ValueError(f"state_dict 'iter' must be an int >= 0, got {it!r}") from None
         states = {}
         for s in self._state_names:
             prefix = s + "/"
@@ -221,12 +232,13 @@ class Momentum(_Optimizer):
         first update.
     """
 
-    _hyper_names = ("lr", "momentum")
+    hyper_names = ("lr", "momentum")
+    hyper_bounds = {"lr": (0.0, False, None), "momentum": (0.0, False, None)}
     _state_names = ("v",)
 
     def __init__(self, lr=0.01, momentum=0.9):
         super().__init__(lr)
-        self.momentum = _hyper(momentum, "momentum", low=0.0)
+        self.momentum = self._checked("momentum", momentum)
 
     def update(self, params, grads):
         """Update every ``params[key]`` in place (see :meth:`SGD.update`)."""
@@ -252,12 +264,13 @@ class Nesterov(_Optimizer):
     momentum : float, default 0.9
     """
 
-    _hyper_names = ("lr", "momentum")
+    hyper_names = ("lr", "momentum")
+    hyper_bounds = {"lr": (0.0, False, None), "momentum": (0.0, False, None)}
     _state_names = ("v",)
 
     def __init__(self, lr=0.01, momentum=0.9):
         super().__init__(lr)
-        self.momentum = _hyper(momentum, "momentum", low=0.0)
+        self.momentum = self._checked("momentum", momentum)
 
     def update(self, params, grads):
         """Update every ``params[key]`` in place (see :meth:`SGD.update`)."""
@@ -310,13 +323,14 @@ class RMSprop(_Optimizer):
     decay_rate : float, default 0.99
     """
 
-    _hyper_names = ("lr", "decay_rate")
+    hyper_names = ("lr", "decay_rate")
+    hyper_bounds = {"lr": (0.0, False, None), "decay_rate": (0.0, False, None)}
     _state_names = ("h",)
     _n_scratch = 2
 
     def __init__(self, lr=0.01, decay_rate=0.99):
         super().__init__(lr)
-        self.decay_rate = _hyper(decay_rate, "decay_rate", low=0.0)
+        self.decay_rate = self._checked("decay_rate", decay_rate)
 
     def update(self, params, grads):
         """Update every ``params[key]`` in place (see :meth:`SGD.update`)."""
@@ -346,14 +360,16 @@ class Adam(_Optimizer):
     beta2 : float, default 0.999
     """
 
-    _hyper_names = ("lr", "beta1", "beta2")
+    hyper_names = ("lr", "beta1", "beta2")
+    hyper_bounds = {"lr": (0.0, False, None), "beta1": (0.0, False, 1.0),
+                    "beta2": (0.0, False, 1.0)}
     _state_names = ("m", "v")
     _n_scratch = 2
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999):
         super().__init__(lr)
-        self.beta1 = _hyper(beta1, "beta1", low=0.0, high=1.0)
-        self.beta2 = _hyper(beta2, "beta2", low=0.0, high=1.0)
+        self.beta1 = self._checked("beta1", beta1)
+        self.beta2 = self._checked("beta2", beta2)
 
     def update(self, params, grads):
         """Update every ``params[key]`` in place (see :meth:`SGD.update`)."""
@@ -363,10 +379,8 @@ class Adam(_Optimizer):
         lr_t = self.lr * math.sqrt(1.0 - b2 ** self.iter) / (1.0 - b1 ** self.iter)
         for key, p, g, tmp, den in items:
             m, v = self.m[key], self.v[key]
-            if _fused(p, g, m, v):   # one compiled pass, the same bits as below
-                _ops.adam_into(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
-                               lr_t, 1 - b1, 1 - b2, _EPS)
-                continue
+            if adam_update(p, g, m, v, lr_t, 1 - b1, 1 - b2, _EPS):
+                continue   # one compiled pass, the same bits as the NumPy path below
             t = p.dtype.type
             np.subtract(g, m, out=tmp)                  # m += (1 - beta1) * (g - m)
             np.multiply(tmp, t(1 - b1), out=tmp)
@@ -380,19 +394,6 @@ class Adam(_Optimizer):
             np.add(den, t(_EPS), out=den)
             np.divide(tmp, den, out=tmp)
             np.subtract(p, tmp, out=p)
-
-
-def _fused(p, *others):
-    """Whether the compiled update can take these arrays: one dtype, all C-contiguous,
-    no two overlapping (grads of another dtype or layout, or a grad that is the
-    parameter itself, take the NumPy path, which casts and copies as NumPy does)."""
-    arrays = (p, *others)
-    if p.dtype not in (np.float32, np.float64) or not all(
-            isinstance(a, np.ndarray) and a.dtype == p.dtype and a.flags.c_contiguous
-            for a in arrays):
-        return False
-    return not any(np.may_share_memory(a, b)
-                   for i, a in enumerate(arrays) for b in arrays[i + 1:])
 
 
 def _scaled_step(p, g, h, lr, eps, tmp, den):

@@ -7,7 +7,7 @@ naming the numbers, and ``n_threads``/``out`` are accepted as keywords.
 """
 import numpy as np
 
-from . import _kernels
+from . import ops as _ops
 
 
 def smooth_curve(x):
@@ -72,7 +72,7 @@ def im2col(input_data, filter_h, filter_w, stride=1, pad=0, *, out=None, n_threa
     col : ndarray, shape (N*OH*OW, C*FH*FW)
         Rows ordered (n, oh, ow), columns (c, kh, kw); padding reads as 0.
     """
-    return _kernels.im2col(input_data, filter_h, filter_w, stride, pad, out=out,
+    return _ops.im2col(input_data, filter_h, filter_w, stride, pad, out=out,
                            n_threads=n_threads)
 
 
@@ -93,5 +93,5 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0, *, out=None,
     -------
     img : ndarray, shape (N, C, H, W), in col's dtype
     """
-    return _kernels.col2im(col, input_shape, filter_h, filter_w, stride, pad, out=out,
+    return _ops.col2im(col, input_shape, filter_h, filter_w, stride, pad, out=out,
                            n_threads=n_threads)

@@ -20,7 +20,7 @@ import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.textpath import TextPath
 
-from . import _kernels
+from . import _checks, ops
 from ._figure import InlineFigure
 from .util import smooth_curve
 
@@ -143,7 +143,7 @@ def _positive_number(v, name):
 
 
 def _finite_array(a, name, ndims):
-    a = np.asarray(_kernels.as_float_array(a, name), dtype=np.float64)
+    a = np.asarray(_checks.float_array(a, name), dtype=np.float64)
     if a.ndim not in ndims:
         want = " or ".join(f"{d}-D" for d in ndims)
         raise ValueError(f"{name} must be {want}, got {a.ndim}-D with shape {a.shape}")
@@ -511,15 +511,15 @@ def apply_filters(image, W, b=None, stride=1, pad=0):
     -------
     maps : ndarray, shape (FN, OH, OW)
         ``OH = (H + 2*pad - FH) // stride + 1``; float32 if image and W are float32,
-        else float64. Computed with :func:`cconv._kernels.im2col` and one matrix product
+        else float64. Computed with :func:`cconv.ops.im2col` and one matrix product
         (cross-correlation, like the book).
     """
-    x = _kernels.as_float_array(image, "image")
+    x = _checks.float_array(image, "image")
     if x.ndim == 2:
         x = x[None]
     if x.ndim != 3:
         raise ValueError(f"image must be (H, W) or (C, H, W), got shape {x.shape}")
-    w = _kernels.as_float_array(W, "W")
+    w = _checks.float_array(W, "W")
     if w.ndim != 4:
         raise ValueError(f"W must be 4-D (FN, C, FH, FW), got shape {w.shape}")
     fn, c, fh, fw = w.shape
@@ -527,11 +527,11 @@ def apply_filters(image, W, b=None, stride=1, pad=0):
         raise ValueError(f"W has {c} input channel{'s' if c != 1 else ''} but the image has "
                          f"{x.shape[0]} (shape {x.shape})")
     dtype = np.result_type(x.dtype, w.dtype)
-    oh, ow = _kernels.window_geometry((1, *x.shape), fh, fw, stride, pad)[:2]
-    col = _kernels.im2col(x[None].astype(dtype, copy=False), fh, fw, stride, pad)
+    oh, ow = ops.window_geometry((1, *x.shape), fh, fw, stride, pad)[:2]
+    col = ops.im2col(x[None].astype(dtype, copy=False), fh, fw, stride, pad)
     out = col @ w.reshape(fn, -1).T.astype(dtype, copy=False)  # (OH*OW, FN)
     if b is not None:
-        bias = np.asarray(_kernels.as_float_array(b, "b"), dtype=dtype)
+        bias = np.asarray(_checks.float_array(b, "b"), dtype=dtype)
         if bias.ndim > 1 or bias.size not in (1, fn):
             raise ValueError(f"b must be a scalar or have {fn} values (one per filter), "
                              f"got shape {bias.shape}")
@@ -604,7 +604,7 @@ def load_image(path, size=None, *, invert=False):
             raise ValueError(f"'{p}' is not an image Pillow can read") from None
     gray = _to_gray(a)
     if size is not None:
-        h, w = _kernels.pair(size, "size")
+        h, w = _checks.pair(size, "size")
         if h <= 0 or w <= 0:
             raise ValueError(f"size must be positive, got {h}x{w}")
         if (h, w) != gray.shape:
@@ -793,7 +793,7 @@ def learning_curves(history, *, smooth=True, title=None, path=None, show=False, 
 
 def _as_images(x):
     """(N, D) with square D, (N, H, W), (N, 1, H, W) or (N, 3, H, W) -> (N, H, W[, 3])."""
-    a = _kernels.as_float_array(x, "x")
+    a = _checks.float_array(x, "x")
     if a.ndim == 2:
         side = math.isqrt(a.shape[1])
         if side * side != a.shape[1]:

@@ -13,9 +13,14 @@ import os
 import signal
 from pathlib import Path
 
+import sys
+
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# tests/op_cases.py: the shapes and helpers the op tests share (importlib import mode
+# does not put this folder on sys.path by itself)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 

@@ -1,12 +1,12 @@
 """Bad input through the public API: the README's "Reliability" table, one row per case.
 
 Each row is ``category | where | case``: the call is made through a public name
-(``cconv.util``, ``cconv._kernels``, ``cconv.layers``, ``cconv.networks``,
+(``cconv.util``, ``cconv.ops``, ``cconv.layers``, ``cconv.networks``,
 ``cconv.datasets``) and must either raise the documented class with a message that
 names the numbers, or (for NaN/inf, empty and tiny-but-valid input) return a checked
 result. Never a crash, a hang, or silent garbage.
 
-Cases already tested elsewhere are not repeated here: tests/test_kernels.py
+Cases already tested elsewhere are not repeated here: tests/test_im2col.py, test_pooling.py, test_ops.py
 (``BAD``, dtype policy, zero N or C), tests/test_layers.py (layer shape errors),
 tests/test_networks.py (params files: wrong network, missing key, shape, float32,
 NaN, truncated, junk; ``posix.system`` pickle) and tests/test_datasets.py (corrupt
@@ -29,10 +29,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from cconv import _kernels as K
-from cconv import _reference as R
+from cconv import ops as K
+from cconv.ops import reference as R
 from cconv import util
-from cconv._io import load_npz
+from cconv.io.npz import load_npz
 from cconv.datasets import DatasetError, DownloadError, fetch, load_mnist
 from cconv import layers as L
 from cconv.layers import AvgPooling, Convolution, Pooling
@@ -90,15 +90,15 @@ def small_net(**kw):
 
 # ---- wrong ndim ------------------------------------------------------------------------
 
-row("wrong ndim", "_kernels.maxpool_forward", "5-D x",
+row("wrong ndim", "ops.maxpool_forward", "5-D x",
     lambda _: K.maxpool_forward(z((1, 1, 1, 4, 4)), 2, 2), ValueError,
     r"x must be 4-D \(N, C, H, W\), got 5-D with shape \(1, 1, 1, 4, 4\)")
-row("wrong ndim", "_kernels.avgpool_forward", "2-D x",
+row("wrong ndim", "ops.avgpool_forward", "2-D x",
     lambda _: K.avgpool_forward(z((4, 4)), 2, 2), ValueError, r"x must be 4-D .* got 2-D")
-row("wrong ndim", "_kernels.maxpool_backward", "3-D dout",
+row("wrong ndim", "ops.maxpool_backward", "3-D dout",
     lambda _: K.maxpool_backward(z((1, 2, 2)), z((1, 2, 2), int), (1, 1, 4, 4), 2, 2, 2),
     ValueError, r"dout must be 4-D .* got 3-D")
-row("wrong ndim", "_kernels.avgpool_backward", "0-D dout",
+row("wrong ndim", "ops.avgpool_backward", "0-D dout",
     lambda _: K.avgpool_backward(np.float64(1), (1, 1, 2, 2), 2, 2), ValueError,
     r"dout must be 4-D .* got 0-D")
 row("wrong ndim", "util.col2im", "3-D col",
@@ -115,17 +115,17 @@ row("wrong ndim", "networks.SimpleConvNet", "2-value input_dim",
 
 row("zero-size", "util.im2col", "0x0 image with pad 1 (windows of padding only)",
     lambda _: util.im2col(z((2, 3, 0, 0), F32), 2, 2, pad=1), is_((2, 12), F32, 0))
-row("zero-size", "_kernels.maxpool_forward", "0x0 image with pad 1 -> -inf, arg 0",
+row("zero-size", "ops.maxpool_forward", "0x0 image with pad 1 -> -inf, arg 0",
     lambda _: K.maxpool_forward(z((1, 2, 0, 0)), 2, 2, pad=1),
     lambda r: (is_((1, 2, 1, 1), F64, -np.inf)(r[0]), is_((1, 2, 1, 1), np.uint16, 0)(r[1])))
-row("zero-size", "_kernels.avgpool_forward", "0x0 image with pad 1 -> 0",
+row("zero-size", "ops.avgpool_forward", "0x0 image with pad 1 -> 0",
     lambda _: K.avgpool_forward(z((1, 2, 0, 0), F32), 2, 2, pad=1), is_((1, 2, 1, 1), F32, 0))
 row("zero-size", "util.col2im", "0x0 image with pad 1",
     lambda _: util.col2im(np.ones((1, 4)), (1, 1, 0, 0), 2, 2, pad=1), is_((1, 1, 0, 0)))
-row("zero-size", "_kernels.maxpool_backward", "0x0 image with pad 1",
+row("zero-size", "ops.maxpool_backward", "0x0 image with pad 1",
     lambda _: K.maxpool_backward(np.ones((1, 1, 1, 1)), z((1, 1, 1, 1), int), (1, 1, 0, 0),
                                  2, 2, pad=1), is_((1, 1, 0, 0)))
-row("zero-size", "_kernels.avgpool_backward", "N=0 batch",
+row("zero-size", "ops.avgpool_backward", "N=0 batch",
     lambda _: K.avgpool_backward(z((0, 3, 2, 2)), (0, 3, 4, 4), 2, 2, 2), is_((0, 3, 4, 4)))
 row("zero-size", "util.im2col", "H=0 without pad",
     lambda _: util.im2col(z((1, 1, 0, 3)), 1, 1), ValueError,
@@ -150,10 +150,10 @@ row("huge dims", "util.im2col", "stride 2**63 (beyond C's ssize_t)",
 row("huge dims", "util.col2im", "input_shape 2**62 x 2**62 (needs 2**127 bytes)",
     lambda _: util.col2im(z((1, 1)), (1, 1, 2**62, 2**62), 1, 1, stride=2**62), MemoryError,
     r"dx of shape \(1, 1, 4611686018427387904, 4611686018427387904\) .* would need .* GiB")
-row("huge dims", "_kernels.maxpool_backward", "x_shape 2**31 x 2**31",
+row("huge dims", "ops.maxpool_backward", "x_shape 2**31 x 2**31",
     lambda _: K.maxpool_backward(z((1, 1, 1, 1)), z((1, 1, 1, 1), int), (1, 1, 2**31, 2**31),
                                  2**31, 2**31), MemoryError, r"dx of shape .* GiB, more than")
-row("huge dims", "_kernels.maxpool_forward", "4 TiB broadcast x, one 1x1 window",
+row("huge dims", "ops.maxpool_forward", "4 TiB broadcast x, one 1x1 window",
     lambda _: K.maxpool_forward(np.broadcast_to(F32(0), (1, 1, 2**20, 2**20)), 1, 1,
                                 stride=2**20), MemoryError, r"allocate|GiB|TiB")
 row("huge dims", "util.im2col", "n_threads=2**31 (beyond C int)",
@@ -175,16 +175,16 @@ row("huge dims", "util.im2col", "n_threads=2**31-1 (process must survive)",
 
 # ---- negative / zero stride -------------------------------------------------------------
 
-row("stride", "_kernels.maxpool_forward", "stride 0",
+row("stride", "ops.maxpool_forward", "stride 0",
     lambda _: K.maxpool_forward(z((1, 1, 4, 4)), 2, 2, 0), ValueError,
     "stride must be positive, got 0")
-row("stride", "_kernels.avgpool_forward", "stride (1, -1)",
+row("stride", "ops.avgpool_forward", "stride (1, -1)",
     lambda _: K.avgpool_forward(z((1, 1, 4, 4)), 2, 2, (1, -1)), ValueError,
     r"stride must be positive, got \(1, -1\)")
 row("stride", "util.col2im", "stride 0",
     lambda _: util.col2im(z((4, 4)), (1, 1, 3, 3), 2, 2, stride=0), ValueError,
     "stride must be positive")
-row("stride", "_kernels.avgpool_backward", "stride -2",
+row("stride", "ops.avgpool_backward", "stride -2",
     lambda _: K.avgpool_backward(z((1, 1, 2, 2)), (1, 1, 4, 4), 2, 2, -2), ValueError,
     "stride must be positive")
 row("stride", "layers.Pooling.forward", "stride -2",
@@ -208,7 +208,7 @@ row("stride", "networks.SimpleConvNet", "pool_size 0",
 
 # ---- pad larger than the filter ---------------------------------------------------------
 
-row("pad", "_kernels.avgpool_forward", "pad equal to the pool",
+row("pad", "ops.avgpool_forward", "pad equal to the pool",
     lambda _: K.avgpool_forward(z((1, 1, 4, 4)), 2, 2, 2, pad=2), ValueError,
     "pad 2x2 must be smaller than the pool 2x2")
 # (a filter's pad may be as large as the filter, as in the book: its windows of padding
@@ -227,19 +227,19 @@ row("pad", "networks.SimpleConvNet", "pad -1 (refused when built)",
 
 # ---- filters larger than the padded input -----------------------------------------------
 
-row("filter too large", "_kernels.maxpool_forward", "5x5 pool on 4x4",
+row("filter too large", "ops.maxpool_forward", "5x5 pool on 4x4",
     lambda _: K.maxpool_forward(z((1, 1, 4, 4)), 5, 5), ValueError,
     "pool 5x5 with pad 0x0 does not fit a 4x4 input")
-row("filter too large", "_kernels.maxpool_forward", "257x256 pool: argmax past uint16",
+row("filter too large", "ops.maxpool_forward", "257x256 pool: argmax past uint16",
     lambda _: K.maxpool_forward(z((1, 1, 257, 256), F32), 257, 256), ValueError,
     "257x256 max-pooling window has 65,792 cells.*at most 65,536")
-row("filter too large", "_kernels.avgpool_forward", "3x7 pool, pad (1, 1), on 4x4",
+row("filter too large", "ops.avgpool_forward", "3x7 pool, pad (1, 1), on 4x4",
     lambda _: K.avgpool_forward(z((1, 1, 4, 4)), 3, 7, pad=1), ValueError,
     "pool 3x7 with pad 1x1 does not fit a 4x4 input")
 row("filter too large", "util.col2im", "4x4 filter on a 3x3 input_shape",
     lambda _: util.col2im(z((1, 16)), (1, 1, 3, 3), 4, 4), ValueError,
     "filter 4x4 with pad 0x0 does not fit a 3x3 input")
-row("filter too large", "_kernels.avgpool_backward", "3x3 pool on 2x2 x_shape",
+row("filter too large", "ops.avgpool_backward", "3x3 pool on 2x2 x_shape",
     lambda _: K.avgpool_backward(z((1, 1, 1, 1)), (1, 1, 2, 2), 3, 3), ValueError,
     "pool 3x3 with pad 0x0 does not fit a 2x2 input")
 row("filter too large", "layers.Pooling.forward", "3x3 pool on 2x2",
@@ -247,15 +247,15 @@ row("filter too large", "layers.Pooling.forward", "3x3 pool on 2x2",
 
 # ---- non-float, complex and other dtypes ------------------------------------------------
 
-row("dtype", "_kernels.maxpool_forward", "complex64",
+row("dtype", "ops.maxpool_forward", "complex64",
     lambda _: K.maxpool_forward(z((1, 1, 4, 4), np.complex64), 2, 2), TypeError,
     "x has dtype complex64; cconv works on float32 or float64")
-row("dtype", "_kernels.avgpool_forward", "str (<U3)",
+row("dtype", "ops.avgpool_forward", "str (<U3)",
     lambda _: K.avgpool_forward(z((1, 1, 4, 4)).astype("U3"), 2, 2), TypeError, "dtype <U3")
 row("dtype", "util.col2im", "complex col",
     lambda _: util.col2im(z((4, 4), complex), (1, 1, 3, 3), 2, 2), TypeError,
     "col has dtype complex128")
-row("dtype", "_kernels.maxpool_backward", "complex dout",
+row("dtype", "ops.maxpool_backward", "complex dout",
     lambda _: K.maxpool_backward(z((1, 1, 2, 2), complex), z((1, 1, 2, 2), int),
                                  (1, 1, 4, 4), 2, 2, 2), TypeError, "dout has dtype complex128")
 row("dtype", "util.im2col", "datetime64",
@@ -269,7 +269,7 @@ row("dtype", "util.im2col", "int8 and uint16 become float64",
     lambda r: all(c.dtype == F64 and np.array_equal(c, r[0]) for c in r))
 row("dtype", "util.im2col", "big-endian float64 (>f8) is still float64",
     lambda _: util.im2col(np.arange(9.0).reshape(1, 1, 3, 3).astype(">f8"), 2, 2),
-    lambda r: np.array_equal(r, R.im2col(np.arange(9.0).reshape(1, 1, 3, 3), 2, 2)))
+    lambda r: np.array_equal(r, R.im2col.im2col(np.arange(9.0).reshape(1, 1, 3, 3), 2, 2)))
 row("dtype", "layers.Pooling.forward", "complex x",
     lambda _: Pooling(2, 2, 2).forward(z((1, 1, 4, 4), complex)), TypeError, "complex128")
 row("dtype", "layers.Convolution", "complex W (refused when built)",
@@ -289,7 +289,7 @@ row("object arrays", "layers.Pooling.forward", "object array of floats",
 row("object arrays", "util.col2im", "object col",
     lambda _: util.col2im(np.ones((4, 4), object), (1, 1, 3, 3), 2, 2), TypeError,
     "col has dtype object")
-row("object arrays", "_kernels.maxpool_backward", "object arg",
+row("object arrays", "ops.maxpool_backward", "object arg",
     lambda _: K.maxpool_backward(z((1, 1, 2, 2)), np.zeros((1, 1, 2, 2), object),
                                  (1, 1, 4, 4), 2, 2, 2), TypeError, "arg must hold integers")
 row("object arrays", "util.im2col", "ragged nested list",
@@ -308,23 +308,23 @@ def _special_x(dtype=F64):
 
 
 row("NaN/inf", "util.im2col", "NaN, +-inf, +-1e308, denormals are copied bit for bit",
-    lambda _: (util.im2col(_special_x(), 3, 3, 2, 1), R.im2col(_special_x(), 3, 3, 2, 1)),
+    lambda _: (util.im2col(_special_x(), 3, 3, 2, 1), R.im2col.im2col(_special_x(), 3, 3, 2, 1)),
     lambda r: np.array_equal(r[0].view(np.int64), r[1].view(np.int64)))
 SUMMABLE = SPECIAL[np.abs(SPECIAL) != 1e308]  # sums of +-1e308 depend on the order
 
 row("NaN/inf", "util.col2im", "NaN, +-inf and denormals sum like the reference",
     lambda _: (util.col2im(np.resize(SUMMABLE, (18, 18)), (2, 2, 3, 3), 3, 3, pad=1),
-               R.col2im(np.resize(SUMMABLE, (18, 18)), (2, 2, 3, 3), 3, 3, pad=1)),
+               R.im2col.col2im(np.resize(SUMMABLE, (18, 18)), (2, 2, 3, 3), 3, 3, pad=1)),
     lambda r: np.array_equal(r[0], r[1], equal_nan=True))
-row("NaN/inf", "_kernels.avgpool_forward", "inf and -inf in one window give NaN, 1e308s give inf",
+row("NaN/inf", "ops.avgpool_forward", "inf and -inf in one window give NaN, 1e308s give inf",
     lambda _: (K.avgpool_forward(_special_x(), 2, 2, 1, 1),
-               R.avgpool_forward(_special_x(), 2, 2, 1, 1)),
+               R.pooling.avgpool_forward(_special_x(), 2, 2, 1, 1)),
     lambda r: np.array_equal(r[0], r[1], equal_nan=True))
-row("NaN/inf", "_kernels.maxpool_backward", "NaN dout is routed to the argmax only",
+row("NaN/inf", "ops.maxpool_backward", "NaN dout is routed to the argmax only",
     lambda _: K.maxpool_backward(np.full((1, 1, 2, 2), np.nan), np.array([[[[0, 1], [2, 3]]]]),
                                  (1, 1, 4, 4), 2, 2, 2),
     lambda r: np.isnan(r).sum() == 4 and np.all(r[~np.isnan(r)] == 0))
-row("NaN/inf", "_kernels.avgpool_backward", "inf dout spreads over its window",
+row("NaN/inf", "ops.avgpool_backward", "inf dout spreads over its window",
     lambda _: K.avgpool_backward(np.full((1, 1, 1, 1), np.inf, F32), (1, 1, 3, 3), 2, 2, 2),
     lambda r: r.dtype == F32 and np.isinf(r).sum() == 4 and r[0, 0, 2, 2] == 0)
 row("NaN/inf", "layers.Convolution", "NaN input: NaN out where windows see it, finite elsewhere",
@@ -369,20 +369,20 @@ row("col/input_shape mismatch", "layers.Convolution.backward", "backward before 
 
 # ---- mismatched argmax arrays -----------------------------------------------------------
 
-row("argmax mismatch", "_kernels.maxpool_backward", "arg of a 3x3 pool used with 2x2",
+row("argmax mismatch", "ops.maxpool_backward", "arg of a 3x3 pool used with 2x2",
     lambda _: K.maxpool_backward(z((1, 1, 2, 2)), np.full((1, 1, 2, 2), 8), (1, 1, 4, 4),
                                  2, 2, 2), ValueError,
     r"arg values must lie in \[0, 4\) for a 2x2 pool, got \[8, 8\]")
-row("argmax mismatch", "_kernels.maxpool_backward", "bool arg",
+row("argmax mismatch", "ops.maxpool_backward", "bool arg",
     lambda _: K.maxpool_backward(z((1, 1, 2, 2)), np.zeros((1, 1, 2, 2), bool), (1, 1, 4, 4),
                                  2, 2, 2), TypeError, "arg must hold integers, got dtype bool")
-row("argmax mismatch", "_kernels.maxpool_backward", "uint64 arg 2**64-1",
+row("argmax mismatch", "ops.maxpool_backward", "uint64 arg 2**64-1",
     lambda _: K.maxpool_backward(z((1, 1, 1, 1)), np.full((1, 1, 1, 1), 2**64 - 1, np.uint64),
                                  (1, 1, 2, 2), 2, 2), ValueError, r"arg values must lie in")
-row("argmax mismatch", "_kernels.maxpool_backward", "arg as a nested list",
+row("argmax mismatch", "ops.maxpool_backward", "arg as a nested list",
     lambda _: K.maxpool_backward(np.ones((1, 1, 1, 1)), [[[[3]]]], (1, 1, 2, 2), 2, 2),
     lambda r: np.array_equal(r, [[[[0, 0], [0, 1]]]]))
-row("argmax mismatch", "_kernels.maxpool_backward", "arg transposed (C and N swapped)",
+row("argmax mismatch", "ops.maxpool_backward", "arg transposed (C and N swapped)",
     lambda _: K.maxpool_backward(z((1, 2, 2, 2)), z((2, 1, 2, 2), int), (1, 2, 4, 4), 2, 2, 2),
     ValueError, r"arg has shape \(2, 1, 2, 2\), dout has \(1, 2, 2, 2\)")
 row("argmax mismatch", "layers.Pooling.backward", "dout of another batch size",

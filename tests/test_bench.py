@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from cconv import _reference_nets as RN
+from cconv.bench import book as RN
 from cconv.bench import bench_kernels, bench_train
 from cconv.networks import DeepConvNet, SimpleConvNet
 

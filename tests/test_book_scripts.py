@@ -472,8 +472,8 @@ def _geometries():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("geo", _geometries())
 def test_im2col_col2im_with_pad_as_large_as_the_filter(geo, dtype):
-    from cconv import _kernels as K
-    from cconv import _reference as R
+    from cconv import ops as K
+    from cconv.ops.reference import im2col as R
     from cconv.util import col2im, im2col
     H, W, FH, FW, s, pad = geo
     rng = np.random.default_rng(9)
@@ -513,7 +513,7 @@ def test_convolution_with_pad_as_large_as_the_filter_gradients(geo):
     layer = Convolution(w, b, s, pad)
     out = layer.forward(x)
     # the book's computation: im2col of the zero-padded input, then a product
-    from cconv import _reference as R
+    from cconv.ops.reference import im2col as R
     ref = (R.im2col(x, FH, FW, s, pad) @ w.reshape(3, -1).T + b)
     ref = ref.reshape(2, out.shape[2], out.shape[3], 3).transpose(0, 3, 1, 2)
     np.testing.assert_allclose(out, ref, atol=1e-12)
@@ -531,6 +531,6 @@ def test_pooling_windows_of_padding_alone_are_still_refused():
     with pytest.raises(ValueError, match="pad 2x2 must be smaller than the pool 2x2"):
         Pooling(2, 2, stride=2, pad=2).forward(np.zeros((1, 1, 4, 4)))
     from cconv.networks.base import conv_out
-    with pytest.raises(ValueError, match="pad 2 must be smaller than the pool size 2"):
+    with pytest.raises(ValueError, match="pad 2x2 must be smaller than the pool 2x2"):
         conv_out(4, 2, 2, 2, "pool")               # refused when a network is built
     assert conv_out(4, 2, 1, 2) == 7               # a filter's pad 2 is fine

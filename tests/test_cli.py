@@ -496,4 +496,4 @@ def test_run_from_the_source_root_says_what_to_do(tmp_path):
         assert proc.returncode != 0
         assert "source folder" in proc.stderr and "pip install -e ." in proc.stderr, \
             proc.stderr
-        assert "cannot import name '_ops'" not in proc.stderr
+        assert "cannot import name '_" not in proc.stderr   # no compiled module named

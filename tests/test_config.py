@@ -8,15 +8,16 @@ import numpy as np
 import pytest
 
 import cconv
-from cconv import _config, _im2col, _pool
+import cconv.ops
+from cconv import _config, _im2col, _threads
 
 
 def test_show_config_reports_build_and_threads():
     buf = io.StringIO()
     info = cconv.show_config(file=buf)
     text = buf.getvalue()
-    from cconv import _lrn, _ops
-    assert info["openmp_compiled"] == all(m.openmp_compiled() for m in (_im2col, _pool, _ops, _lrn))
+    assert info["openmp_compiled"] == all(
+        m.openmp_compiled() for m in cconv.ops.compiled_modules().values())
     assert "OpenMP compiled: " in text and "threads:" in text
     assert info["num_threads"] == cconv.get_num_threads()
     assert isinstance(info["blas"], list) and any(b["user_api"] == "blas" for b in info["blas"])
@@ -27,8 +28,8 @@ def test_show_config_reports_build_and_threads():
 
 
 def test_each_module_reports_its_real_build_and_a_mixed_build_is_named(monkeypatch):
-    from cconv import _lrn, _ops
-    mods = (_im2col, _pool, _ops, _lrn)
+    from cconv import _activation
+    mods = tuple(cconv.ops.compiled_modules().values())
     for m in mods:
         b = m.build_info()
         assert set(b) == {"openmp", "asan", "optimized", "debug", "tag"}
@@ -40,20 +41,21 @@ def test_each_module_reports_its_real_build_and_a_mixed_build_is_named(monkeypat
     _config.show_config(file=buf)
     assert "MIXED" not in buf.getvalue() and "build:" in buf.getvalue()
     # A module left over from another configuration is named as such.
-    stale = dict(_ops.build_info(), openmp=not _ops.build_info()["openmp"], tag="openmp=?")
-    monkeypatch.setattr(_ops, "build_info", lambda: stale)
+    stale = dict(_activation.build_info(), openmp=not _activation.build_info()["openmp"],
+                 tag="openmp=?")
+    monkeypatch.setattr(_activation, "build_info", lambda: stale)
     info = _config.config()
     assert info["mixed_build"] and not (info["openmp_compiled"] and not stale["openmp"])
     buf = io.StringIO()
     _config.show_config(file=buf)
     text = buf.getvalue()
-    assert "MIXED" in text and "_ops" in text and "pip install --force-reinstall" in text
+    assert "MIXED" in text and "_activation" in text and "pip install --force-reinstall" in text
 
 
 def test_cache_sizes_parse_and_threshold_is_checked():
-    assert _config._cache_size("32768K\n") == 32 << 20
-    assert _config._cache_size("2M") == 2 << 20
-    assert _config._cache_size("512") == 512
+    assert _threads._cache_size("32768K\n") == 32 << 20
+    assert _threads._cache_size("2M") == 2 << 20
+    assert _threads._cache_size("512") == 512
     llc = _config.last_level_cache_bytes()
     assert llc is None or llc >= 1 << 16
     with pytest.raises(ValueError, match="stream_min_bytes must be >= 0, got -1"):
@@ -66,13 +68,12 @@ def test_expected_openmp_build():
     want = os.environ.get("CCONV_EXPECT_OPENMP")
     if want is None:
         pytest.skip("CCONV_EXPECT_OPENMP not set (CI sets it for the serial build, and checks the README build after its test run)")
-    from cconv import _lrn, _ops
-    for m in (_im2col, _pool, _ops, _lrn):
+    for m in cconv.ops.compiled_modules().values():
         assert m.openmp_compiled() == (want == "1"), m.__name__
 
 
 def test_set_and_get_num_threads(monkeypatch):
-    monkeypatch.setattr(_config, "_num_threads", None)
+    monkeypatch.setattr(_threads, "_num_threads", None)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert cconv.get_num_threads() == 3
     cconv.set_num_threads(1)

@@ -94,7 +94,7 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_result(
             resume = True
             ckpt = out / "ckpt" / "checkpoint.npz"
             if ckpt.exists():  # whatever moment the kill hit, the file is whole
-                from cconv._io import load_npz
+                from cconv.io.npz import load_npz
                 load_npz(ckpt)
             leftovers = [f for f in os.listdir(out / "ckpt") if f.endswith(".tmp")] \
                 if (out / "ckpt").exists() else []

@@ -2,7 +2,7 @@
 
 Random shapes, strides, pads, filter sizes and dtypes, valid and invalid: an invalid
 call must raise ValueError or TypeError (MemoryError for sizes beyond the machine),
-never crash or return garbage; a valid call must equal ``cconv._reference`` (exactly for
+never crash or return garbage; a valid call must equal ``cconv.ops.reference`` (exactly for
 data-moving kernels, to rounding for sums). Values mix NaN, +-inf, +-huge, denormals and
 -0.0. The file parsers get random and mutated bytes (tests/fuzz/fuzz_loaders.py).
 
@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from cconv import _kernels as K
-from cconv import _reference as R
+from cconv import ops as K
+from cconv.ops import reference as R
 from cconv import util
 from cconv.layers import AvgPooling, Convolution, Pooling
 
@@ -158,7 +158,7 @@ def test_fuzz_im2col(g, dtype, data):
     oh, ow = out_size(shape, fh, fw, s)
     assert col.shape == (shape[0] * oh * ow, shape[1] * fh * fw) and col.dtype == dtype
     if has_ref(shape):
-        assert same(col, R.im2col(x, fh, fw, s[:2], s[2:]).astype(dtype)), "im2col != reference"
+        assert same(col, R.im2col.im2col(x, fh, fw, s[:2], s[2:]).astype(dtype)), "im2col != reference"
 
 
 @fuzz("col2im")
@@ -180,8 +180,8 @@ def test_fuzz_col2im(g, dtype, data):
     dx = util.col2im(col, shape, fh, fw, stride, pad, n_threads=data.draw(st.sampled_from([1, 4])))
     assert dx.shape == shape and dx.dtype == dtype
     if has_ref(shape):
-        close(dx, R.col2im(col, shape, fh, fw, s[:2], s[2:]).astype(dtype), dtype,
-              R.col2im(huge(col), shape, fh, fw, s[:2], s[2:]) > 0)
+        close(dx, R.im2col.col2im(col, shape, fh, fw, s[:2], s[2:]).astype(dtype), dtype,
+              R.im2col.col2im(huge(col), shape, fh, fw, s[:2], s[2:]) > 0)
 
 
 @fuzz("maxpool")
@@ -199,10 +199,10 @@ def test_fuzz_maxpool(g, dtype, data):
     dx = K.maxpool_backward(d, arg, shape, fh, fw, stride, pad, n_threads=threads)
     assert out.shape == arg.shape == shape[:2] + out_size(shape, fh, fw, s) and dx.shape == shape
     if has_ref(shape):
-        rout, rarg = R.maxpool_forward(x, fh, fw, s[:2], s[2:])
+        rout, rarg = R.pooling.maxpool_forward(x, fh, fw, s[:2], s[2:])
         assert same(out, rout.astype(dtype)) and np.array_equal(arg, rarg)
-        close(dx, R.maxpool_backward(d, rarg, shape, fh, fw, s[:2], s[2:]).astype(dtype), dtype,
-              R.maxpool_backward(huge(d), rarg, shape, fh, fw, s[:2], s[2:]) > 0)
+        close(dx, R.pooling.maxpool_backward(d, rarg, shape, fh, fw, s[:2], s[2:]).astype(dtype), dtype,
+              R.pooling.maxpool_backward(huge(d), rarg, shape, fh, fw, s[:2], s[2:]) > 0)
     if arg.size:  # a corrupted argmax is refused, never followed out of the window
         bad = arg.astype(np.int64)   # room for the out-of-range values
         bad.flat[data.draw(st.integers(0, arg.size - 1))] = data.draw(
@@ -227,10 +227,10 @@ def test_fuzz_avgpool(g, dtype, data):
     dx = K.avgpool_backward(d, shape, fh, fw, stride, pad, n_threads=threads)
     assert out.shape == shape[:2] + out_size(shape, fh, fw, s) and dx.shape == shape
     if has_ref(shape):
-        close(out, R.avgpool_forward(x, fh, fw, s[:2], s[2:]).astype(dtype), dtype,
-              R.avgpool_forward(huge(x), fh, fw, s[:2], s[2:]) > 0)
-        close(dx, R.avgpool_backward(d, shape, fh, fw, s[:2], s[2:]).astype(dtype), dtype,
-              R.avgpool_backward(huge(d), shape, fh, fw, s[:2], s[2:]) > 0)
+        close(out, R.pooling.avgpool_forward(x, fh, fw, s[:2], s[2:]).astype(dtype), dtype,
+              R.pooling.avgpool_forward(huge(x), fh, fw, s[:2], s[2:]) > 0)
+        close(dx, R.pooling.avgpool_backward(d, shape, fh, fw, s[:2], s[2:]).astype(dtype), dtype,
+              R.pooling.avgpool_backward(huge(d), shape, fh, fw, s[:2], s[2:]) > 0)
     if d.ndim == 4 and d.shape[3] > 0:
         expect_refused(lambda: K.avgpool_backward(d[..., 1:], shape, fh, fw, stride, pad))
 
@@ -303,19 +303,19 @@ def test_fuzz_layers(g, dtype, fn, data):
     if not has_ref(shape):  # empty batch or no channels: shapes only
         assert conv.backward(np.zeros(out.shape, dtype)).shape == shape
         return
-    col = R.im2col(x, fh, fw, s[:2], s[2:])
+    col = R.im2col.im2col(x, fh, fw, s[:2], s[2:])
     ref = (col @ W.reshape(fn, -1).T + b).reshape(shape[0], oh, ow, fn).transpose(0, 3, 1, 2)
     close(out, ref.astype(dtype), dtype)
     d = data.draw(arrays(out.shape, dtype, special=False))
     dx = conv.backward(d)
     d2 = d.transpose(0, 2, 3, 1).reshape(-1, fn)
     close(conv.dW, (col.T @ d2).T.reshape(W.shape).astype(dtype), dtype)
-    close(dx, R.col2im(d2 @ W.reshape(fn, -1), shape, fh, fw, s[:2], s[2:]).astype(dtype),
+    close(dx, R.im2col.col2im(d2 @ W.reshape(fn, -1), shape, fh, fw, s[:2], s[2:]).astype(dtype),
           dtype)
-    for layer, fwd in ((Pooling(fh, fw, stride, pad, n_threads=1), R.maxpool_forward),
-                       (AvgPooling(fh, fw, stride, pad, n_threads=1), R.avgpool_forward)):
+    for layer, fwd in ((Pooling(fh, fw, stride, pad, n_threads=1), R.pooling.maxpool_forward),
+                       (AvgPooling(fh, fw, stride, pad, n_threads=1), R.pooling.avgpool_forward)):
         y = layer.forward(x)
-        close(y, np.asarray(fwd(x, fh, fw, s[:2], s[2:])[0] if fwd is R.maxpool_forward
+        close(y, np.asarray(fwd(x, fh, fw, s[:2], s[2:])[0] if fwd is R.pooling.maxpool_forward
                             else fwd(x, fh, fw, s[:2], s[2:])).astype(dtype), dtype)
         assert layer.backward(np.ones_like(y)).shape == shape
 

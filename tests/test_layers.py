@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from cconv import _reference as R
-from cconv import _reference_nets as RN
+from cconv.ops import reference as R
+from cconv.bench import book as RN
 from cconv import layers as L
 from cconv.functions import softmax
 from cconv.gradient import gradient_check_layer
@@ -32,25 +32,12 @@ def away_from_zero(shape, dtype=np.float64, seed=0):
     return (np.sign(x) * (0.1 + np.abs(x))).astype(dtype)
 
 
-# ---- book-style NumPy references (the book's code, on cconv._reference) ----------------
+# ---- book-style NumPy references (the book's code, on cconv.ops.reference) -----------
 
-# the book's Convolution, as the benchmarks run it
+# the book's Convolution and Pooling, as the benchmarks run them (the pooling with its
+# output size fixed for pad, and -inf padding: cconv.ops.reference.pooling)
 BookConvolution = RN.Convolution
-
-
-class BookPooling(RN.Pooling):
-    """The book's Pooling with its output size fixed for pad, and -inf padding (its
-    backward is the book's, from cconv._reference_nets)."""
-
-    def forward(self, x):
-        N, C, H, W = x.shape
-        out_h = 1 + (H + 2 * self.pad - self.pool_h) // self.stride
-        out_w = 1 + (W + 2 * self.pad - self.pool_w) // self.stride
-        col = R.im2col(x, self.pool_h, self.pool_w, self.stride, self.pad, -np.inf)
-        col = col.reshape(-1, self.pool_h * self.pool_w)
-        self.arg_max = np.argmax(col, axis=1)
-        self.x = x
-        return np.max(col, axis=1).reshape(N, out_h, out_w, C).transpose(0, 3, 1, 2)
+BookPooling = RN.Pooling
 
 
 # (N, C, H, W, FN, FH, FW, stride, pad)
@@ -224,11 +211,11 @@ def test_avgpooling_equals_reference_and_gradients(case, dtype):
     out = pool.forward(x)
     assert out.dtype == dtype
     tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(out, R.avgpool_forward(x, ph, pw, s, p), **tol)
+    np.testing.assert_allclose(out, R.pooling.avgpool_forward(x, ph, pw, s, p), **tol)
     dout = rand(out.shape, dtype, 7)
     dx = pool.backward(dout)
     assert dx.dtype == dtype
-    np.testing.assert_allclose(dx, R.avgpool_backward(dout, x.shape, ph, pw, s, p), **tol)
+    np.testing.assert_allclose(dx, R.pooling.avgpool_backward(dout, x.shape, ph, pw, s, p), **tol)
     errs = gradient_check_layer(L.AvgPooling(ph, pw, s, p), x)
     assert errs["x"] < (GTOL if dtype == np.float64 else GTOL32), errs
 

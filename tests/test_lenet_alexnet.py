@@ -6,7 +6,7 @@ import pytest
 
 from cconv.gradient import gradient_check
 from cconv.layers import AvgPooling, Dropout, Pooling, Relu, Sigmoid, Tanh
-from cconv.layers_extra import LRN
+from cconv.layers import LRN
 from cconv.networks import NETWORKS, AlexNet, LeNet, get_network, load_network
 from cconv.optimizer import Adam
 
@@ -54,8 +54,8 @@ def one_thread(monkeypatch):
     """Kernels (and BLAS, on cconv's one-thread path) on one thread: the learning bounds
     were measured for exactly this computation, and on a busy two-core machine one thread
     is the fastest for these small batches (thread-count invariance is tested elsewhere)."""
-    from cconv import _config, get_num_threads
-    monkeypatch.setattr(_config, "_num_threads", 1)  # what set_num_threads(1) sets
+    from cconv import _threads, get_num_threads
+    monkeypatch.setattr(_threads, "_num_threads", 1)  # what set_num_threads(1) sets
     assert get_num_threads() == 1
 
 
@@ -208,7 +208,7 @@ def test_save_load_round_trip_and_load_network(tmp_path, make, dtype):
 
 def test_normalize_layer_and_its_gradient():
     from cconv.gradient import numerical_gradient
-    from cconv.layers_extra import Normalize
+    from cconv.layers import Normalize
     layer = Normalize(0.25, 0.5)
     x = np.random.default_rng(0).random((2, 1, 4, 4))
     np.testing.assert_allclose(layer.forward(x), (x - 0.25) / 0.5)
@@ -222,7 +222,7 @@ def test_normalize_layer_and_its_gradient():
 
 
 def test_params_files_from_before_input_norm_load_without_it(tmp_path):
-    from cconv import _io
+    from cconv.io import npz as _io
     net = LeNet(input_norm=None, dtype=np.float32, rng=0)
     net.save_params(tmp_path / "new.npz")
     arrays, meta = _io.load_npz(tmp_path / "new.npz")

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from cconv import _kernels_lrn as K
-from cconv import _reference_lrn as R
+from cconv.ops import lrn as K
+from cconv.ops.reference import lrn as R
 from cconv.gradient import gradient_check_layer, numerical_gradient, relative_error
-from cconv.layers_extra import LRN
+from cconv.layers import LRN
 
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: dict(rtol=2e-6, atol=1e-6), np.float64: dict(rtol=1e-13, atol=1e-14)}
@@ -199,7 +199,7 @@ def test_zero_size_inputs():
 
 BAD = [
     (lambda: K.lrn_forward(np.zeros((3, 4, 4))), ValueError, r"4-D \(N, C, H, W\), got 3-D"),
-    (lambda: LRN().forward(np.zeros((2, 8))), ValueError, r"LRN input must be 4-D .*\(2, 8\)"),
+    (lambda: LRN().forward(np.zeros((2, 8))), ValueError, r"x must be 4-D .*\(2, 8\)"),
     (lambda: LRN(size=0), ValueError, "size .* must be positive, got 0"),
     (lambda: LRN(size=-3), ValueError, "must be positive, got -3"),
     (lambda: LRN(size=2.5), TypeError, "size must be an int"),

@@ -189,7 +189,7 @@ def test_bad_params_files_are_refused_and_change_nothing(tmp_path):
     with pytest.raises(ParamsFileError, match="parameters of a DeepConvNet"):
         net.load_params(deep)
     # missing key
-    from cconv._io import save_npz_atomic, load_npz
+    from cconv.io.npz import save_npz_atomic, load_npz
     arrays, meta = load_npz(good)
     save_npz_atomic(tmp_path / "missing.npz", {k: v for k, v in arrays.items() if k != 'b3'}, meta)
     with pytest.raises(ParamsFileError, match=r"missing \['b3'\]"):
@@ -372,7 +372,7 @@ def test_pickles_that_would_crash_numpy_are_refused(tmp_path):
 def test_load_npz_reads_what_np_load_reads(tmp_path):
     import io
     import zipfile
-    from cconv._io import load_npz
+    from cconv.io.npz import load_npz
     arrays = {"a": np.arange(12.0).reshape(3, 4), "f": np.asfortranarray(np.ones((2, 3))),
               "be": np.arange(4).astype(">i4"), "s": np.array(["ab", "c"]),
               "e": np.zeros((0, 5), np.float32), "b": np.array(True), "nested/k": np.ones(1)}
@@ -402,7 +402,7 @@ def test_load_npz_reads_what_np_load_reads(tmp_path):
 
 
 def test_load_npz_damaged_compressed_member(tmp_path):
-    from cconv._io import load_npz
+    from cconv.io.npz import load_npz
     np.savez_compressed(tmp_path / "c.npz", a=np.random.default_rng(0).random(5000))
     data = bytearray((tmp_path / "c.npz").read_bytes())
     data[200:210] = b"\x00" * 10  # inside the deflate stream
@@ -412,7 +412,7 @@ def test_load_npz_damaged_compressed_member(tmp_path):
 
 
 def test_load_network_errors_name_the_file(tmp_path):
-    from cconv._io import save_npz_atomic
+    from cconv.io.npz import save_npz_atomic
     from cconv.networks import load_network
     net = small_simple()
     params = {k: v.copy() for k, v in net.params.items()}

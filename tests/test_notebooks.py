@@ -126,8 +126,8 @@ def test_progress_switched_off_in_a_kernel(kernel_env, tmp_path):
 
 
 def test_text_bar_outside_a_kernel_is_unchanged(capsys):
-    from cconv._notebook import make_progress
-    from cconv._progress import Progress
+    from cconv.training.progress import make_progress
+    from cconv.training.progress import Progress
     bar = make_progress(10, desc="x", enabled=True)
     assert isinstance(bar, Progress)
 

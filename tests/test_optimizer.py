@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from cconv import _io
+from cconv.io import npz as _io
 from cconv.optimizer import (OPTIMIZERS, SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop,
                              get_optimizer)
 
@@ -350,7 +350,7 @@ def test_compiled_adam_gives_the_numpy_versions_bits(dtype, monkeypatch):
     import cconv.optimizer as O
     fused = make_params(dtype)
     run(Adam(lr=0.01, beta1=0.8, beta2=0.99), fused, 6)
-    monkeypatch.setattr(O, "_fused", lambda *a: False)   # the NumPy path
+    monkeypatch.setattr(O, "adam_update", lambda *a: False)   # the NumPy path
     plain = make_params(dtype)
     run(Adam(lr=0.01, beta1=0.8, beta2=0.99), plain, 6)
     for k in fused:
@@ -358,12 +358,12 @@ def test_compiled_adam_gives_the_numpy_versions_bits(dtype, monkeypatch):
 
 
 def test_adam_with_grads_of_another_dtype_or_layout_takes_the_numpy_path():
-    import cconv.optimizer as O
+    from cconv.ops.optimizer import fusable
     p = make_params(np.float32)
-    assert O._fused(p["W1"], np.zeros((7, 5), np.float32))
-    assert not O._fused(p["W1"], np.zeros((7, 5)))                  # float64 grads
-    assert not O._fused(p["W1"], np.zeros((5, 7), np.float32).T)    # Fortran order
-    assert not O._fused(p["W1"], p["W1"])                            # the grad is the param
+    assert fusable(p["W1"], np.zeros((7, 5), np.float32))
+    assert not fusable(p["W1"], np.zeros((7, 5)))                  # float64 grads
+    assert not fusable(p["W1"], np.zeros((5, 7), np.float32).T)    # Fortran order
+    assert not fusable(p["W1"], p["W1"])                            # the grad is the param
     opt, q = Adam(), {k: v.copy() for k, v in p.items()}
     opt.update(q, {k: np.asfortranarray(v, dtype=np.float64) for k, v in p.items()})
     assert all(q[k].dtype == np.float32 for k in p) and not np.array_equal(q["W1"], p["W1"])

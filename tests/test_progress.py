@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from cconv._progress import Progress, format_count, format_seconds
+from cconv.training.progress import Progress, format_count, format_seconds
 
 
 class FakeClock:

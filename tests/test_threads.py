@@ -24,7 +24,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import cconv
 from cconv import _im2col
-from cconv import _kernels as K
+from cconv import ops as K
 from cconv import util
 from cconv.layers import AvgPooling, Convolution, Pooling
 from cconv.networks import SimpleConvNet
@@ -103,7 +103,7 @@ def test_kernels_identical_for_1_2_8_threads(dtype):
 
 
 def streamed(f, *args, **kw):
-    with K._stream_threshold(0):
+    with K.stream_threshold(0):
         return f(*args, **kw)
 
 

@@ -1,4 +1,4 @@
-"""cconv.trainer (and cconv._io) on a small two-layer network and real MNIST."""
+"""cconv.trainer (and cconv.io.npz) on a small two-layer network and real MNIST."""
 import json
 import os
 import signal
@@ -6,7 +6,7 @@ import signal
 import numpy as np
 import pytest
 
-from cconv import _io
+from cconv.io import npz as _io
 from cconv.optimizer import Adam
 from cconv.trainer import CHECKPOINT_NAME, Trainer, TrainingDiverged, _DeferSigint
 
@@ -531,7 +531,7 @@ def test_progress_bar_interface(data, monkeypatch):
 
         def close(self):
             self.closed += 1
-    monkeypatch.setattr("cconv.trainer.make_progress", FakeProgress)  # picks the bar
+    monkeypatch.setattr("cconv.training.progress.Progress", FakeProgress)
     make(data, epochs=2, verbose=True).train()
     assert [(b.desc, b.total, b.n, b.unit, b.closed) for b in bars] == \
         [("epoch 1/2", 2050, 2050, "img", 1), ("epoch 2/2", 2050, 2050, "img", 1)]
@@ -567,7 +567,7 @@ def test_argument_errors(data):
         Trainer(TwoLayerNet(), x, t[:-1], xt, tt)
     with pytest.raises(ValueError, match="sampling"):
         make(data, sampling="random")
-    with pytest.raises(ValueError, match="mini_batch_size must be > 0, got 0"):
+    with pytest.raises(ValueError, match="mini_batch_size must be >= 1, got 0"):
         make(data, mini_batch_size=0)
     with pytest.raises(ValueError, match="adadelta"):
         make(data, optimizer="adadelta")

@@ -3,7 +3,8 @@
 Each has the book's interface: ``params``, ``predict``, ``loss``, ``accuracy``,
 ``gradient``, ``numerical_gradient``, ``save_params``, ``load_params``.
 """
-from .base import Network, ParamsFileError, convert_pkl_to_npz, load_book_pickle
+from ..io.book_pickle import ParamsFileError, convert_pkl_to_npz, load_book_pickle
+from .base import Network
 from .alexnet import AlexNet
 from .deep_convnet import DeepConvNet
 from .lenet import LeNet
@@ -26,7 +27,7 @@ def load_network(path, dtype=None):
         network, holds a configuration the constructor refuses (the constructor's
         message is kept), or parameters that do not fit the rebuilt network.
     """
-    from .._io import NpzMetadataError, load_npz
+    from ..io.npz import NpzMetadataError, load_npz
     from .base import resolve_dtype
     if dtype is not None:
         dtype = resolve_dtype(dtype)  # the caller's argument: its TypeError stays one

@@ -5,8 +5,7 @@ conv5 - relu - pool - affine - relu - dropout - affine - relu - dropout - affine
 """
 import numpy as np
 
-from ..layers import Affine, Convolution, Dropout, Pooling, Relu, SoftmaxWithLoss
-from ..layers_extra import LRN
+from ..nn import LRN, Affine, Convolution, Dropout, Pooling, Relu, SoftmaxWithLoss
 from .base import Network, check_input_dim, conv_out, randn, resolve_rng
 
 _LRN = {'size': 5, 'alpha': 1e-4, 'beta': 0.75, 'k': 2.0}
@@ -29,7 +28,7 @@ class AlexNet(Network):
     output_size : int, default 10
     lrn_param : dict, default ``{'size': 5, 'alpha': 1e-4, 'beta': 0.75, 'k': 2.0}``
         The paper's values, in PyTorch's convention (the sum of squares is multiplied by
-        ``alpha / size``; see :class:`cconv.layers_extra.LRN`).
+        ``alpha / size``; see :class:`cconv.nn.lrn.LRN`).
     pool_param : dict, default ``{'pool_size': 3, 'stride': 2, 'pad': 1}``
         The paper's overlapping 3x3 stride-2 max pooling; pad 1 makes 28 -> 14 -> 7 -> 4.
     dropout_ratio : float, default 0.5
@@ -96,24 +95,21 @@ class AlexNet(Network):
                            dropout_ratio=float(dropout_ratio))
         g = resolve_rng(rng)
         dt = self.dtype
-        p = self.params
         pad = fs // 2
         pre = C
         npool = 0
         for i, fn in enumerate(chans, start=1):
             scale = dt.type(np.sqrt(2.0 / (pre * fs * fs)))
-            p[f'W{i}'] = scale * randn(g, (fn, pre, fs, fs), dt)
-            p[f'b{i}'] = np.zeros(fn, dtype=dt)
-            self.layers[f'Conv{i}'] = Convolution(p[f'W{i}'], p[f'b{i}'], 1, pad,
-                                                  need_dx=(i != 1))
-            self.layers[f'Relu{i}'] = Relu()
+            self.add(f'Conv{i}', Convolution(scale * randn(g, (fn, pre, fs, fs), dt),
+                                             np.zeros(fn, dtype=dt), 1, pad,
+                                             need_dx=(i != 1)), f'W{i}', f'b{i}')
+            self.add(f'Relu{i}', Relu())
             H, W = conv_out(H, fs, 1, pad), conv_out(W, fs, 1, pad)
             if i <= 2:
-                self.layers[f'LRN{i}'] = LRN(**lrn)
+                self.add(f'LRN{i}', LRN(**lrn))
             if i in (1, 2, 5):
                 npool += 1
-                self.layers[f'Pool{npool}'] = Pooling(pool_h=ps, pool_w=ps, stride=pst,
-                                                      pad=ppad)
+                self.add(f'Pool{npool}', Pooling(pool_h=ps, pool_w=ps, stride=pst, pad=ppad))
                 try:
                     H, W = (conv_out(H, ps, pst, ppad, "pool"),
                             conv_out(W, ps, pst, ppad, "pool"))
@@ -124,14 +120,10 @@ class AlexNet(Network):
         sizes = [pre * H * W] + hidden + [int(output_size)]
         for j in range(3):
             i = j + 6
-            p[f'W{i}'] = dt.type(np.sqrt(2.0 / sizes[j])) * randn(
-                g, (sizes[j], sizes[j + 1]), dt)
-            p[f'b{i}'] = np.zeros(sizes[j + 1], dtype=dt)
-            self.layers[f'Affine{j + 1}'] = Affine(p[f'W{i}'], p[f'b{i}'])
+            W = dt.type(np.sqrt(2.0 / sizes[j])) * randn(g, (sizes[j], sizes[j + 1]), dt)
+            self.add(f'Affine{j + 1}', Affine(W, np.zeros(sizes[j + 1], dtype=dt)),
+                     f'W{i}', f'b{i}')
             if j < 2:
-                self.layers[f'Relu{i}'] = Relu()
-                self.layers[f'Dropout{j + 1}'] = Dropout(dropout_ratio)
+                self.add(f'Relu{i}', Relu())
+                self.add(f'Dropout{j + 1}', Dropout(dropout_ratio))
         self.last_layer = SoftmaxWithLoss()
-        self._param_map = {f'{k}{i}': (f'Conv{i}', k) for i in range(1, 6) for k in 'Wb'}
-        self._param_map.update({f'{k}{i}': (f'Affine{i - 5}', k)
-                                for i in (6, 7, 8) for k in 'Wb'})

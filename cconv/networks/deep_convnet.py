@@ -5,7 +5,7 @@ relu - pool - affine - relu - dropout - affine - dropout - softmax
 """
 import numpy as np
 
-from ..layers import Affine, Convolution, Dropout, Pooling, Relu, SoftmaxWithLoss
+from ..nn import Affine, Convolution, Dropout, Pooling, Relu, SoftmaxWithLoss
 from .base import Network, check_input_dim, conv_out, randn, resolve_rng
 
 _DEFAULTS = [
@@ -67,37 +67,32 @@ class DeepConvNet(Network):
                            dropout_ratio=float(dropout_ratio))
         g = resolve_rng(rng)
         dt = self.dtype
-        p = self.params
         pre_channels = C
         for i, cp in enumerate(convs, start=1):
             fn, fs = int(cp['filter_num']), int(cp['filter_size'])
             pad, stride = int(cp['pad']), int(cp['stride'])
             scale = dt.type(np.sqrt(2.0 / (pre_channels * fs * fs)))
-            p[f'W{i}'] = scale * randn(g, (fn, pre_channels, fs, fs), dt)
-            p[f'b{i}'] = np.zeros(fn, dtype=dt)
-            self.layers[f'Conv{i}'] = Convolution(p[f'W{i}'], p[f'b{i}'], stride, pad,
-                                                  need_dx=(i != 1))
-            self.layers[f'Relu{i}'] = Relu()
+            self.add(f'Conv{i}', Convolution(scale * randn(g, (fn, pre_channels, fs, fs), dt),
+                                             np.zeros(fn, dtype=dt), stride, pad,
+                                             need_dx=(i != 1)), f'W{i}', f'b{i}')
+            self.add(f'Relu{i}', Relu())
             H = conv_out(H, fs, stride, pad, where=f"conv_param_{i}")
             W = conv_out(W, fs, stride, pad, where=f"conv_param_{i}")
             pre_channels = fn
             if i % 2 == 0:
-                self.layers[f'Pool{i // 2}'] = Pooling(pool_h=2, pool_w=2, stride=2)
+                self.add(f'Pool{i // 2}', Pooling(pool_h=2, pool_w=2, stride=2))
                 H, W = H // 2, W // 2
                 if H == 0 or W == 0:
                     raise ValueError(f"input {tuple(input_dim)} is too small for "
                                      "DeepConvNet's three 2x2 poolings")
         fan_in = pre_channels * H * W
-        p['W7'] = dt.type(np.sqrt(2.0 / fan_in)) * randn(g, (fan_in, hidden_size), dt)
-        p['b7'] = np.zeros(hidden_size, dtype=dt)
-        p['W8'] = dt.type(np.sqrt(2.0 / hidden_size)) * randn(g, (hidden_size, output_size), dt)
-        p['b8'] = np.zeros(output_size, dtype=dt)
-        self.layers['Affine1'] = Affine(p['W7'], p['b7'])
-        self.layers['Relu7'] = Relu()
-        self.layers['Dropout1'] = Dropout(dropout_ratio)
-        self.layers['Affine2'] = Affine(p['W8'], p['b8'])
-        self.layers['Dropout2'] = Dropout(dropout_ratio)
+        self.add('Affine1', Affine(dt.type(np.sqrt(2.0 / fan_in)) *
+                                   randn(g, (fan_in, hidden_size), dt),
+                                   np.zeros(hidden_size, dtype=dt)), 'W7', 'b7')
+        self.add('Relu7', Relu())
+        self.add('Dropout1', Dropout(dropout_ratio))
+        self.add('Affine2', Affine(dt.type(np.sqrt(2.0 / hidden_size)) *
+                                   randn(g, (hidden_size, output_size), dt),
+                                   np.zeros(output_size, dtype=dt)), 'W8', 'b8')
+        self.add('Dropout2', Dropout(dropout_ratio))
         self.last_layer = SoftmaxWithLoss()
-        self._param_map = {f'{k}{i}': (f'Conv{i}', k) for i in range(1, 7) for k in 'Wb'}
-        self._param_map.update({'W7': ('Affine1', 'W'), 'b7': ('Affine1', 'b'),
-                                'W8': ('Affine2', 'W'), 'b8': ('Affine2', 'b')})

@@ -5,9 +5,8 @@ affine 400->120 - act - affine 120->84 - act - affine 84->10 - softmax
 """
 import numpy as np
 
-from ..layers import (Affine, AvgPooling, Convolution, Pooling, Relu, Sigmoid,
-                      SoftmaxWithLoss, Tanh)
-from ..layers_extra import Normalize
+from ..nn import (Affine, AvgPooling, Convolution, Normalize, Pooling, Relu, Sigmoid,
+                  SoftmaxWithLoss, Tanh)
 from .base import Network, check_input_dim, conv_out, randn, resolve_rng
 
 _ACTIVATIONS = {'tanh': Tanh, 'sigmoid': Sigmoid, 'relu': Relu}
@@ -62,7 +61,7 @@ class LeNet(Network):
         ``MultiLayerNet`` does).
     input_norm : (mean, std) or None, default (0.1307, 0.3081)
         A first layer ``Normalize(mean, std)`` that standardises the input, as LeCun et
-        al. did (see :class:`cconv.layers_extra.Normalize`); the default is MNIST's
+        al. did (see :class:`cconv.nn.normalization.Normalize`); the default is MNIST's
         training-set pixel mean and standard deviation, for ``[0, 1]`` pixels. None feeds
         the input unchanged.
     dtype : float32 or float64, default float64
@@ -125,20 +124,18 @@ class LeNet(Network):
         aname = Act.__name__
         g = resolve_rng(rng)
         dt = self.dtype
-        p = self.params
         if norm is not None:
-            self.layers['Normalize'] = norm
+            self.add('Normalize', norm)
         pre = C
         for i, cp in enumerate(convs, start=1):
             fn, fs = int(cp['filter_num']), int(cp['filter_size'])
             pad, stride = int(cp['pad']), int(cp['stride'])
             std = dt.type(_init_scale(weight_init_std, act, pre * fs * fs))
-            p[f'W{i}'] = std * randn(g, (fn, pre, fs, fs), dt)
-            p[f'b{i}'] = np.zeros(fn, dtype=dt)
-            self.layers[f'Conv{i}'] = Convolution(p[f'W{i}'], p[f'b{i}'], stride, pad,
-                                                  need_dx=(i != 1))
-            self.layers[f'{aname}{i}'] = Act()
-            self.layers[f'Pool{i}'] = Pool(pool_h=2, pool_w=2, stride=2)
+            self.add(f'Conv{i}', Convolution(std * randn(g, (fn, pre, fs, fs), dt),
+                                             np.zeros(fn, dtype=dt), stride, pad,
+                                             need_dx=(i != 1)), f'W{i}', f'b{i}')
+            self.add(f'{aname}{i}', Act())
+            self.add(f'Pool{i}', Pool(pool_h=2, pool_w=2, stride=2))
             H = conv_out(H, fs, stride, pad, where=f"conv_param_{i}")
             W = conv_out(W, fs, stride, pad, where=f"conv_param_{i}")
             H, W = conv_out(H, 2, 2, 0), conv_out(W, 2, 2, 0)
@@ -147,12 +144,9 @@ class LeNet(Network):
         for j in range(3):
             i = j + 3
             std = dt.type(_init_scale(weight_init_std, act, sizes[j]))
-            p[f'W{i}'] = std * randn(g, (sizes[j], sizes[j + 1]), dt)
-            p[f'b{i}'] = np.zeros(sizes[j + 1], dtype=dt)
-            self.layers[f'Affine{j + 1}'] = Affine(p[f'W{i}'], p[f'b{i}'])
+            self.add(f'Affine{j + 1}', Affine(std * randn(g, (sizes[j], sizes[j + 1]), dt),
+                                              np.zeros(sizes[j + 1], dtype=dt)),
+                     f'W{i}', f'b{i}')
             if j < 2:
-                self.layers[f'{aname}{i}'] = Act()
+                self.add(f'{aname}{i}', Act())
         self.last_layer = SoftmaxWithLoss()
-        self._param_map = {f'{k}{i}': (f'Conv{i}', k) for i in (1, 2) for k in 'Wb'}
-        self._param_map.update({f'{k}{i}': (f'Affine{i - 2}', k)
-                                for i in (3, 4, 5) for k in 'Wb'})

@@ -1,7 +1,7 @@
 """The book's SimpleConvNet (ch. 7): conv - relu - pool - affine - relu - affine - softmax."""
 import numpy as np
 
-from ..layers import Affine, Convolution, Pooling, Relu, SoftmaxWithLoss
+from ..nn import Affine, Convolution, Pooling, Relu, SoftmaxWithLoss
 from .base import Network, check_input_dim, conv_out, randn, resolve_rng
 
 
@@ -64,21 +64,13 @@ class SimpleConvNet(Network):
         g = resolve_rng(rng)
         dt = self.dtype
         std = dt.type(weight_init_std)
-        self.params['W1'] = std * randn(g, (fn, C, fs, fs), dt)
-        self.params['b1'] = np.zeros(fn, dtype=dt)
-        self.params['W2'] = std * randn(g, (pool_output_size, hidden_size), dt)
-        self.params['b2'] = np.zeros(hidden_size, dtype=dt)
-        self.params['W3'] = std * randn(g, (hidden_size, output_size), dt)
-        self.params['b3'] = np.zeros(output_size, dtype=dt)
-
-        p = self.params
-        self.layers['Conv1'] = Convolution(p['W1'], p['b1'], stride, pad, need_dx=False)
-        self.layers['Relu1'] = Relu()
-        self.layers['Pool1'] = Pooling(pool_h=pool_size, pool_w=pool_size, stride=pool_size)
-        self.layers['Affine1'] = Affine(p['W2'], p['b2'])
-        self.layers['Relu2'] = Relu()
-        self.layers['Affine2'] = Affine(p['W3'], p['b3'])
+        self.add('Conv1', Convolution(std * randn(g, (fn, C, fs, fs), dt), np.zeros(fn, dt),
+                                      stride, pad, need_dx=False), 'W1', 'b1')
+        self.add('Relu1', Relu())
+        self.add('Pool1', Pooling(pool_h=pool_size, pool_w=pool_size, stride=pool_size))
+        self.add('Affine1', Affine(std * randn(g, (pool_output_size, hidden_size), dt),
+                                   np.zeros(hidden_size, dt)), 'W2', 'b2')
+        self.add('Relu2', Relu())
+        self.add('Affine2', Affine(std * randn(g, (hidden_size, output_size), dt),
+                                   np.zeros(output_size, dt)), 'W3', 'b3')
         self.last_layer = SoftmaxWithLoss()
-        self._param_map = {'W1': ('Conv1', 'W'), 'b1': ('Conv1', 'b'),
-                           'W2': ('Affine1', 'W'), 'b2': ('Affine1', 'b'),
-                           'W3': ('Affine2', 'W'), 'b3': ('Affine2', 'b')}

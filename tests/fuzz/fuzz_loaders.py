@@ -8,7 +8,7 @@ entry point                            documented errors
 cconv.datasets._parse_idx (bytes)      DatasetError
 cconv.datasets._read_bytes (.gz file)  DatasetError
 cconv.networks.load_book_pickle        ParamsFileError
-cconv._io.load_npz                     ValueError
+cconv.io.npz.load_npz                    ValueError
 Network.load_params                    ParamsFileError
 cconv.networks.load_network            ParamsFileError
 =====================================  ===============================================
@@ -269,7 +269,7 @@ def _pickle_structured(r):
 
 
 def _npz_file(target, data):
-    from cconv._io import load_npz
+    from cconv.io.npz import load_npz
     from cconv.networks import ParamsFileError, load_network
     path = _write("p.npz", data)
     out = _run(target + " load_npz", lambda: load_npz(path), ValueError)
@@ -437,7 +437,7 @@ def main(argv):
 
     import atheris
     with atheris.instrument_imports(include=["cconv"]):
-        import cconv._io  # noqa: F401
+        import cconv.io.npz  # noqa: F401
         import cconv.datasets  # noqa: F401
         import cconv.networks  # noqa: F401
     atexit.register(report)

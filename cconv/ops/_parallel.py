@@ -103,17 +103,48 @@ def run_chunks(fn, n_chunks, n_threads):
         raise state["error"]
 
 
+def for_chunks(fn, n, size, n_threads):
+    """Call ``fn(c, s)`` for chunk ``c``, the slice ``s`` of ``0..n-1`` it covers, where
+    every chunk but the last holds ``size`` items. Returns the number of chunks.
+
+    The one place that cuts a range into chunks: the batch of a layer, the elements of
+    an element-wise kernel, the features of an affine layer's backward.
+    """
+    size = max(1, int(size))
+    nch = -(-n // size) if n > 0 else 0
+
+    def work(lo, hi):
+        for c in range(lo, hi):
+            fn(c, slice(c * size, min(n, (c + 1) * size)))
+    run_chunks(work, nch, n_threads)
+    return nch
+
+
+def n_chunks(n, size):
+    """How many chunks :func:`for_chunks` makes of ``n`` items, ``size`` per chunk."""
+    return -(-n // max(1, int(size))) if n > 0 else 0
+
+
 def for_batch(fn, n, per_sample_bytes, n_threads, target=1 << 20):
     """Call ``fn(c, s)`` for every chunk ``c`` (a slice ``s`` of the batch ``0..n-1``).
 
     The chunks (about ``target`` bytes of input each) depend only on the shapes; they are
     shared among the threads by :func:`run_chunks`. Returns the number of chunks.
     """
-    cs = chunk_size(per_sample_bytes, n, target)
-    nch = -(-n // cs) if n else 0
+    return for_chunks(fn, n, chunk_size(per_sample_bytes, n, target), n_threads)
 
-    def work(lo, hi):
-        for c in range(lo, hi):
-            fn(c, slice(c * cs, min(n, (c + 1) * cs)))
-    run_chunks(work, nch, n_threads)
-    return nch
+
+def kernel_chunks(call, n, per_sample_bytes, n_threads, target=1 << 20):
+    """Run a compiled kernel over the batch ``0..n-1``: ``call(s, nt)`` per chunk ``s``.
+
+    A batch of several chunks is shared among the worker threads, each chunk's kernel
+    running on one thread (``nt = 1``); a batch that is one chunk is handed whole to the
+    kernel with ``nt = n_threads``, whose OpenMP loop then splits it (no worker thread
+    is busy meanwhile, so the two never compete). Either way the kernels' work items own
+    what they write: the result does not depend on the thread count.
+    """
+    cs = chunk_size(per_sample_bytes, n, target)
+    if n_chunks(n, cs) <= 1:
+        call(slice(0, n), n_threads)
+        return
+    for_chunks(lambda c, s: call(s, 1), n, cs, n_threads)

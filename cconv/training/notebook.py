@@ -1,8 +1,8 @@
-"""Jupyter: the progress bar that suits where the code runs, and inline figures.
+"""Jupyter's progress bars, which :func:`cconv.training.progress.make_progress` picks.
 
 Under ipykernel ``sys.stderr.isatty()`` is False, so the text bar of
-:mod:`cconv._progress` would print a log line per tenth of the work (over 200 lines for a
-20-epoch run). :func:`make_progress` picks instead, in order:
+:mod:`cconv.training.progress` would print a log line per tenth of the work (over 200
+lines for a 20-epoch run). ``make_progress`` picks instead, in order:
 
 1. tqdm's widget bar (``tqdm.notebook``), when running under ipykernel with tqdm and
    ipywidgets installed (the ``notebook`` extra: ``pip install "cconv[notebook]"``);
@@ -15,9 +15,7 @@ Under ipykernel ``sys.stderr.isatty()`` is False, so the text bar of
 import sys
 import time
 
-from ._progress import Progress, progress_enabled_by_default
-
-__all__ = ["in_notebook", "make_progress", "NotebookProgress"]
+__all__ = ["in_notebook", "notebook_bar", "NotebookProgress"]
 
 _HTML_INTERVAL = 0.2  # seconds between two in-place HTML updates
 
@@ -70,17 +68,18 @@ class _TqdmBar:
 class NotebookProgress:
     """A bar drawn as one HTML line that IPython updates in place (no widgets needed).
 
-    Same interface as :class:`cconv._progress.Progress` (``update(n, **postfix)``,
-    ``set_postfix``, ``close``, ``n``, ``postfix``); the text after the bar is
-    :meth:`Progress.format_line`.
+    Same interface as :class:`cconv.training.progress.Progress` (``update(n, **postfix)``,
+    ``set_postfix``, ``close``, ``n``, ``postfix``). ``state`` is a switched-off text bar
+    that counts, and whose :meth:`~cconv.training.progress.Progress.format_line` is the
+    text after the bar.
     """
 
-    def __init__(self, total, desc="", unit="it", clock=None):
+    def __init__(self, state, clock=None):
         from IPython.display import HTML, display
 
         self._HTML = HTML
         self._clock = time.monotonic if clock is None else clock
-        self._state = Progress(total, desc=desc, unit=unit, enabled=False, clock=self._clock)
+        self._state = state
         self._last = None
         self.closed = False
         self._handle = display(self._html(), display_id=True)
@@ -120,32 +119,18 @@ class NotebookProgress:
             self._handle.update(self._html())
 
 
-def make_progress(total, desc="", unit="it", enabled=None, **kwargs):
-    """A progress bar for where the code runs (see the module docstring).
+def notebook_bar(state):
+    """A Jupyter bar for the work ``state`` (a switched-off text bar) counts, or None.
 
-    Parameters
-    ----------
-    total, desc, unit
-        As for :class:`cconv._progress.Progress`.
-    enabled : bool or None
-        False: the text bar, switched off (counts kept, nothing printed). None: on unless
-        ``CCONV_PROGRESS=0``.
-    **kwargs
-        Passed to :class:`~cconv._progress.Progress` when the text bar is chosen; a
-        ``file`` other than the standard streams always gets the text bar.
-
-    Returns
-    -------
-    An object with ``update(n=1, **postfix)``, ``set_postfix(**postfix)`` and ``close()``.
+    tqdm's widget bar when tqdm and ipywidgets are installed, else :class:`NotebookProgress`;
+    None when not in a kernel or when the frontend takes neither.
     """
-    on = progress_enabled_by_default() if enabled is None else bool(enabled)
-    file = kwargs.get("file")
-    if on and in_notebook() and file in (None, sys.stderr, sys.stdout):
-        cls = _tqdm_notebook()
-        try:
-            if cls is not None:
-                return _TqdmBar(cls, total, desc, unit)
-            return NotebookProgress(total, desc=desc, unit=unit)
-        except Exception:  # a frontend that cannot take either: the text bar below
-            pass
-    return Progress(total, desc=desc, unit=unit, enabled=on, **kwargs)
+    if not in_notebook():
+        return None
+    cls = _tqdm_notebook()
+    try:
+        if cls is not None:
+            return _TqdmBar(cls, state.total, state.desc, state.unit)
+        return NotebookProgress(state)
+    except Exception:  # a frontend that cannot take either: the text bar
+        return None

@@ -1,7 +1,7 @@
-"""Validated wrappers of the compiled LRN kernel (``cconv._lrn``), in ``_kernels``' style.
+"""Local Response Normalization across channels (Krizhevsky et al. 2012, sec. 3.3).
 
-Local Response Normalization across channels (Krizhevsky et al. 2012, sec. 3.3), with
-PyTorch's ``LocalResponseNorm`` convention::
+Kernel: ``src/_lrn.pyx``; NumPy reference: :mod:`cconv.ops.reference.lrn`. PyTorch's
+``LocalResponseNorm`` convention::
 
     scale[n, c, h, w] = k + alpha / size * sum(x[n, c', h, w] ** 2
                                                for c' in [c - size//2, c + (size-1)//2]
@@ -9,18 +9,18 @@ PyTorch's ``LocalResponseNorm`` convention::
     out = x * scale ** -beta
 
 The paper multiplies the sum by ``alpha`` itself, so its ``alpha`` is this one divided by
-``size`` (AlexNet: size 5, alpha 1e-4, beta 0.75, k 2). Every function takes ``out=``
-buffers and ``n_threads``; inputs may be non-contiguous or read-only; outputs are
-C-contiguous in the input's float dtype (float32 or float64).
+``size`` (AlexNet: size 5, alpha 1e-4, beta 0.75, k 2). Every function checks its
+arguments once, then runs the batch in fixed chunks on cconv's worker threads; inputs may
+be non-contiguous or read-only; outputs are C-contiguous in the input's float dtype.
 """
-import math
-import numbers
-
 import numpy as np
 
-from . import _lrn
-from ._config import resolve_threads
-from ._kernels import _check_4d, _int, _output, as_float_array
+from .. import _lrn
+from .._checks import float_array, integer, real
+from .._threads import resolve_threads
+from . import _parallel
+from ._buffers import output
+from .geometry import check_4d
 
 __all__ = ["lrn_forward", "lrn_backward", "check_lrn_params"]
 
@@ -30,31 +30,18 @@ _BLOCK_BYTES = 1 << 18  # a work item's block of every channel stays within ~L2
 _MIN_PER_THREAD = 1 << 14
 
 
-def _real(v, name):
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
-        raise TypeError(f"{name} must be a real number, not {type(v).__name__} ({v!r})")
-    v = float(v)
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {v}")
-    return v
-
-
 def check_lrn_params(size, alpha, beta, k):
     """Validate LRN hyper-parameters; return ``(size, alpha, beta, k)`` as int and floats.
 
     ``size`` must be a positive int, ``alpha`` and ``beta`` finite and >= 0, ``k`` finite
     and > 0 (with ``k = 0`` an all-zero window of channels divides by zero).
     """
-    size = _int(size, "size")
+    size = integer(size, "size")
     if size <= 0:
         raise ValueError(f"size (channels in the window) must be positive, got {size}")
-    alpha = _real(alpha, "alpha")
-    beta = _real(beta, "beta")
-    k = _real(k, "k")
-    if alpha < 0:
-        raise ValueError(f"alpha must be >= 0, got {alpha}")
-    if beta < 0:
-        raise ValueError(f"beta must be >= 0, got {beta}")
+    alpha = real(alpha, "alpha", low=0)
+    beta = real(beta, "beta", low=0)
+    k = real(k, "k")
     if k <= 0:
         raise ValueError(f"k must be > 0, got {k} (scale = k + alpha/size * sum of "
                          "squares must stay positive where a window is all zeros)")
@@ -63,8 +50,8 @@ def check_lrn_params(size, alpha, beta, k):
 
 def _threads(n_threads, shape):
     n = 1
-    for s in shape:
-        n *= int(s)
+    for v in shape:
+        n *= int(v)
     return max(1, min(resolve_threads(n_threads), n // _MIN_PER_THREAD))
 
 
@@ -81,6 +68,15 @@ def _rows(shape, itemsize, n_threads):
     return max(1, min(rows, cap))
 
 
+def _chunks(fn, x, n_threads):
+    """``fn(s, nt, rows)`` per batch chunk (see :func:`cconv.ops._parallel.kernel_chunks`)."""
+    def call(s, nt):
+        nt = _threads(nt, x[s].shape) if nt > 1 else 1
+        fn(s, nt, _rows(x[s].shape, x.itemsize, nt))
+    _parallel.kernel_chunks(call, x.shape[0], x[0].nbytes if x.shape[0] else 0,
+                            resolve_threads(n_threads))
+
+
 def lrn_forward(x, size=5, alpha=1e-4, beta=0.75, k=2.0, out=None, scale=None,
                 n_threads=None):
     """Local Response Normalization across the channels of ``x``.
@@ -88,7 +84,7 @@ def lrn_forward(x, size=5, alpha=1e-4, beta=0.75, k=2.0, out=None, scale=None,
     Parameters
     ----------
     x : array_like, shape (N, C, H, W)
-        float32 or float64 (others are converted as by ``as_float_array``).
+        float32 or float64 (others are converted as by ``float_array``).
     size : int, default 5
         Channels in each window (the window is clipped at the first and last channel;
         ``size > C`` is allowed).
@@ -96,7 +92,7 @@ def lrn_forward(x, size=5, alpha=1e-4, beta=0.75, k=2.0, out=None, scale=None,
     out, scale : ndarray (N, C, H, W), optional
         C-contiguous, writeable buffers of ``x``'s dtype to write into.
     n_threads : int, optional
-        OpenMP threads (see :func:`cconv.set_num_threads`); results do not depend on it.
+        Worker threads (see :func:`cconv.set_num_threads`); results do not depend on it.
 
     Returns
     -------
@@ -106,14 +102,13 @@ def lrn_forward(x, size=5, alpha=1e-4, beta=0.75, k=2.0, out=None, scale=None,
         ``k + alpha/size * (window sum of x**2)``, what :func:`lrn_backward` needs.
     """
     size, alpha, beta, k = check_lrn_params(size, alpha, beta, k)
-    x = as_float_array(x, "x")
-    _check_4d(x, "x")
-    out = _output(out, x.shape, x.dtype, "out", inputs=[(x, "x")])
-    scale = _output(scale, x.shape, x.dtype, "scale", inputs=[(x, "x"), (out, "out")])
-    nt = _threads(n_threads, x.shape)
+    x = float_array(x, "x")
+    check_4d(x, "x")
+    out = output(out, x.shape, x.dtype, "out", inputs=[(x, "x")])
+    scale = output(scale, x.shape, x.dtype, "scale", inputs=[(x, "x"), (out, "out")])
     x = np.ascontiguousarray(x)
-    _lrn.lrn_forward_into(x, out, scale, size, alpha, beta, k,
-                          _rows(x.shape, x.itemsize, nt), nt)
+    _chunks(lambda s, nt, rows: _lrn.lrn_forward_into(x[s], out[s], scale[s], size, alpha,
+                                                      beta, k, rows, nt), x, n_threads)
     return out, scale
 
 
@@ -144,24 +139,27 @@ def lrn_backward(dout, x, scale, size=5, alpha=1e-4, beta=0.75, k=2.0, out=None,
         channel.
     """
     size, alpha, beta, k = check_lrn_params(size, alpha, beta, k)
-    x = as_float_array(x, "x")
-    _check_4d(x, "x")
-    scale = as_float_array(scale, "scale")
-    dout = as_float_array(dout, "dout")
+    x = float_array(x, "x")
+    check_4d(x, "x")
+    scale = float_array(scale, "scale")
+    dout = float_array(dout, "dout")
     for a, name in ((scale, "scale"), (dout, "dout")):
         if a.shape != x.shape:
             raise ValueError(f"{name} has shape {a.shape}, x has {x.shape}; they must match")
     if scale.dtype != x.dtype:
         raise TypeError(f"scale has dtype {scale.dtype} but x has {x.dtype}; pass the scale "
                         "that lrn_forward returned for this x")
-    dx = _output(out, x.shape, x.dtype, "dx",
-                 inputs=[(x, "x"), (scale, "scale"), (dout, "dout")])
-    nt = _threads(n_threads, x.shape)
+    dx = output(out, x.shape, x.dtype, "dx",
+                inputs=[(x, "x"), (scale, "scale"), (dout, "dout")])
+    dout = np.ascontiguousarray(dout, dtype=x.dtype)
+    x = np.ascontiguousarray(x)
+    scale = np.ascontiguousarray(scale)
     N, C, H, W = x.shape
-    rows = _rows(x.shape, x.itemsize, nt)
-    items = N * (-(-H // rows)) if H else 0
-    work = np.empty((max(1, min(nt, items)), (C + 1) * rows * W), dtype=x.dtype)
-    _lrn.lrn_backward_into(np.ascontiguousarray(dout, dtype=x.dtype),
-                           np.ascontiguousarray(x), np.ascontiguousarray(scale), dx, work,
-                           size, alpha, beta, rows, nt)
+
+    def chunk(s, nt, rows):
+        items = (s.stop - s.start) * (-(-H // rows)) if H else 0
+        work = np.empty((max(1, min(nt, items)), (C + 1) * rows * W), dtype=x.dtype)
+        _lrn.lrn_backward_into(dout[s], x[s], scale[s], dx[s], work, size, alpha, beta,
+                               rows, nt)
+    _chunks(chunk, x, n_threads)
     return dx

@@ -1,9 +1,11 @@
-"""A small, dependency-free progress bar (downloads now, the Trainer later).
+"""A small, dependency-free progress bar (downloads, and the Trainer's epochs).
 
 On a terminal the bar is redrawn in place with ``\\r`` (at most every ``min_interval``
 seconds); on anything else (a CI log, a pipe, a file) it prints a new line only each time
-another tenth of the work is done, so a log gets about ten lines, never thousands.
-Setting the environment variable ``CCONV_PROGRESS=0`` turns every bar off by default.
+another tenth of the work is done, so a log gets about ten lines, never thousands. In a
+Jupyter kernel :func:`make_progress` gives a live notebook bar instead
+(:mod:`cconv.training.notebook`). Setting the environment variable ``CCONV_PROGRESS=0``
+turns every bar off by default.
 """
 import math
 import numbers
@@ -11,7 +13,10 @@ import os
 import sys
 import time
 
-__all__ = ["Progress", "format_seconds", "format_count", "progress_enabled_by_default"]
+from . import notebook
+
+__all__ = ["Progress", "EpochBar", "make_progress", "format_seconds", "format_count",
+           "progress_enabled_by_default"]
 
 _BAR_WIDTH = 20
 _NON_TTY_STEPS = 10  # a non-TTY gets a line per 1/_NON_TTY_STEPS of the total
@@ -312,3 +317,74 @@ class Progress:
             self._last_step = step
             if step < _NON_TTY_STEPS or not self._printed_final:
                 self._emit_line()
+
+
+def make_progress(total, desc="", unit="it", enabled=None, **kwargs):
+    """A progress bar for where the code runs: Jupyter's in a kernel, else :class:`Progress`.
+
+    Parameters
+    ----------
+    total, desc, unit
+        As for :class:`Progress`.
+    enabled : bool or None
+        False: a text bar that prints nothing (counts kept). None: on unless
+        ``CCONV_PROGRESS=0``.
+    **kwargs
+        Passed to :class:`Progress` when the text bar is chosen; a ``file`` other than the
+        standard streams always gets the text bar.
+
+    Returns
+    -------
+    An object with ``update(n=1, **postfix)``, ``set_postfix(**postfix)`` and ``close()``:
+    tqdm's widget bar in a kernel with the ``notebook`` extra (tqdm, ipywidgets), an HTML
+    line updated in place in a kernel without it, the text bar elsewhere.
+    """
+    on = progress_enabled_by_default() if enabled is None else bool(enabled)
+    if on and kwargs.get("file") in (None, sys.stderr, sys.stdout) and notebook.in_notebook():
+        bar = notebook.notebook_bar(Progress(total, desc=desc, unit=unit, enabled=False))
+        if bar is not None:
+            return bar
+    return Progress(total, desc=desc, unit=unit, enabled=on, **kwargs)
+
+
+class EpochBar:
+    """The Trainer's bar for one epoch: images done, running loss and batch accuracy.
+
+    ``enabled=False`` keeps the statistics but draws nothing (and skips the accuracy,
+    which only the bar shows).
+    """
+
+    def __init__(self, images, epoch, epochs, enabled):
+        self._bar = make_progress(images, desc=f"epoch {epoch}/{epochs}", unit="img") \
+            if enabled else None
+        self._loss, self._steps, self._correct, self._seen = 0.0, 0, 0, 0
+
+    def update(self, n, loss, network, t_batch):
+        self._loss += loss
+        self._steps += 1
+        if self._bar is None:
+            return
+        postfix = {"loss": self._loss / self._steps}
+        correct = batch_correct(network, t_batch)
+        if correct is not None:
+            self._correct += correct
+            self._seen += len(t_batch)
+            postfix["acc"] = self._correct / self._seen
+        self._bar.update(n, **postfix)
+
+    def close(self):
+        if self._bar is not None:
+            self._bar.close()
+
+
+def batch_correct(network, t):
+    """Correct predictions in the last batch, from the softmax layer's cached output
+    (``network.last_layer.y``, as the book's networks keep it); None if unavailable."""
+    import numpy as np
+    layer = getattr(network, "last_layer", None) or getattr(network, "lastLayer", None)
+    y = getattr(layer, "y", None)
+    if not isinstance(y, np.ndarray) or y.ndim != 2 or y.shape[0] != len(t):
+        return None
+    from ..functions import target_labels
+    label = target_labels(t)
+    return int(np.count_nonzero(y.argmax(axis=1) == label))

@@ -1,0 +1,33 @@
+"""Timing helpers of the benchmarks: interleaved rounds, medians, copy bandwidth."""
+import time
+
+import numpy as np
+
+
+def _time(fn, repeat):
+    ts = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return ts
+
+
+def interleaved(fns, repeat=7, warmup=1):
+    """Median seconds of each callable, run in turn ``repeat`` times after a warm-up."""
+    for f in fns.values():
+        for _ in range(warmup):
+            f()
+    ts = {k: [] for k in fns}
+    for _ in range(repeat):
+        for k, f in fns.items():
+            ts[k] += _time(f, 1)
+    return {k: float(np.median(v)) for k, v in ts.items()}, ts
+
+
+def copy_bandwidth(nbytes=256 << 20, repeat=5):
+    """GB/s of a plain large memcpy (read + write), numpy's single-threaded copy."""
+    src = np.ones(nbytes // 8)
+    dst = np.empty_like(src)
+    t = min(_time(lambda: np.copyto(dst, src), repeat))
+    return 2 * src.nbytes / t / 1e9

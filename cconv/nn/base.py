@@ -1,0 +1,109 @@
+"""The layer protocol: what every cconv layer declares, and what networks derive from it.
+
+A layer lists the *names* of its attributes by role, as class attributes:
+
+``param_names``
+    Learned arrays, e.g. ``('W', 'b')``: ``getattr(layer, 'W')`` is the very array that
+    ``network.params`` holds. The gradient of parameter ``p`` is attribute ``'d' + p``
+    (the book's ``dW``, ``db``, ``dgamma``, ``dbeta``), None before the first backward.
+``buffer_names``
+    State that is saved with the parameters but not learned (BatchNormalization's
+    running statistics); a value may be None before the first forward.
+``hyper_names``
+    Settings (``stride``, ``pad``, ``dropout_ratio``, ...), plain attributes a user may
+    reassign; they are validated when they are used.
+``takes_train_flg``
+    True for the layers whose forward is the book's ``forward(x, train_flg=True)``
+    (Dropout, BatchNormalization); networks call :meth:`Layer.call`, never a type check.
+
+From these, :class:`Layer` gives ``parameters()``, ``gradients()``, ``buffers()``,
+``set_buffer()``, ``hyperparameters()``, ``call()``, ``window`` and a ``repr`` that
+prints the hyperparameters and parameter shapes. A new layer is one file: a subclass
+with these class attributes and ``forward``/``backward``.
+"""
+import numpy as np
+
+from .._checks import float_array
+
+__all__ = ["Layer", "POINTWISE"]
+
+#: ``Layer.window`` of a layer that maps each position to itself.
+POINTWISE = (1, 1, 1, 1, 0, 0)
+
+
+class Layer:
+    """Base class of every cconv layer (the protocol above)."""
+
+    param_names = ()
+    buffer_names = ()
+    hyper_names = ()
+    takes_train_flg = False
+    #: The mode of the last forward pass (True: training), None before any.
+    training = None
+
+    # -- the protocol ----------------------------------------------------------------
+    @staticmethod
+    def grad_name(name):
+        """The attribute holding the gradient of parameter ``name`` (``'W'`` -> ``'dW'``)."""
+        return "d" + name
+
+    def parameters(self):
+        """``{name: array}`` of the learned parameters, in ``param_names`` order."""
+        return {n: getattr(self, n) for n in self.param_names}
+
+    def gradients(self):
+        """``{name: gradient}`` of the last backward (values None before it)."""
+        return {n: getattr(self, self.grad_name(n), None) for n in self.param_names}
+
+    def buffers(self):
+        """``{name: array or None}`` of the non-learned state saved with the parameters."""
+        return {n: getattr(self, n, None) for n in self.buffer_names}
+
+    def set_buffer(self, name, value):
+        """Set buffer ``name`` from ``value`` (a copy, checked by :meth:`check_buffer`)."""
+        if name not in self.buffer_names:
+            raise KeyError(f"{type(self).__name__} has no buffer {name!r}; its buffers are "
+                           f"{list(self.buffer_names)}")
+        setattr(self, name, self.check_buffer(name, value))
+
+    def check_buffer(self, name, value):
+        """``value`` as buffer ``name`` would hold it, or ValueError (nothing is set).
+
+        The default: a finite float array, copied. Layers add shape checks.
+        """
+        a = np.array(float_array(value, name), copy=True)
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{type(self).__name__}.{name} contains NaN or inf")
+        return a
+
+    def hyperparameters(self):
+        """``{name: value}`` of the settings (what the ``repr`` shows)."""
+        return {n: getattr(self, n) for n in self.hyper_names}
+
+    def call(self, x, train_flg=False):
+        """What a network calls: ``forward(x, train_flg)`` or ``forward(x)``."""
+        if self.takes_train_flg:
+            return self.forward(x, train_flg)
+        return self.forward(x)
+
+    @property
+    def window(self):
+        """``(kh, kw, sh, sw, ph, pw)``: how output positions map to input positions.
+
+        ``(1, 1, 1, 1, 0, 0)`` for a pointwise layer (the default); window layers give
+        their filter or pool size, stride and pad; None for a layer that mixes every
+        position (Affine).
+        """
+        return POINTWISE
+
+    # -- printing --------------------------------------------------------------------
+    def extra_repr(self):
+        """The text inside ``repr``'s parentheses: hyperparameters, then parameters."""
+        parts = [f"{k}={v!r}" for k, v in self.hyperparameters().items()]
+        for k, p in self.parameters().items():
+            parts.append(f"{k}={tuple(p.shape)} {p.dtype}" if isinstance(p, np.ndarray)
+                         else f"{k}={p!r}")
+        return ", ".join(parts)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.extra_repr()})"

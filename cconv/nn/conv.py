@@ -1,0 +1,114 @@
+"""The convolution layer, Convolution (math in :mod:`cconv.ops.conv`)."""
+import numpy as np
+
+from .. import ops
+from .._checks import forward_done, pair, param_array
+from ..ops._buffers import same_dtype
+from .base import Layer
+
+__all__ = ["Convolution"]
+
+
+def _bias(b):
+    """A bias array, or one number for every filter (the book's ``Convolution(w, 0)``)."""
+    if isinstance(b, (bool, np.bool_)):
+        raise TypeError("b must be a number or a numpy array, not bool")
+    if isinstance(b, (int, float, np.integer, np.floating)):
+        return b
+    return param_array(b, "b")
+
+
+class Convolution(Layer):
+    """2-D convolution (cross-correlation, as in the book) by im2col + GEMM.
+
+    Parameters
+    ----------
+    W : ndarray, shape (FN, C, FH, FW)
+        Filters, kept by identity (``layer.W is W``).
+    b : ndarray, shape (FN,), or a number
+        Bias, kept by identity. A number (e.g. ``Convolution(w, 0)``, the book's filter
+        demo) or a 0-d array is one bias shared by every filter, as the book's
+        broadcasting ``+ self.b`` adds it; ``db`` is still (FN,), as in the book.
+    stride : int or (int, int), default 1
+    pad : int or (int, int), default 0
+        Zero padding on each side.
+    need_dx : bool, default True
+        False for a network's first layer: ``backward`` then computes only ``dW`` and
+        ``db``, skips the ``dx`` GEMM and col2im, and returns None.
+    n_threads : int, optional
+        Worker threads (default: :func:`cconv.get_num_threads`).
+
+    Attributes
+    ----------
+    x : ndarray, shape (N, C, H, W)
+        The last input.
+    col : ndarray, shape (N*OH*OW, C*FH*FW)
+        The last input unfolded by im2col in the book's layout (made on demand from the
+        per-sample columns the layer keeps, see :mod:`cconv.ops.conv`).
+    col_W : ndarray, shape (C*FH*FW, FN)
+        ``W.reshape(FN, -1).T`` (a view of ``W``).
+    dW : ndarray, shape (FN, C, FH, FW), in ``W``'s dtype
+    db : ndarray, shape (FN,), in ``b``'s dtype
+
+    Notes
+    -----
+    The output is ``(N, FN, OH, OW)`` with ``OH = (H + 2*pad - FH) // stride + 1``, and
+    C-contiguous. ``W``, ``b``, ``stride`` and ``pad`` are read, and checked, at every
+    call: reassigning them between calls is safe. ``backward`` differentiates the last
+    forward (its geometry), and refuses a ``dout`` of any other shape.
+    """
+
+    param_names = ("W", "b")
+    hyper_names = ("stride", "pad")
+
+    def __init__(self, W, b, stride=1, pad=0, need_dx=True, n_threads=None):
+        self.W = param_array(W, "W")
+        if self.W.ndim != 4:
+            raise ValueError(f"W must be 4-D (FN, C, FH, FW), got shape {self.W.shape}")
+        self.b = _bias(b)
+        if np.ndim(self.b) != 0 and self.b.size != self.W.shape[0]:
+            raise ValueError(f"b has {self.b.size} elements but W has {self.W.shape[0]} "
+                             "filters")
+        self.stride = stride
+        self.pad = pad
+        self.need_dx = bool(need_dx)
+        self.n_threads = n_threads
+        self.x = None
+        self.col_W = None
+        self.dW = None
+        self.db = None
+        self._saved = None
+
+    @property
+    def window(self):
+        return (int(self.W.shape[2]), int(self.W.shape[3]), *pair(self.stride, "stride"),
+                *pair(self.pad, "pad"))
+
+    @property
+    def col(self):
+        """The last input in the book's im2col layout (N*OH*OW, C*FH*FW), made on demand."""
+        return None if self._saved is None else self._saved.col
+
+    def forward(self, x):
+        """``x`` (N, C, H, W) -> (N, FN, OH, OW), C-contiguous."""
+        b = self.b
+        if np.ndim(b) == 0:  # one number for every filter: the op takes (FN,)
+            b = np.full(self.W.shape[0], b, dtype=self.W.dtype)
+        out, self._saved = ops.conv_forward(x, self.W, b, self.stride, self.pad,
+                                            n_threads=self.n_threads, saved=self._saved)
+        self.x = self._saved.x
+        self.col_W = self.W.reshape(self.W.shape[0], -1).T
+        return out
+
+    def backward(self, dout):
+        """``dout`` (N, FN, OH, OW) -> ``dx`` (N, C, H, W), or None if ``need_dx=False``.
+
+        Sets ``dW`` and ``db``.
+        """
+        saved = forward_done(self, self._saved)
+        dx, dW, db = ops.conv_backward(dout, saved, self.W, need_dx=self.need_dx,
+                                       n_threads=self.n_threads)
+        self.dW = same_dtype(dW, self.W.dtype)
+        self.db = same_dtype(db, self.b.dtype if isinstance(self.b, np.ndarray)
+                             else self.W.dtype)
+        return dx

@@ -1,0 +1,105 @@
+"""Pooling layers: Pooling (max) and AvgPooling (math in :mod:`cconv.ops.pooling`)."""
+from .. import ops
+from .._checks import forward_done, pair
+from .base import Layer
+
+__all__ = ["Pooling", "AvgPooling"]
+
+
+class _Pool(Layer):
+    """What max and average pooling share: the window, and the forward's geometry.
+
+    Parameters
+    ----------
+    pool_h, pool_w : int
+    stride : int or (int, int), default 1
+    pad : int or (int, int), default 0
+    n_threads : int, optional
+        Worker threads (default: :func:`cconv.get_num_threads`).
+
+    Attributes
+    ----------
+    x : ndarray, shape (N, C, H, W)
+        The last input.
+    """
+
+    hyper_names = ("pool_h", "pool_w", "stride", "pad")
+
+    def __init__(self, pool_h, pool_w, stride=1, pad=0, n_threads=None):
+        self.pool_h = pool_h
+        self.pool_w = pool_w
+        self.stride = stride
+        self.pad = pad
+        self.n_threads = n_threads
+        self.x = None
+        self._geometry = None   # (pool_h, pool_w, stride, pad) of the last forward
+
+    @property
+    def window(self):
+        return (int(self.pool_h), int(self.pool_w), *pair(self.stride, "stride"),
+                *pair(self.pad, "pad"))
+
+    def _run(self, op, x):
+        """``op(x, *window)``; on success, remember the input and that window."""
+        geo = (self.pool_h, self.pool_w, self.stride, self.pad)
+        res = op(x, *geo, n_threads=self.n_threads)
+        self.x = ops.as_float_array(x, "x")
+        self._geometry = geo
+        return res
+
+    def _grad_args(self):
+        x = forward_done(self, self.x)
+        return x.shape, self._geometry, x.dtype
+
+
+class Pooling(_Pool):
+    """Max pooling over ``pool_h x pool_w`` windows (parameters: see ``_Pool``).
+
+    Padding never wins the max (it reads as -inf).
+
+    Attributes
+    ----------
+    arg_max : ndarray of uint16, shape (N, C, OH, OW)
+        Each window's first maximum as ``kh * pool_w + kw`` (the book keeps the same
+        indices flattened in (N, OH, OW, C) order).
+
+    Notes
+    -----
+    Book bug fixed: the book computes the output size as ``1 + (H - pool_h) / stride``,
+    ignoring ``pad``, so any ``pad > 0`` crashes or gives wrong shapes; here
+    ``OH = (H + 2*pad - pool_h) // stride + 1``. The book also pads with 0, which beats
+    negative inputs in the max; here padding is -inf. ``backward`` differentiates the
+    last forward, with its window, even if ``stride`` or ``pad`` changed since.
+    """
+
+    def __init__(self, pool_h, pool_w, stride=1, pad=0, n_threads=None):
+        super().__init__(pool_h, pool_w, stride, pad, n_threads)
+        self.arg_max = None
+
+    def forward(self, x):
+        """``x`` (N, C, H, W) -> (N, C, OH, OW), the maximum of each window."""
+        out, self.arg_max = self._run(ops.maxpool_forward, x)
+        return out
+
+    def backward(self, dout):
+        """``dout`` (N, C, OH, OW) -> ``dx`` (N, C, H, W): each gradient to its argmax."""
+        shape, geo, dt = self._grad_args()
+        return ops.maxpool_backward(dout, self.arg_max, shape, *geo,
+                                    n_threads=self.n_threads, dtype=dt)
+
+
+class AvgPooling(_Pool):
+    """Average pooling over ``pool_h x pool_w`` windows (not in the book's common/).
+
+    Parameters as :class:`Pooling`'s. Padding counts as zeros and every window divides by
+    ``pool_h * pool_w``.
+    """
+
+    def forward(self, x):
+        """``x`` (N, C, H, W) -> (N, C, OH, OW), the mean of each window."""
+        return self._run(ops.avgpool_forward, x)
+
+    def backward(self, dout):
+        """``dout`` (N, C, OH, OW) -> ``dx`` (N, C, H, W), spread evenly over windows."""
+        shape, geo, dt = self._grad_args()
+        return ops.avgpool_backward(dout, shape, *geo, n_threads=self.n_threads, dtype=dt)

@@ -1,0 +1,13 @@
+"""Training: the loop and the small pieces it uses.
+
+:mod:`~cconv.training.loop` (Trainer), :mod:`~cconv.training.sampling` (batches),
+:mod:`~cconv.training.checkpoint` (the checkpoint file, RNG states included),
+:mod:`~cconv.training.progress` (progress bars), :mod:`~cconv.training.log` (the JSON
+log), :mod:`~cconv.training.signals` (Ctrl-C deferral),
+:mod:`~cconv.training.divergence` (non-finite loss or gradients).
+"""
+from .checkpoint import CHECKPOINT_NAME
+from .divergence import TrainingDiverged
+from .loop import Trainer
+
+__all__ = ["Trainer", "TrainingDiverged", "CHECKPOINT_NAME"]

@@ -1,0 +1,482 @@
+"""The training loop: the book's ``common/trainer.py`` Trainer (also :mod:`cconv.trainer`).
+
+The loop only: batches come from :mod:`~cconv.training.sampling`, checkpoints are
+:mod:`~cconv.training.checkpoint` files, the bar is :mod:`~cconv.training.progress`'s,
+the log :mod:`~cconv.training.log`'s, Ctrl-C is held back by
+:mod:`~cconv.training.signals`, and divergence is told by
+:mod:`~cconv.training.divergence`.
+
+Same constructor, ``train_step()``, ``train()``, ``train_loss_list``, ``train_acc_list``
+and ``test_acc_list`` as the book, plus reproducible sampling (``seed``), a progress bar,
+a guard against a diverging loss, atomic checkpoints with exact resume, and a JSON history.
+
+Differences from the book (each is a fix or says why):
+
+- No second forward pass per step: the book calls ``network.loss(x, t)`` after the
+  update; cconv's networks set ``network.last_loss`` inside ``gradient(x, t)`` and the
+  Trainer records that (the loss *before* the update, on the batch the gradient came
+  from). Only a network without ``last_loss`` costs the extra ``loss(x, t)`` call.
+- ``sampling='epoch'`` (default) makes every epoch one pass over a fresh permutation of
+  the training set, the last, smaller batch included, so ``iter_per_epoch`` is
+  ``ceil(train_size / mini_batch_size)`` and every image is seen once per epoch.
+  ``sampling='book'`` keeps the book's ``choice`` with replacement and
+  ``iter_per_epoch = max(train_size / mini_batch_size, 1)``.
+- Accuracy is evaluated at the *end* of each epoch (the book evaluates after the first
+  step of each epoch, i.e. almost untrained at epoch 1), and the final accuracy on the
+  whole test set is kept in ``final_test_acc``.
+- The book's ``'rmsprpo'`` typo is gone: ``optimizer='RMSprop'`` works.
+- With ``verbose=True`` the book prints the loss of every step; here a progress bar per
+  epoch (images/s, loss, running batch accuracy, ETA) and one summary line per epoch.
+"""
+import json
+import math
+import os
+import time
+
+import numpy as np
+
+from .._checks import integer, real
+from ..io.npz import atomic_write
+from ..optimizer import get_optimizer
+from . import checkpoint as ckpt
+from .checkpoint import CHECKPOINT_NAME
+from .divergence import TrainingDiverged, all_finite, describe
+from .log import JsonLog, history, run_config
+from .progress import EpochBar
+from .sampling import make_sampler
+from .signals import DeferSigint
+
+__all__ = ["Trainer", "TrainingDiverged", "CHECKPOINT_NAME", "LR_SCHEDULES"]
+
+LR_SCHEDULES = (None, "constant", "cosine")
+
+
+def _count(v, name, *, allow_none=False, allow_zero=False):
+    if v is None and allow_none:
+        return None
+    return integer(v, name, low=0 if allow_zero else 1)
+
+
+class Trainer:
+    """Train a network with mini-batch gradient descent (the book's Trainer).
+
+    Parameters
+    ----------
+    network : object
+        The book's network interface: ``params`` (dict of float arrays, updated in place),
+        ``gradient(x, t)`` -> dict of gradients (setting ``last_loss``, a float, if it can),
+        ``loss(x, t)`` and ``accuracy(x, t, batch_size=100)``.
+    x_train : ndarray, shape (N, ...)
+        Training inputs, e.g. (N, 1, 28, 28) or (N, 784).
+    t_train : ndarray, shape (N,) or (N, classes)
+        Labels or one-hot targets.
+    x_test, t_test : ndarray, shape (M, ...), (M,) or (M, classes)
+    epochs : int, default 20
+    mini_batch_size : int, default 100
+    optimizer : str or optimizer object, default 'SGD'
+        A book name for :func:`cconv.optimizer.get_optimizer` (any case), or an object
+        with ``update(params, grads)`` (and ``state_dict``/``load_state_dict`` for
+        checkpoints), in which case ``optimizer_param`` is ignored.
+    optimizer_param : dict, default {'lr': 0.01}
+    evaluate_sample_num_per_epoch : int, optional
+        Per-epoch accuracy on the first this many training and test samples (the book's
+        shortcut); None evaluates on all of them. The final test accuracy always uses the
+        whole test set.
+    verbose : bool, default True
+        Progress bar and per-epoch summary on stdout; False prints nothing.
+    seed : int, optional
+        Seeds the Trainer's ``numpy.random.Generator`` (``self.rng``; batch sampling) and
+        also numpy's global RNG (``np.random.seed``), which the book's ``Dropout`` uses,
+        from two independent streams spawned from ``SeedSequence(seed)``. With the same
+        seed, the same initial network and the same data, two runs end with bit-identical
+        parameters. Seed the network's initialisation yourself, before building it.
+        None: fresh entropy, and the global RNG is left alone.
+    sampling : {'epoch', 'book'}, default 'epoch'
+        ``'epoch'``: a new permutation per epoch, last partial batch included.
+        ``'book'``: ``rng.choice(train_size, mini_batch_size)`` with replacement.
+    progress : bool, default True
+        Show a progress bar per epoch on stderr (only when ``verbose``): images done,
+        images/s, running loss and batch accuracy, ETA. Redrawn in place on a terminal,
+        about ten lines per epoch in a log; ``CCONV_PROGRESS=0`` in the environment
+        turns it off.
+    checkpoint_dir : str or os.PathLike, optional
+        At the end of every epoch, ``<checkpoint_dir>/checkpoint.npz`` is replaced
+        atomically by the full training state (see :meth:`save_checkpoint`).
+    resume : bool, default False
+        Restore that checkpoint (if it exists) and continue from it. The checkpoint's
+        RNG states and optimizer hyper-parameters win over ``seed``/``optimizer_param``.
+    log_file : str or os.PathLike, optional
+        Appends one JSON object per line for each event: ``start``, ``epoch`` (the
+        per-epoch summary), ``final``, ``interrupted``, ``diverged``.
+    eval_batch_size : int, optional
+        ``batch_size`` passed to ``network.accuracy`` (default: the network's own).
+    lr_schedule : {None, 'constant', 'cosine'}, default None
+        ``'cosine'`` sets the optimizer's ``lr`` before every step to
+        ``base_lr * (1 + cos(pi * step / max_iter)) / 2`` (cosine annealing without
+        restarts, Loshchilov & Hutter 2017), where ``base_lr`` is the optimizer's ``lr``
+        when the Trainer is made and ``step`` counts from 0: the full rate at first,
+        nearly 0 at the end. None or ``'constant'`` leave ``lr`` alone (the book). The
+        rate depends only on the step, so a resumed run uses the same rates.
+
+    Attributes
+    ----------
+    train_loss_list : list of float
+        Loss of every step, computed in the step's forward pass (before its update).
+    train_acc_list, test_acc_list : list of float
+        Accuracies at the end of each epoch.
+    epoch_loss_list : list of float
+        Mean step loss of each epoch.
+    final_test_acc : float or None
+        Accuracy on the whole test set after :meth:`train`.
+    current_iter : int
+        Steps completed.
+    current_epoch : int
+        Epochs completed (evaluated). The book counts epochs started.
+    iter_per_epoch : int or float
+        ``ceil(N / mini_batch_size)`` ('epoch') or ``max(N / mini_batch_size, 1)`` ('book').
+    max_iter : int
+        Steps :meth:`train` runs to.
+
+    Notes
+    -----
+    Divergence: each step checks its loss (and that every gradient sums to a finite
+    number) *before* the optimizer update, so when a step fails the parameters and the
+    optimizer state are still those at the start of that step, without keeping any copy;
+    the RNG states are rewound to the start of the step too. Only if the parameters are
+    themselves no longer finite is the last checkpoint loaded. Then
+    :class:`TrainingDiverged` is raised naming the step and epoch, and the checkpoint on
+    disk (from the last good epoch) is left alone. A network's non-parameter state (e.g.
+    BatchNorm running statistics updated by the failing forward pass) is not restored.
+
+    Ctrl-C: the update and bookkeeping of a step run with SIGINT held back, so an
+    interrupt never leaves a half-updated state. :meth:`train` then writes a checkpoint
+    of the last *completed step* (params, optimizer, RNG states, the epoch's permutation
+    and position) when ``checkpoint_dir`` is set, and re-raises KeyboardInterrupt;
+    resuming from it gives the same final parameters as an uninterrupted run.
+    """
+
+    def __init__(self, network, x_train, t_train, x_test, t_test,
+                 epochs=20, mini_batch_size=100,
+                 optimizer='SGD', optimizer_param={'lr': 0.01},  # noqa: B006 (book API; copied)
+                 evaluate_sample_num_per_epoch=None, verbose=True, *,
+                 seed=None, sampling='epoch', progress=True, checkpoint_dir=None,
+                 resume=False, log_file=None, eval_batch_size=None, lr_schedule=None):
+        params = getattr(network, "params", None)
+        if not isinstance(params, dict) or not callable(getattr(network, "gradient", None)):
+            raise TypeError("network must have a dict 'params' and a method "
+                            "gradient(x, t) -> grads (the book's network interface)")
+        self.network = network
+        self.verbose = bool(verbose)
+        self.progress = bool(progress)
+        self.x_train, self.t_train = np.asarray(x_train), np.asarray(t_train)
+        self.x_test, self.t_test = np.asarray(x_test), np.asarray(t_test)
+        for xs, ts, what in ((self.x_train, self.t_train, "train"),
+                             (self.x_test, self.t_test, "test")):
+            if xs.ndim == 0 or ts.ndim == 0 or len(xs) != len(ts):
+                raise ValueError(f"x_{what} and t_{what} must have the same length, got "
+                                 f"shapes {xs.shape} and {ts.shape}")
+            if len(xs) == 0:
+                raise ValueError(f"the {what} set is empty")
+        self.epochs = _count(epochs, "epochs", allow_zero=True)
+        self.batch_size = _count(mini_batch_size, "mini_batch_size")
+        self.evaluate_sample_num_per_epoch = _count(
+            evaluate_sample_num_per_epoch, "evaluate_sample_num_per_epoch", allow_none=True)
+        self.eval_batch_size = _count(eval_batch_size, "eval_batch_size", allow_none=True)
+        self.train_size = len(self.x_train)
+        self.sampler = make_sampler(sampling, self.train_size, self.batch_size)
+        self.sampling = sampling
+        if resume and checkpoint_dir is None:
+            raise ValueError("resume=True needs checkpoint_dir (where the checkpoint is)")
+        self.optimizer = self._make_optimizer(optimizer, optimizer_param)
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
+        self.lr_schedule = None if lr_schedule == "constant" else lr_schedule
+        self.base_lr = None
+        if self.lr_schedule is not None:
+            try:
+                self.base_lr = real(getattr(self.optimizer, "lr", None), "lr")
+            except (TypeError, ValueError):
+                raise TypeError(f"lr_schedule={lr_schedule!r} needs an optimizer with a "
+                                f"numeric 'lr'; {type(self.optimizer).__name__} has "
+                                f"{getattr(self.optimizer, 'lr', None)!r}") from None
+        self.iter_per_epoch = self.sampler.iter_per_epoch
+        self.max_iter = self._epoch_end(self.epochs)
+        self.current_iter = 0
+        self.current_epoch = 0
+        self.train_loss_list, self.train_acc_list, self.test_acc_list = [], [], []
+        self.epoch_loss_list = []
+        self.epoch_times = []   # training seconds (gradient + update) per epoch
+        self.eval_times = []    # evaluation seconds per epoch
+        self.final_test_acc = None
+        self.final_eval_time = None
+        self._epoch_train_time = 0.0
+        self.seed = seed
+        gen_seq, legacy_seq = np.random.SeedSequence(seed).spawn(2)
+        self.rng = np.random.Generator(np.random.PCG64(gen_seq))
+        if seed is not None:
+            np.random.seed(legacy_seq.generate_state(4))
+        self._bar = None
+        self.log = JsonLog(log_file)
+        self.log_file = self.log.path
+        self.checkpoint_dir = os.fspath(checkpoint_dir) if checkpoint_dir is not None else None
+        self.checkpoint_path = None
+        if self.checkpoint_dir is not None:
+            os.makedirs(self.checkpoint_dir, exist_ok=True)
+            self.checkpoint_path = os.path.join(self.checkpoint_dir, CHECKPOINT_NAME)
+        self._snapshot = self._rng_states()
+        self.resumed_from = None
+        if resume:
+            if os.path.exists(self.checkpoint_path):
+                self.load_checkpoint(self.checkpoint_path)
+                self.resumed_from = self.checkpoint_path
+                self._say(f"resumed from {self.checkpoint_path}: epoch {self.current_epoch}, "
+                          f"step {self.current_iter} of {self.max_iter}")
+            else:
+                self._say(f"no checkpoint in {self.checkpoint_dir}; starting from scratch")
+
+    @staticmethod
+    def _make_optimizer(optimizer, optimizer_param):
+        if isinstance(optimizer, str):
+            return get_optimizer(optimizer, **dict(optimizer_param or {}))
+        if callable(getattr(optimizer, "update", None)):
+            return optimizer
+        raise TypeError(f"optimizer must be a name or an object with update(params, "
+                        f"grads), not {type(optimizer).__name__}")
+
+    def lr_at(self, step):
+        """The learning rate ``lr_schedule`` gives step ``step`` (0-based)."""
+        if self.lr_schedule is None:
+            return getattr(self.optimizer, "lr", None)
+        return self.base_lr * 0.5 * (1.0 + math.cos(math.pi * step / self.max_iter))
+
+    # -- epochs and steps ------------------------------------------------------------
+    def _epoch_end(self, e):
+        """Steps completed when epoch ``e`` (1-based; 0 -> 0) is over."""
+        return self.sampler.epoch_end(e)
+
+    def _rng_states(self):
+        return self.rng.bit_generator.state, np.random.get_state()
+
+    def _set_rng_states(self, states):
+        gen, legacy = states
+        self.rng.bit_generator.state = gen
+        np.random.set_state(legacy)
+
+    def train_step(self):
+        """Run one mini-batch step: sample, gradient, update, record the loss.
+
+        When the step completes an epoch, the epoch is evaluated, summarised and (with
+        ``checkpoint_dir``) checkpointed.
+
+        Returns
+        -------
+        float
+            The step's loss (from the forward pass of ``gradient``).
+
+        Raises
+        ------
+        TrainingDiverged
+            If the loss or a gradient is not finite (nothing is updated).
+        """
+        epoch = self.current_epoch + 1
+        step = self.current_iter + 1
+        idx, sampler_state = self.sampler.next_batch(self.rng)
+        x_batch, t_batch = self.x_train[idx], self.t_train[idx]
+        if self._bar is None:
+            self._open_bar(epoch)
+        net = self.network
+        t0 = time.perf_counter()
+        if getattr(net, "last_loss", None) is not None:
+            try:
+                net.last_loss = None   # never credit a stale value to this step
+            except AttributeError:
+                pass
+        grads = net.gradient(x_batch, t_batch)
+        loss = getattr(net, "last_loss", None)
+        if loss is None:
+            loss = net.loss(x_batch, t_batch)
+        loss = float(loss)
+        if not math.isfinite(loss) or not all_finite(grads):
+            self._diverged(step, epoch, loss, grads_bad=math.isfinite(loss))
+        with DeferSigint():
+            if self.lr_schedule is not None:
+                self._set_lr(self.lr_at(step - 1))
+            self.optimizer.update(net.params, grads)
+            self.sampler.commit(sampler_state)
+            self.train_loss_list.append(loss)
+            self.current_iter = step
+            self._epoch_train_time += time.perf_counter() - t0
+            self._snapshot = self._rng_states()
+        self._bar.update(len(idx), loss, net, t_batch)
+        if self.current_iter == self._epoch_end(self.current_epoch + 1):
+            self._finish_epoch()
+        return loss
+
+    def _set_lr(self, lr):
+        setter = getattr(self.optimizer, "set_hyperparameters", None)
+        if callable(setter):
+            setter(lr=lr)
+        else:   # a book-style optimizer object: its plain attribute
+            self.optimizer.lr = lr
+
+    def _finish_epoch(self):
+        e = self.current_epoch + 1
+        self._close_bar()
+        t0 = time.perf_counter()
+        xtr, ttr, xte, tte = self.x_train, self.t_train, self.x_test, self.t_test
+        k = self.evaluate_sample_num_per_epoch
+        if k is not None:
+            xtr, ttr, xte, tte = xtr[:k], ttr[:k], xte[:k], tte[:k]
+        train_acc = self._accuracy(xtr, ttr)
+        test_acc = self._accuracy(xte, tte)
+        eval_time = time.perf_counter() - t0
+        steps = self._epoch_end(e) - self._epoch_end(e - 1)
+        losses = self.train_loss_list[-steps:]
+        loss = float(np.mean(losses)) if losses else float("nan")
+        train_time = self._epoch_train_time
+        with DeferSigint():
+            self.train_acc_list.append(train_acc)
+            self.test_acc_list.append(test_acc)
+            self.epoch_loss_list.append(loss)
+            self.epoch_times.append(train_time)
+            self.eval_times.append(eval_time)
+            self._epoch_train_time = 0.0
+            self.current_epoch = e
+            self._snapshot = self._rng_states()
+        ips = self._images(e) / train_time if train_time > 0 else float("inf")
+        width = len(str(max(self.epochs, e)))
+        self._say(f"epoch {e:>{width}}/{self.epochs}  train acc {train_acc:.4f}  "
+                  f"test acc {test_acc:.4f}  loss {loss:.4f}  "
+                  f"{train_time + eval_time:.1f}s ({ips:,.0f} img/s)")
+        self.log.write(event="epoch", epoch=e, step=self.current_iter, train_acc=train_acc,
+                       test_acc=test_acc, loss=loss, train_seconds=train_time,
+                       eval_seconds=eval_time, images_per_second=ips)
+        if self.checkpoint_path is not None:
+            self.save_checkpoint()
+
+    def _images(self, e):
+        """Images trained on in epoch ``e``."""
+        steps = self._epoch_end(e) - self._epoch_end(e - 1)
+        return steps * self.batch_size if self.sampling == "book" else self.train_size
+
+    def train(self):
+        """Train up to ``max_iter`` steps, then measure ``final_test_acc`` on the whole
+        test set.
+
+        Ctrl-C saves a checkpoint of the last completed step (with ``checkpoint_dir``)
+        and re-raises KeyboardInterrupt; :class:`TrainingDiverged` propagates.
+        """
+        self.log.write(event="start", step=self.current_iter, epoch=self.current_epoch,
+                       resumed_from=self.resumed_from, config=self._config())
+        try:
+            # an interrupted run may have completed an epoch's steps but not its evaluation
+            if (self.current_iter == self._epoch_end(self.current_epoch + 1)
+                    and self.current_iter > 0):
+                self._finish_epoch()
+            while self.current_iter < self.max_iter:
+                self.train_step()
+            t0 = time.perf_counter()
+            self.final_test_acc = self._accuracy(self.x_test, self.t_test)
+            self.final_eval_time = time.perf_counter() - t0
+        except KeyboardInterrupt:
+            self._interrupted()
+            raise
+        finally:
+            self._close_bar()
+        self._say(f"final test acc {self.final_test_acc:.4f} "
+                  f"({len(self.x_test)} test images)")
+        self.log.write(event="final", step=self.current_iter, epoch=self.current_epoch,
+                       final_test_acc=self.final_test_acc, eval_seconds=self.final_eval_time)
+
+    def _interrupted(self):
+        self._close_bar()
+        # an interrupted step may have drawn from the RNGs: rewind to the last commit,
+        # so that calling train() again in this process continues exactly too
+        self._set_rng_states(self._snapshot)
+        where = f"step {self.current_iter}, epoch {self.current_epoch} completed"
+        if self.checkpoint_path is not None:
+            self.save_checkpoint()
+            self._say(f"interrupted after {where}; checkpoint saved to "
+                      f"{self.checkpoint_path} (resume=True continues from it)")
+        else:
+            self._say(f"interrupted after {where} (no checkpoint_dir, nothing saved)")
+        self.log.write(event="interrupted", step=self.current_iter, epoch=self.current_epoch,
+                       checkpoint=self.checkpoint_path)
+
+    def _accuracy(self, x, t):
+        if self.eval_batch_size is None:
+            return float(self.network.accuracy(x, t))
+        return float(self.network.accuracy(x, t, batch_size=self.eval_batch_size))
+
+    def _diverged(self, step, epoch, loss, grads_bad):
+        self._close_bar()
+        self._set_rng_states(self._snapshot)    # the RNGs as at the start of the step
+        restored = "start of step"
+        have_ckpt = self.checkpoint_path is not None and os.path.exists(self.checkpoint_path)
+        if not all_finite(self.network.params):
+            restored = None
+            if have_ckpt:
+                self.load_checkpoint(self.checkpoint_path)
+                restored = (f"checkpoint {self.checkpoint_path} (epoch {self.current_epoch}, "
+                            f"step {self.current_iter})")
+        msg = describe(step, epoch, step - self._epoch_end(epoch - 1), loss, grads_bad,
+                       restored, self.checkpoint_path if have_ckpt else None)
+        self._say(msg)
+        self.log.write(event="diverged", step=step, epoch=epoch, loss=loss, restored=restored)
+        raise TrainingDiverged(msg, step=step, epoch=epoch, loss=loss, restored=restored)
+
+    # -- output ------------------------------------------------------------------------
+    def _say(self, text):
+        if self.verbose:
+            print(text, flush=True)
+
+    def _open_bar(self, epoch):
+        done = self.current_iter - self._epoch_end(epoch - 1)   # >0 when resumed mid-epoch
+        images = self.sampler.images(done, self._epoch_end(epoch) - self._epoch_end(epoch - 1))
+        self._bar = EpochBar(images, epoch, self.epochs, self.verbose and self.progress)
+
+    def _close_bar(self):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    # -- checkpoints -------------------------------------------------------------------
+    def _path(self, path):
+        path = self.checkpoint_path if path is None else os.fspath(path)
+        if path is None:
+            raise ValueError("no path given and the Trainer has no checkpoint_dir")
+        return path
+
+    def save_checkpoint(self, path=None):
+        """Write the full training state atomically to one .npz file.
+
+        ``path`` defaults to ``<checkpoint_dir>/checkpoint.npz``. Arrays: ``param/<key>``
+        (every ``network.params`` array, dtype kept), ``optimizer/<state>/<key>`` and
+        ``perm`` (the epoch's permutation, 'epoch' sampling); JSON metadata: counters,
+        the optimizer's scalars, both RNG states as of the last completed step, the
+        histories and the run's configuration (see :mod:`cconv.training.checkpoint`).
+        """
+        return ckpt.save(self, self._path(path))
+
+    def load_checkpoint(self, path=None):
+        """Restore the state written by :meth:`save_checkpoint` (parameters in place).
+
+        The whole file is checked before anything changes: ValueError if it is corrupt,
+        or was made for another training set size, batch size, sampling mode,
+        learning-rate schedule, optimizer class, or parameter set (names, shapes,
+        dtypes); nothing is changed then.
+        """
+        return ckpt.load(self, self._path(path))
+
+    # -- history -----------------------------------------------------------------------
+    def _config(self):
+        return run_config(self)
+
+    def history(self):
+        """The run so far as a JSON-able dict (see :func:`cconv.training.log.history`)."""
+        return history(self)
+
+    def save_history(self, path):
+        """Write :meth:`history` as JSON to ``path`` (atomically)."""
+        text = json.dumps(self.history(), indent=1).encode("utf-8")
+        return atomic_write(path, lambda f: f.write(text))

@@ -1,0 +1,170 @@
+"""Max and average pooling (cconv.ops.pooling, kernel src/_pooling.pyx) against the NumPy
+reference (cconv.ops.reference.pooling)."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from cconv import ops as K
+from cconv.ops import reference as R
+from cconv import util
+from op_cases import *  # noqa: F401,F403
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", [(160, 30, 24, 24, 2, 2, 2, 0), (40, 16, 61, 59, 2, 2, 2, 0),
+                                  (40, 16, 61, 59, 3, 3, 2, 1)])
+def test_large_pool_backward_equals_reference(case, dtype):
+    # a dx of 8 MiB and more, 2x2 tiling (odd sizes too) and overlapping windows
+    N, C, H, W, PH, PW, s, p = case
+    x = rand((N, C, H, W), dtype, 14)
+    assert x.nbytes >= 8 << 20
+    out, arg = K.maxpool_forward(x, PH, PW, s, p)
+    dout = rand(out.shape, dtype, 15)
+    np.testing.assert_allclose(K.maxpool_backward(dout, arg, x.shape, PH, PW, s, p),
+                               R.pooling.maxpool_backward(dout, arg, x.shape, PH, PW, s, p),
+                               **TOL[dtype])
+    np.testing.assert_allclose(K.avgpool_backward(dout, x.shape, PH, PW, s, p),
+                               R.pooling.avgpool_backward(dout, x.shape, PH, PW, s, p), **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", POOL_GRID)
+def test_maxpool_equals_reference(case, dtype):
+    N, C, H, W, PH, PW, s, p = case
+    x = rand((N, C, H, W), dtype, 4)
+    out, arg = K.maxpool_forward(x, PH, PW, s, p)
+    rout, rarg = R.pooling.maxpool_forward(x, PH, PW, s, p)
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out, rout)
+    np.testing.assert_array_equal(arg, rarg)
+    dout = rand(out.shape, dtype, 5)
+    dx = K.maxpool_backward(dout, arg, x.shape, PH, PW, s, p)
+    assert dx.dtype == dtype
+    np.testing.assert_allclose(dx, R.pooling.maxpool_backward(dout, rarg, x.shape, PH, PW, s, p),
+                               **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", POOL_GRID)
+def test_avgpool_equals_reference(case, dtype):
+    N, C, H, W, PH, PW, s, p = case
+    x = rand((N, C, H, W), dtype, 6)
+    out = K.avgpool_forward(x, PH, PW, s, p)
+    ref = R.pooling.avgpool_forward(x, PH, PW, s, p)
+    if PH * PW < 8:
+        # numpy sums fewer than 8 terms in order, as the kernel does: exact
+        np.testing.assert_array_equal(out, ref)
+    else:
+        np.testing.assert_allclose(out, ref, **TOL[dtype])   # numpy's pairwise order
+    dout = rand(out.shape, dtype, 7)
+    dx = K.avgpool_backward(dout, x.shape, PH, PW, s, p)
+    assert out.dtype == dtype and dx.dtype == dtype
+    np.testing.assert_allclose(dx, R.pooling.avgpool_backward(dout, x.shape, PH, PW, s, p),
+                               **TOL[dtype])
+
+
+def test_pool_adjoint_identities():
+    x = rand((2, 3, 7, 6), np.float64, 8)
+    out = K.avgpool_forward(x, 3, 2, 2, 1)
+    g = rand(out.shape, np.float64, 9)
+    assert np.vdot(out, g) == pytest.approx(np.vdot(x, K.avgpool_backward(g, x.shape, 3, 2, 2, 1)))
+    # Max pooling is linear in x for a fixed argmax pattern.
+    out, arg = K.maxpool_forward(x, 3, 2, 2, 1)
+    assert np.vdot(out, g) == pytest.approx(np.vdot(x, K.maxpool_backward(g, arg, x.shape, 3, 2, 2, 1)))
+
+
+def test_maxpool_ties_go_to_first_max():
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    out, arg = K.maxpool_forward(x, 2, 2, 2)
+    assert (arg == 0).all()
+    x[0, 0, 1, 1] = x[0, 0, 0, 1] = 5
+    out, arg = K.maxpool_forward(x, 2, 2, 2)
+    assert arg[0, 0, 0, 0] == 1
+
+
+def test_maxpool_padding_is_minus_infinity():
+    x = -np.ones((1, 1, 3, 3))
+    out, _ = K.maxpool_forward(x, 2, 2, 2, 1)
+    assert (out == -1).all()  # the book's zero padding would give 0 here
+
+
+def test_maxpool_all_minus_inf_window_matches_argmax():
+    x = np.full((1, 1, 3, 3), -np.inf)
+    out, arg = K.maxpool_forward(x, 2, 2, 2, 1)
+    rout, rarg = R.pooling.maxpool_forward(x, 2, 2, 2, 1)
+    np.testing.assert_array_equal(out, rout)
+    np.testing.assert_array_equal(arg, rarg)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nan_propagates_like_numpy(dtype):
+    x = rand((2, 2, 6, 6), dtype, 10)
+    x[0, 1, 2, 3] = np.nan
+    x[1, 0, 0, 0] = np.nan
+    out, arg = K.maxpool_forward(x, 2, 2, 2)
+    rout, rarg = R.pooling.maxpool_forward(x, 2, 2, 2)
+    np.testing.assert_array_equal(out, rout)  # NaN == NaN for assert_array_equal
+    np.testing.assert_array_equal(arg, rarg)
+    assert arg.min() >= 0 and arg.max() < 4
+    assert np.isnan(out[0, 1, 1, 1]) and np.isnan(out[1, 0, 0, 0])
+    col = util.im2col(x, 3, 3, 1, 1)
+    np.testing.assert_array_equal(col, R.im2col.im2col(x, 3, 3, 1, 1))
+    assert np.isnan(K.avgpool_forward(x, 2, 2, 2)[0, 1, 1, 1])
+
+
+def test_maxpool_nan_after_max_wins():
+    x = np.array([[[[5.0, np.nan], [1.0, 2.0]]]])
+    out, arg = K.maxpool_forward(x, 2, 2, 2)
+    assert np.isnan(out[0, 0, 0, 0]) and arg[0, 0, 0, 0] == 1
+
+
+@HYP
+@given(geometries(), st.booleans())
+def test_property_pooling(g, with_ties):
+    shape, fh, fw, s, p, dtype, seed = g
+    x = rand(shape, dtype, seed)
+    if with_ties:
+        x = np.round(x)  # many equal values: exercises the first-maximum rule
+    out, arg = K.maxpool_forward(x, fh, fw, s, p)
+    rout, rarg = R.pooling.maxpool_forward(x, fh, fw, s, p)
+    np.testing.assert_array_equal(out, rout)
+    np.testing.assert_array_equal(arg, rarg)
+    d = rand(out.shape, dtype, seed + 2)
+    np.testing.assert_allclose(K.maxpool_backward(d, arg, shape, fh, fw, s, p),
+                               R.pooling.maxpool_backward(d, rarg, shape, fh, fw, s, p), **TOL[dtype])
+    np.testing.assert_allclose(K.avgpool_forward(x, fh, fw, s, p),
+                               R.pooling.avgpool_forward(x, fh, fw, s, p), **TOL[dtype])
+    np.testing.assert_allclose(K.avgpool_backward(d, shape, fh, fw, s, p),
+                               R.pooling.avgpool_backward(d, shape, fh, fw, s, p), **TOL[dtype])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from([0.0, 1.0, -1.0, np.nan, np.inf, -np.inf, 1e300]),
+                min_size=16, max_size=16))
+def test_property_special_values(vals):
+    x = np.array(vals, np.float64).reshape(1, 1, 4, 4)
+    out, arg = K.maxpool_forward(x, 2, 2, 1, 1)
+    rout, rarg = R.pooling.maxpool_forward(x, 2, 2, 1, 1)
+    np.testing.assert_array_equal(out, rout)
+    np.testing.assert_array_equal(arg, rarg)
+    np.testing.assert_array_equal(util.im2col(x, 3, 3, 1, 1), R.im2col.im2col(x, 3, 3, 1, 1))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.sampled_from([0.0, -0.0, 1.0, -1.0, np.nan, np.inf, -np.inf, 1e300]),
+                min_size=4 * 18, max_size=4 * 18),
+       st.sampled_from([np.float32, np.float64]))
+def test_property_special_values_2x2_fast_path(vals, dtype):
+    # 2x2, stride 2: 9 windows a row, so both the SIMD lanes and the scalar tail run
+    x = np.array(vals, dtype).reshape(1, 1, 4, 18)
+    out, arg = K.maxpool_forward(x, 2, 2, 2)
+    rout, rarg = R.pooling.maxpool_forward(x, 2, 2, 2)
+    np.testing.assert_array_equal(out, rout)
+    np.testing.assert_array_equal(arg, rarg)
+    # the output is the value at the argmax, bit for bit (np.max may give -0.0 for a
+    # window whose first maximum is +0.0; equal as numbers, as checked above)
+    ih, iw = np.divmod(arg[0, 0].astype(np.intp), 2)
+    at = x[0, 0, 2 * np.arange(2)[:, None] + ih, 2 * np.arange(9)[None, :] + iw]
+    assert np.array_equal(out[0, 0].view(np.uint8), at.view(np.uint8))
+
