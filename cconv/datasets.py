@@ -47,8 +47,6 @@ copy is only read). Parsing the
 gzip files takes about half a second, so there is no parsed cache either: one less file
 to go stale or corrupt.
 """
-import gzip
-import hashlib
 import http.client
 import logging
 import os
@@ -56,11 +54,18 @@ import secrets
 import tempfile
 import urllib.error
 import urllib.request
-import zlib
 from pathlib import Path
 
 import numpy as np
 
+from .io.idx import DatasetError
+from .io.idx import GZIP_MAGIC as _GZIP_MAGIC
+from .io.idx import IMG_COLS as _IMG_COLS  # noqa: F401  (tests read them here)
+from .io.idx import IMG_ROWS as _IMG_ROWS
+from .io.idx import N_CLASSES as _N_CLASSES
+from .io.idx import parse_idx as _parse_idx
+from .io.idx import read_bytes as _read_bytes
+from .io.idx import sha256 as _sha256
 from .training.progress import Progress
 
 __all__ = [
@@ -71,10 +76,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-class DatasetError(ValueError):
-    """A data file is missing, malformed, or does not have the expected content."""
 
 
 class DownloadError(DatasetError, OSError):
@@ -135,9 +136,6 @@ DOWNLOAD_TIMEOUT = 30.0
 #: The datasets that ship inside the package (``mnist/`` with the four MNIST files).
 BUNDLED_DATA_DIR = Path(__file__).resolve().parent / "data"
 
-_IMG_ROWS = _IMG_COLS = 28
-_N_CLASSES = 10
-_GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 16
 
 
@@ -247,28 +245,7 @@ def _find(stem, dirs):
     return None
 
 
-# --- reading and checking -------------------------------------------------------------
-
-def _read_bytes(path, what=None):
-    """Content of `path`, gunzipped when it starts with the gzip magic number."""
-    what = what or str(path)
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        raise DatasetError(f"cannot read {what}: {e}") from e
-    if raw[:2] != _GZIP_MAGIC:
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as e:
-        raise DatasetError(f"{what}: corrupt or truncated gzip data ({len(raw)} bytes): "
-                           f"{e or type(e).__name__}") from e
-
-
-def _sha256(data):
-    return hashlib.sha256(data).hexdigest()
-
+# --- checking ---------------------------------------------------------------------
 
 def _check_sha256(data, expected, what, ds, stem):
     got = _sha256(data)
@@ -277,49 +254,6 @@ def _check_sha256(data, expected, what, ds, stem):
             f"{what}: SHA-256 of the decompressed content is {got}, expected {expected} "
             f"for {ds.title} {stem}; the file is damaged or is not {ds.title}'s "
             f"(delete it to download it again)")
-
-
-def _parse_idx(data, what, kind):
-    """Check an IDX unsigned-byte file of MNIST `kind` ('images' or 'labels'); uint8 view."""
-    ndim = 3 if kind == "images" else 1
-    magic_expected = 0x0800 | ndim
-    if len(data) < 4:
-        raise DatasetError(f"{what}: {len(data)} bytes is too short for an IDX header")
-    magic = int.from_bytes(data[:4], "big")
-    if magic != magic_expected:
-        if data[:2] != b"\x00\x00":
-            found = f"first bytes {data[:4].hex()}: not an IDX file"
-        else:
-            found = f"type code 0x{data[2]:02X}, {data[3]} dimension(s)"
-        raise DatasetError(
-            f"{what}: bad magic number 0x{magic:08X} ({found}); expected 0x{magic_expected:08X}, "
-            f"an IDX file of unsigned bytes with {ndim} dimension(s) (MNIST {kind})")
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise DatasetError(f"{what}: truncated header: {len(data)} bytes, an IDX {kind} header "
-                           f"has {header}")
-    dims = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    if kind == "images" and dims[1:] != (_IMG_ROWS, _IMG_COLS):
-        raise DatasetError(f"{what}: images are {dims[1]}x{dims[2]}, MNIST images are "
-                           f"{_IMG_ROWS}x{_IMG_COLS}")
-    n_items = 1
-    for d in dims:
-        n_items *= d
-    expected_len = header + n_items
-    if len(data) != expected_len:
-        shape = "x".join(str(d) for d in dims)
-        problem = "truncated" if len(data) < expected_len else "trailing data after the items"
-        raise DatasetError(
-            f"{what}: the header announces {dims[0]} {kind} ({shape}), i.e. {expected_len} bytes "
-            f"with the {header}-byte header, but the content has {len(data)} bytes ({problem})")
-    arr = np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
-    if kind == "labels" and arr.size:
-        bad = np.flatnonzero(arr >= _N_CLASSES)
-        if bad.size:
-            i = int(bad[0])
-            raise DatasetError(f"{what}: label {int(arr[i])} at index {i} is not a class "
-                               f"0-{_N_CLASSES - 1} ({bad.size} such labels)")
-    return arr
 
 
 # --- downloading ----------------------------------------------------------------------

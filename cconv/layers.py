@@ -16,12 +16,8 @@ layers beyond the book (Tanh, AvgPooling, LRN, Normalize) are here too.
 """
 from .functions import *  # noqa: F401,F403  (the book's layers.py re-exports them too)
 from .functions import __all__ as _functions_all
-from .nn import (LRN, Affine, AvgPooling, BatchNormalization, Convolution, Dropout, Layer,
-                 Normalize, Pooling, Relu, Sigmoid, SoftmaxWithLoss, Tanh)
+from .nn import *  # noqa: F401,F403  (every layer: a new one in cconv.nn is here too)
+from .nn import __all__ as _nn_all
 from .util import col2im, im2col  # noqa: F401  (re-exported, as in the book)
 
-__all__ = list(_functions_all) + [
-    "im2col", "col2im", "Layer",
-    "Relu", "Sigmoid", "Tanh", "Affine", "SoftmaxWithLoss", "Dropout",
-    "BatchNormalization", "Convolution", "Pooling", "AvgPooling", "LRN", "Normalize",
-]
+__all__ = list(_functions_all) + ["im2col", "col2im"] + list(_nn_all)

@@ -188,6 +188,18 @@ class _Optimizer:
         raise NotImplementedError
 
 
+class _WithMomentum(_Optimizer):
+    """What Momentum and Nesterov share: the ``momentum`` and a velocity ``v``."""
+
+    hyper_names = ("lr", "momentum")
+    hyper_bounds = {"lr": (0.0, False, None), "momentum": (0.0, False, None)}
+    _state_names = ("v",)
+
+    def __init__(self, lr=0.01, momentum=0.9):
+        super().__init__(lr)
+        self.momentum = self._checked("momentum", momentum)
+
+
 class SGD(_Optimizer):
     """Stochastic gradient descent: ``W -= lr * dW``.
 
@@ -217,7 +229,7 @@ class SGD(_Optimizer):
         self.iter += 1
 
 
-class Momentum(_Optimizer):
+class Momentum(_WithMomentum):
     """Momentum SGD: ``v = momentum * v - lr * dW; W += v``.
 
     Parameters
@@ -232,14 +244,6 @@ class Momentum(_Optimizer):
         first update.
     """
 
-    hyper_names = ("lr", "momentum")
-    hyper_bounds = {"lr": (0.0, False, None), "momentum": (0.0, False, None)}
-    _state_names = ("v",)
-
-    def __init__(self, lr=0.01, momentum=0.9):
-        super().__init__(lr)
-        self.momentum = self._checked("momentum", momentum)
-
     def update(self, params, grads):
         """Update every ``params[key]`` in place (see :meth:`SGD.update`)."""
         for key, p, g, tmp in self._prepare(params, grads):
@@ -253,7 +257,7 @@ class Momentum(_Optimizer):
         self.iter += 1
 
 
-class Nesterov(_Optimizer):
+class Nesterov(_WithMomentum):
     """Nesterov's accelerated gradient, in the book's form (arXiv:1212.0901).
 
     ``v = momentum * v - lr * dW; W += momentum**2 * v - (1 + momentum) * lr * dW``.
@@ -263,14 +267,6 @@ class Nesterov(_Optimizer):
     lr : float, default 0.01
     momentum : float, default 0.9
     """
-
-    hyper_names = ("lr", "momentum")
-    hyper_bounds = {"lr": (0.0, False, None), "momentum": (0.0, False, None)}
-    _state_names = ("v",)
-
-    def __init__(self, lr=0.01, momentum=0.9):
-        super().__init__(lr)
-        self.momentum = self._checked("momentum", momentum)
 
     def update(self, params, grads):
         """Update every ``params[key]`` in place (see :meth:`SGD.update`)."""

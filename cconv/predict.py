@@ -116,7 +116,7 @@ def plot_prediction(predictions, *, path=None, show=False, dpi=100, top=3):
         One row per picture: the 28x28 input (gray, white digit on black as MNIST) and a
         bar per class, the predicted one highlighted.
     """
-    from . import visualize as viz
+    from .viz import _figure as viz
 
     if isinstance(predictions, Prediction):
         predictions = [predictions]

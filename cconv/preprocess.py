@@ -65,7 +65,7 @@ def _array_to_gray(a):
                              "intensities in [0, 1] or [0, 255]")
         if a.max() > 1.0:
             a = a / 255.0
-    from .visualize import _to_gray  # the same conversion as cconv.visualize.load_image
+    from .io.images import _to_gray  # the same conversion as load_image
     return np.clip(_to_gray(a), 0.0, 1.0)
 
 
@@ -84,7 +84,7 @@ def load_gray(image):
     gray : ndarray, shape (H, W), float64 in [0, 1]; 0 is black.
     """
     if isinstance(image, (str, os.PathLike)):
-        from .visualize import load_image
+        from .io.images import load_image
         return np.asarray(load_image(image), dtype=np.float64)
     return _array_to_gray(image)
 

@@ -6,13 +6,8 @@ thread count.
 from cython cimport floating
 from cython.parallel cimport prange
 
-from _openmp cimport CCONV_OPENMP
 
 include "_build.pxi"
-
-
-def openmp_compiled():
-    return bool(CCONV_OPENMP)
 
 
 cdef enum:

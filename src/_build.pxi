@@ -1,6 +1,6 @@
 # How this module was really compiled, from the compiler's own macros (plus the
 # configuration tag setup.py passes in), so that `cconv info` can tell a stale or mixed
-# build: include it in every compiled module.
+# build: include it in every compiled module (it also defines openmp_compiled()).
 cdef extern from *:
     """
     #ifndef CCONV_BUILD_TAG
@@ -46,3 +46,7 @@ def build_info():
             "debug": bool(CCONV_BUILD_DEBUG),
             "tag": CCONV_BUILD_TAG.decode("utf-8", "replace")}
 
+
+def openmp_compiled():
+    """True when this module was compiled with OpenMP (``_OPENMP`` defined)."""
+    return bool(CCONV_BUILD_OPENMP)

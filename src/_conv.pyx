@@ -6,13 +6,8 @@ count.
 from cython cimport floating
 from cython.parallel cimport prange
 
-from _openmp cimport CCONV_OPENMP
 
 include "_build.pxi"
-
-
-def openmp_compiled():
-    return bool(CCONV_OPENMP)
 
 
 def bias_add_into(floating[:, :, ::1] out, const floating[::1] b, int n_threads):

@@ -9,7 +9,7 @@ from cython.parallel cimport parallel, prange, threadid
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
-from _openmp cimport CCONV_OPENMP, omp_get_max_threads, omp_get_num_threads
+from _openmp cimport omp_get_max_threads, omp_get_num_threads
 from _simd cimport (CCONV_SSE2, STREAM_MIN_BYTES, cconv_stream_cut, cconv_stream_fence,
                    cconv_stream_part)
 
@@ -21,11 +21,6 @@ include "_build.pxi"
 # a per-thread buffer of about BLOCK_BYTES and streamed out. A smaller col is written in
 # place and stays in cache for the GEMM that reads it next.
 cdef Py_ssize_t BLOCK_BYTES = 32 << 10
-
-
-def openmp_compiled():
-    """True when this module was compiled with OpenMP (_OPENMP defined)."""
-    return bool(CCONV_OPENMP)
 
 
 def sse2_compiled():

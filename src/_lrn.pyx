@@ -9,13 +9,8 @@ from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.math cimport pow, powf, sqrt, sqrtf
 
-from _openmp cimport CCONV_OPENMP
 
 include "_build.pxi"
-
-
-def openmp_compiled():
-    return bool(CCONV_OPENMP)
 
 
 cdef inline floating _negpow(floating s, floating beta, bint b075) noexcept nogil:

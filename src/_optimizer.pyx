@@ -1,13 +1,8 @@
 """The optimizers' fused update kernels on flat arrays (the book's Adam step in one pass)."""
 from cython cimport floating
 
-from _openmp cimport CCONV_OPENMP
-
 include "_build.pxi"
 
-
-def openmp_compiled():
-    return bool(CCONV_OPENMP)
 
 cdef extern from *:
     """

@@ -11,7 +11,6 @@ from libc.math cimport INFINITY
 from libc.stdint cimport uint16_t
 from libc.string cimport memset
 
-from _openmp cimport CCONV_OPENMP
 from _simd cimport CCONV_SSE2
 
 include "_build.pxi"
@@ -260,10 +259,6 @@ cdef inline bint _is_22(Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t sh, Py_ssize_t 
                         Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
     # The book's pooling: 2x2 windows, stride 2, no padding.
     return PH == 2 and PW == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
-
-
-def openmp_compiled():
-    return bool(CCONV_OPENMP)
 
 
 cdef inline void _max_window(const floating* x, Py_ssize_t H, Py_ssize_t W,

@@ -193,7 +193,7 @@ def test_show_features_of_a_test_digit_and_of_a_picture(simple_run, cconv, datas
 
 
 def test_picture_becomes_the_digit_it_shows(mnist_data_4d, tmp_path):
-    from cconv._run import image_input
+    from cconv.io.images import image_input
     digit = mnist_data_4d[1][0][7, 0]
     picture = tmp_path / "digit.png"
     imsave(picture, np.kron(1.0 - digit, np.ones((3, 3))), cmap="gray", vmin=0, vmax=1)

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.image import imread
 
 from cconv import visualize as viz
+from cconv.viz import _figure, curves
 from cconv.util import smooth_curve
 
 
@@ -356,10 +357,10 @@ def test_learning_curves_dict_and_json(tmp_path):
     np.testing.assert_allclose(smoothed.get_ydata(), smooth_curve(h["train_loss_list"]))
     # The lines are really drawn, in their panels.
     la, ll = _box(fig, acc_ax, img), _box(fig, loss_ax, img)
-    assert _color_pixels(img, ll, viz._RAW_LOSS_COLOR) > 300
-    assert _color_pixels(img, ll, viz._SMOOTH_LOSS_COLOR) > 300
-    assert _color_pixels(img, la, viz._TRAIN_COLOR) > 100
-    assert _color_pixels(img, la, viz._TEST_COLOR) > 100
+    assert _color_pixels(img, ll, curves._RAW_LOSS_COLOR) > 300
+    assert _color_pixels(img, ll, curves._SMOOTH_LOSS_COLOR) > 300
+    assert _color_pixels(img, la, curves._TRAIN_COLOR) > 100
+    assert _color_pixels(img, la, curves._TEST_COLOR) > 100
     # The smoothed loss falls from the top left to the bottom right, as the data.
     mask = np.abs(img[ll] - np.array([0x1f, 0x4e, 0x9c]) / 255).max(axis=-1) < 0.03
     ys, xs = np.nonzero(mask)
@@ -539,7 +540,7 @@ def test_unwritable_destinations(tmp_path, stroke_filters, monkeypatch):
     finally:
         ro.chmod(0o700)
     # Root ignores permission bits: check the same message through os.access.
-    monkeypatch.setattr(viz.os, "access", lambda p, mode: False)
+    monkeypatch.setattr(_figure.os, "access", lambda p, mode: False)
     with pytest.raises(PermissionError, match="readonly' is not writable"):
         viz.filter_show(stroke_filters, path=ro / "f.png")
 
@@ -562,7 +563,7 @@ def test_show_uses_pyplot_when_a_window_can_open(monkeypatch, tmp_path):
         return fig
 
     fake = types.SimpleNamespace(figure=figure, show=lambda: shown.append(True))
-    monkeypatch.setattr(viz, "_showable_pyplot", lambda: fake)
+    monkeypatch.setattr(_figure, "_showable_pyplot", lambda: fake)
     fig = viz.learning_curves(_history(), show=True, path=tmp_path / "lc.png")
     assert made == [fig] and shown == [True]
     assert (tmp_path / "lc.png").stat().st_size > 0  # saved before the (blocking) show

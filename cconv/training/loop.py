@@ -27,6 +27,21 @@ Differences from the book (each is a fix or says why):
 - The book's ``'rmsprpo'`` typo is gone: ``optimizer='RMSprop'`` works.
 - With ``verbose=True`` the book prints the loss of every step; here a progress bar per
   epoch (images/s, loss, running batch accuracy, ETA) and one summary line per epoch.
+
+Divergence: each step checks its loss (and that every gradient sums to a finite
+number) *before* the optimizer update, so when a step fails the parameters and the
+optimizer state are still those at the start of that step, without keeping any copy;
+the RNG states are rewound to the start of the step too. Only if the parameters are
+themselves no longer finite is the last checkpoint loaded. Then
+:class:`TrainingDiverged` is raised naming the step and epoch, and the checkpoint on
+disk (from the last good epoch) is left alone. A network's non-parameter state (e.g.
+BatchNorm running statistics updated by the failing forward pass) is not restored.
+
+Ctrl-C: the update and bookkeeping of a step run with SIGINT held back, so an
+interrupt never leaves a half-updated state. :meth:`train` then writes a checkpoint
+of the last *completed step* (params, optimizer, RNG states, the epoch's permutation
+and position) when ``checkpoint_dir`` is set, and re-raises KeyboardInterrupt;
+resuming from it gives the same final parameters as an uninterrupted run.
 """
 import json
 import math
@@ -35,7 +50,7 @@ import time
 
 import numpy as np
 
-from .._checks import integer, real
+from .._checks import integer
 from ..io.npz import atomic_write
 from ..optimizer import get_optimizer
 from . import checkpoint as ckpt
@@ -44,11 +59,28 @@ from .divergence import TrainingDiverged, all_finite, describe
 from .log import JsonLog, history, run_config
 from .progress import EpochBar
 from .sampling import make_sampler
+from .schedule import LR_SCHEDULES, check_schedule, lr_at, set_lr
 from .signals import DeferSigint
 
 __all__ = ["Trainer", "TrainingDiverged", "CHECKPOINT_NAME", "LR_SCHEDULES"]
 
-LR_SCHEDULES = (None, "constant", "cosine")
+def _data(x, t, what):
+    x, t = np.asarray(x), np.asarray(t)
+    if x.ndim == 0 or t.ndim == 0 or len(x) != len(t):
+        raise ValueError(f"x_{what} and t_{what} must have the same length, got "
+                         f"shapes {x.shape} and {t.shape}")
+    if len(x) == 0:
+        raise ValueError(f"the {what} set is empty")
+    return x, t
+
+
+def _make_optimizer(optimizer, optimizer_param):
+    if isinstance(optimizer, str):
+        return get_optimizer(optimizer, **dict(optimizer_param or {}))
+    if callable(getattr(optimizer, "update", None)):
+        return optimizer
+    raise TypeError(f"optimizer must be a name or an object with update(params, "
+                    f"grads), not {type(optimizer).__name__}")
 
 
 def _count(v, name, *, allow_none=False, allow_zero=False):
@@ -136,23 +168,7 @@ class Trainer:
         ``ceil(N / mini_batch_size)`` ('epoch') or ``max(N / mini_batch_size, 1)`` ('book').
     max_iter : int
         Steps :meth:`train` runs to.
-
-    Notes
-    -----
-    Divergence: each step checks its loss (and that every gradient sums to a finite
-    number) *before* the optimizer update, so when a step fails the parameters and the
-    optimizer state are still those at the start of that step, without keeping any copy;
-    the RNG states are rewound to the start of the step too. Only if the parameters are
-    themselves no longer finite is the last checkpoint loaded. Then
-    :class:`TrainingDiverged` is raised naming the step and epoch, and the checkpoint on
-    disk (from the last good epoch) is left alone. A network's non-parameter state (e.g.
-    BatchNorm running statistics updated by the failing forward pass) is not restored.
-
-    Ctrl-C: the update and bookkeeping of a step run with SIGINT held back, so an
-    interrupt never leaves a half-updated state. :meth:`train` then writes a checkpoint
-    of the last *completed step* (params, optimizer, RNG states, the epoch's permutation
-    and position) when ``checkpoint_dir`` is set, and re-raises KeyboardInterrupt;
-    resuming from it gives the same final parameters as an uninterrupted run.
+    See the module's notes on divergence and Ctrl-C.
     """
 
     def __init__(self, network, x_train, t_train, x_test, t_test,
@@ -168,15 +184,8 @@ class Trainer:
         self.network = network
         self.verbose = bool(verbose)
         self.progress = bool(progress)
-        self.x_train, self.t_train = np.asarray(x_train), np.asarray(t_train)
-        self.x_test, self.t_test = np.asarray(x_test), np.asarray(t_test)
-        for xs, ts, what in ((self.x_train, self.t_train, "train"),
-                             (self.x_test, self.t_test, "test")):
-            if xs.ndim == 0 or ts.ndim == 0 or len(xs) != len(ts):
-                raise ValueError(f"x_{what} and t_{what} must have the same length, got "
-                                 f"shapes {xs.shape} and {ts.shape}")
-            if len(xs) == 0:
-                raise ValueError(f"the {what} set is empty")
+        self.x_train, self.t_train = _data(x_train, t_train, "train")
+        self.x_test, self.t_test = _data(x_test, t_test, "test")
         self.epochs = _count(epochs, "epochs", allow_zero=True)
         self.batch_size = _count(mini_batch_size, "mini_batch_size")
         self.evaluate_sample_num_per_epoch = _count(
@@ -187,18 +196,8 @@ class Trainer:
         self.sampling = sampling
         if resume and checkpoint_dir is None:
             raise ValueError("resume=True needs checkpoint_dir (where the checkpoint is)")
-        self.optimizer = self._make_optimizer(optimizer, optimizer_param)
-        if lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
-        self.lr_schedule = None if lr_schedule == "constant" else lr_schedule
-        self.base_lr = None
-        if self.lr_schedule is not None:
-            try:
-                self.base_lr = real(getattr(self.optimizer, "lr", None), "lr")
-            except (TypeError, ValueError):
-                raise TypeError(f"lr_schedule={lr_schedule!r} needs an optimizer with a "
-                                f"numeric 'lr'; {type(self.optimizer).__name__} has "
-                                f"{getattr(self.optimizer, 'lr', None)!r}") from None
+        self.optimizer = _make_optimizer(optimizer, optimizer_param)
+        self.lr_schedule, self.base_lr = check_schedule(lr_schedule, self.optimizer)
         self.iter_per_epoch = self.sampler.iter_per_epoch
         self.max_iter = self._epoch_end(self.epochs)
         self.current_iter = 0
@@ -234,20 +233,11 @@ class Trainer:
             else:
                 self._say(f"no checkpoint in {self.checkpoint_dir}; starting from scratch")
 
-    @staticmethod
-    def _make_optimizer(optimizer, optimizer_param):
-        if isinstance(optimizer, str):
-            return get_optimizer(optimizer, **dict(optimizer_param or {}))
-        if callable(getattr(optimizer, "update", None)):
-            return optimizer
-        raise TypeError(f"optimizer must be a name or an object with update(params, "
-                        f"grads), not {type(optimizer).__name__}")
-
     def lr_at(self, step):
         """The learning rate ``lr_schedule`` gives step ``step`` (0-based)."""
         if self.lr_schedule is None:
             return getattr(self.optimizer, "lr", None)
-        return self.base_lr * 0.5 * (1.0 + math.cos(math.pi * step / self.max_iter))
+        return lr_at(self.lr_schedule, self.base_lr, step, self.max_iter)
 
     # -- epochs and steps ------------------------------------------------------------
     def _epoch_end(self, e):
@@ -300,7 +290,7 @@ class Trainer:
             self._diverged(step, epoch, loss, grads_bad=math.isfinite(loss))
         with DeferSigint():
             if self.lr_schedule is not None:
-                self._set_lr(self.lr_at(step - 1))
+                set_lr(self.optimizer, self.lr_at(step - 1))
             self.optimizer.update(net.params, grads)
             self.sampler.commit(sampler_state)
             self.train_loss_list.append(loss)
@@ -311,13 +301,6 @@ class Trainer:
         if self.current_iter == self._epoch_end(self.current_epoch + 1):
             self._finish_epoch()
         return loss
-
-    def _set_lr(self, lr):
-        setter = getattr(self.optimizer, "set_hyperparameters", None)
-        if callable(setter):
-            setter(lr=lr)
-        else:   # a book-style optimizer object: its plain attribute
-            self.optimizer.lr = lr
 
     def _finish_epoch(self):
         e = self.current_epoch + 1
@@ -389,19 +372,7 @@ class Trainer:
                        final_test_acc=self.final_test_acc, eval_seconds=self.final_eval_time)
 
     def _interrupted(self):
-        self._close_bar()
-        # an interrupted step may have drawn from the RNGs: rewind to the last commit,
-        # so that calling train() again in this process continues exactly too
-        self._set_rng_states(self._snapshot)
-        where = f"step {self.current_iter}, epoch {self.current_epoch} completed"
-        if self.checkpoint_path is not None:
-            self.save_checkpoint()
-            self._say(f"interrupted after {where}; checkpoint saved to "
-                      f"{self.checkpoint_path} (resume=True continues from it)")
-        else:
-            self._say(f"interrupted after {where} (no checkpoint_dir, nothing saved)")
-        self.log.write(event="interrupted", step=self.current_iter, epoch=self.current_epoch,
-                       checkpoint=self.checkpoint_path)
+        _save_interrupted(self)
 
     def _accuracy(self, x, t):
         if self.eval_batch_size is None:
@@ -409,21 +380,7 @@ class Trainer:
         return float(self.network.accuracy(x, t, batch_size=self.eval_batch_size))
 
     def _diverged(self, step, epoch, loss, grads_bad):
-        self._close_bar()
-        self._set_rng_states(self._snapshot)    # the RNGs as at the start of the step
-        restored = "start of step"
-        have_ckpt = self.checkpoint_path is not None and os.path.exists(self.checkpoint_path)
-        if not all_finite(self.network.params):
-            restored = None
-            if have_ckpt:
-                self.load_checkpoint(self.checkpoint_path)
-                restored = (f"checkpoint {self.checkpoint_path} (epoch {self.current_epoch}, "
-                            f"step {self.current_iter})")
-        msg = describe(step, epoch, step - self._epoch_end(epoch - 1), loss, grads_bad,
-                       restored, self.checkpoint_path if have_ckpt else None)
-        self._say(msg)
-        self.log.write(event="diverged", step=step, epoch=epoch, loss=loss, restored=restored)
-        raise TrainingDiverged(msg, step=step, epoch=epoch, loss=loss, restored=restored)
+        _restore_diverged(self, step, epoch, loss, grads_bad)
 
     # -- output ------------------------------------------------------------------------
     def _say(self, text):
@@ -480,3 +437,40 @@ class Trainer:
         """Write :meth:`history` as JSON to ``path`` (atomically)."""
         text = json.dumps(self.history(), indent=1).encode("utf-8")
         return atomic_write(path, lambda f: f.write(text))
+
+
+def _save_interrupted(trainer):
+    """After Ctrl-C: rewind the RNGs to the last commit, checkpoint it, log it."""
+    trainer._close_bar()
+    # an interrupted step may have drawn from the RNGs: rewind to the last commit,
+    # so that calling train() again in this process continues exactly too
+    trainer._set_rng_states(trainer._snapshot)
+    where = f"step {trainer.current_iter}, epoch {trainer.current_epoch} completed"
+    if trainer.checkpoint_path is not None:
+        trainer.save_checkpoint()
+        trainer._say(f"interrupted after {where}; checkpoint saved to "
+                  f"{trainer.checkpoint_path} (resume=True continues from it)")
+    else:
+        trainer._say(f"interrupted after {where} (no checkpoint_dir, nothing saved)")
+    trainer.log.write(event="interrupted", step=trainer.current_iter, epoch=trainer.current_epoch,
+                   checkpoint=trainer.checkpoint_path)
+
+
+def _restore_diverged(trainer, step, epoch, loss, grads_bad):
+    """Put the state back to the start of the failing step (or the last checkpoint when
+    the parameters are no longer finite), report it and raise TrainingDiverged."""
+    trainer._close_bar()
+    trainer._set_rng_states(trainer._snapshot)    # the RNGs as at the start of the step
+    restored = "start of step"
+    have_ckpt = trainer.checkpoint_path is not None and os.path.exists(trainer.checkpoint_path)
+    if not all_finite(trainer.network.params):
+        restored = None
+        if have_ckpt:
+            trainer.load_checkpoint(trainer.checkpoint_path)
+            restored = (f"checkpoint {trainer.checkpoint_path} (epoch {trainer.current_epoch}, "
+                        f"step {trainer.current_iter})")
+    msg = describe(step, epoch, step - trainer._epoch_end(epoch - 1), loss, grads_bad,
+                   restored, trainer.checkpoint_path if have_ckpt else None)
+    trainer._say(msg)
+    trainer.log.write(event="diverged", step=step, epoch=epoch, loss=loss, restored=restored)
+    raise TrainingDiverged(msg, step=step, epoch=epoch, loss=loss, restored=restored)
