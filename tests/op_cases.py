@@ -30,7 +30,7 @@ GRID = [
 ]
 
 
-def rand(shape, dtype, seed=0):
+def rand(shape, dtype=np.float64, seed=0):
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
 
 

@@ -54,3 +54,14 @@ def test_bench_kernels_runs():
     assert {r["kernel"] for r in res["rows"]} >= {"im2col", "col2im", "maxpool fwd"}
     assert all(r["tn_ms"] > 0 and r["fill_ms"] > 0 for r in res["rows"])
     assert "fill ms" in out.getvalue().splitlines()[2]
+
+
+def test_bench_train_lenet_alexnet_twins_are_exported():
+    pytest.importorskip("torch")
+    out = io.StringIO()
+    res = bench_train(nets=("lenet", "alexnet"), dtypes=("float32",), repeat=1, batch=4,
+                      inference=False, file=out)
+    impls = {(r["network"], r["impl"]) for r in res["rows"]}
+    for name in ("lenet", "alexnet"):
+        assert any(n == name and i.startswith("PyTorch") for n, i in impls)
+        assert not any(n == name and i.startswith("book") for n, i in impls)

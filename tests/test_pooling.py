@@ -9,6 +9,9 @@ from cconv import ops as K
 from cconv.ops import reference as R
 from cconv import util
 from op_cases import *  # noqa: F401,F403
+from layer_cases import *  # noqa: F401,F403
+from cconv import layers as L
+from cconv.gradient import gradient_check_layer
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -167,4 +170,81 @@ def test_property_special_values_2x2_fast_path(vals, dtype):
     ih, iw = np.divmod(arg[0, 0].astype(np.intp), 2)
     at = x[0, 0, 2 * np.arange(2)[:, None] + ih, 2 * np.arange(9)[None, :] + iw]
     assert np.array_equal(out[0, 0].view(np.uint8), at.view(np.uint8))
+
+
+# ---- the layer (cconv.nn.pooling) ----
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", LAYER_POOL_GRID)
+def test_pooling_equals_book(case, dtype):
+    N, C, H, W, ph, pw, s, p = case
+    x = rand((N, C, H, W), dtype, 1)
+    pool, book = L.Pooling(ph, pw, s, p), BookPooling(ph, pw, s, p)
+    out, ref = pool.forward(x), book.forward(x)
+    assert out.dtype == dtype
+    assert out.shape == (N, C, (H + 2 * p - ph) // s + 1, (W + 2 * p - pw) // s + 1)
+    np.testing.assert_array_equal(out, ref)
+    # arg_max is (N, C, OH, OW); the book keeps it flattened in (N, OH, OW, C) order
+    assert pool.arg_max.shape == out.shape
+    np.testing.assert_array_equal(pool.arg_max.transpose(0, 2, 3, 1).ravel(), book.arg_max)
+    dout = rand(out.shape, dtype, 2)
+    dx = pool.backward(dout)
+    assert dx.dtype == dtype and dx.shape == x.shape
+    np.testing.assert_allclose(dx, book.backward(dout), rtol=1e-6, atol=1e-6)
+
+
+def test_pooling_pad_never_wins_and_book_size_bug_fixed():
+    x = -1 - np.abs(rand((1, 1, 4, 4)))          # all negative: 0-padding would win
+    pool = L.Pooling(2, 2, stride=2, pad=1)
+    out = pool.forward(x)
+    assert out.shape == (1, 1, 3, 3)              # the book computes 2x2 and crashes
+    assert np.all(out < 0)
+    np.testing.assert_array_equal(out[0, 0, 0, 0], x[0, 0, 0, 0])
+
+
+@pytest.mark.parametrize("case", LAYER_POOL_GRID)
+def test_pooling_gradients_float64(case):
+    N, C, H, W, ph, pw, s, p = case
+    x = distinct((N, C, H, W), seed=5)
+    errs = gradient_check_layer(L.Pooling(ph, pw, s, p), x)
+    assert errs["x"] < GTOL, errs
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", LAYER_POOL_GRID)
+def test_avgpooling_equals_reference_and_gradients(case, dtype):
+    N, C, H, W, ph, pw, s, p = case
+    x = rand((N, C, H, W), dtype, 6)
+    pool = L.AvgPooling(ph, pw, s, p)
+    out = pool.forward(x)
+    assert out.dtype == dtype
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(out, R.pooling.avgpool_forward(x, ph, pw, s, p), **tol)
+    dout = rand(out.shape, dtype, 7)
+    dx = pool.backward(dout)
+    assert dx.dtype == dtype
+    np.testing.assert_allclose(dx, R.pooling.avgpool_backward(dout, x.shape, ph, pw, s, p), **tol)
+    errs = gradient_check_layer(L.AvgPooling(ph, pw, s, p), x)
+    assert errs["x"] < (GTOL if dtype == np.float64 else GTOL32), errs
+
+
+def test_pooling_threads_identical_and_noncontiguous_input():
+    x = rand((3, 5, 9, 4), seed=8).transpose(0, 3, 1, 2)    # (3, 4, 5, 9) view
+    outs = []
+    for n in (1, 2):
+        pool = L.Pooling(3, 3, 2, 1, n_threads=n)
+        out = pool.forward(x)
+        outs.append((out, pool.backward(np.ones_like(out))))
+    np.testing.assert_array_equal(outs[0][0], outs[1][0])
+    np.testing.assert_array_equal(outs[0][1], outs[1][1])
+    np.testing.assert_array_equal(outs[0][0], BookPooling(3, 3, 2, 1).forward(x))
+
+
+@settings(max_examples=10, deadline=None)
+@given(pool_cases(), st.integers(0, 2**16))
+def test_pooling_gradient_random_shapes(case, seed):
+    N, C, H, W, ph, pw, s, p = case
+    x = distinct((N, C, H, W), seed=seed)
+    assert gradient_check_layer(L.Pooling(ph, pw, s, p), x, seed=seed)["x"] < GTOL
+    assert gradient_check_layer(L.AvgPooling(ph, pw, s, p), x, seed=seed)["x"] < GTOL
 

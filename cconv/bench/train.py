@@ -42,15 +42,20 @@ def _peak_bytes(fn):
     return peak
 
 
-def bench_train(nets=("simple", "deep"), dtypes=("float32", "float64"), repeat=15,
+def bench_train(nets=("simple", "deep", "lenet", "alexnet"), dtypes=("float32", "float64"),
+                repeat=15,
                 batch=100, with_torch=True, with_reference=True, inference=True,
                 json_path=None, file=None):
     """Median time of one training step (forward + backward + Adam) per implementation.
 
     Interleaved rounds: the book's NumPy code (float64, as the book runs it), cconv at 1
     thread and at all threads, and PyTorch (eager, CPU) at all threads when installed.
-    Also the peak memory of a step (tracemalloc: NumPy allocations) and, with
-    ``inference``, ``predict`` over the 10,000 test images against PyTorch.
+    The PyTorch twin is :func:`cconv.export.to_torch` of the same network (same
+    weights, the book's Dropout), in training mode. The book's code has SimpleConvNet's
+    and DeepConvNet's layers only, so LeNet and AlexNet have no "book" row. Also the
+    peak memory of a step (tracemalloc: NumPy allocations) and, with ``inference``,
+    ``predict`` over the 10,000 test images against PyTorch and, for float32, ONNX
+    Runtime running :func:`cconv.export.to_onnx`'s graph.
     """
     from .._threads import get_num_threads, set_num_threads
     from ..networks import get_network
@@ -94,8 +99,13 @@ def bench_train(nets=("simple", "deep"), dtypes=("float32", "float64"), repeat=1
                     else:
                         opt.update(net.params, net.gradient(x, t))
                 return f
+            ref = None
             if with_reference and dt == np.float64:
-                ref = book.mirror(net, np.float64)
+                try:
+                    ref = book.mirror(net, np.float64)
+                except TypeError:   # a layer the book's code does not have (LRN, Tanh, ...)
+                    pass
+            if ref is not None:
                 ropt = book.Adam(lr=0.001)
                 xr = x.astype(np.float64)
                 fns["book NumPy (float64)"] = lambda: ropt.update(ref.params, ref.gradient(xr, t))
@@ -171,6 +181,9 @@ def _bench_inference(name, net, torch, tm, dt, nt, say, n=10000):
                 for i in range(0, len(tx), 500):
                     tm(tx[i:i + 500]).argmax(1)
         fns[f"PyTorch {nt} threads"] = tp
+    ort_predict = _onnxruntime_predict(net, dt, nt, say)
+    if ort_predict is not None:
+        fns[f"ONNX Runtime {nt}T"] = lambda: ort_predict(xt)
     med, ts = interleaved(fns, repeat=3, warmup=1)
     rows = []
     tkey = f"PyTorch {nt} threads"
@@ -185,3 +198,29 @@ def _bench_inference(name, net, torch, tm, dt, nt, say, n=10000):
     if tm is not None:
         tm.train()
     return rows
+
+
+def _onnxruntime_predict(net, dt, nt, say):
+    """``f(x)``: labels by onnxruntime on ``to_onnx(net)``'s graph, in batches of 500;
+    None when onnx/onnxruntime are missing or for float64 (no Conv kernel for it)."""
+    if dt != np.float32:
+        return None
+    try:
+        import tempfile
+
+        import onnxruntime as ort
+        from ..export import to_onnx
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads, opts.inter_op_num_threads = nt, 1
+        with tempfile.TemporaryDirectory() as d:
+            path = to_onnx(net, f"{d}/net.onnx")
+            sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    except ImportError:
+        say('onnxruntime is not installed: its predict row is skipped '
+            '(pip install "cconv[export]")')
+        return None
+
+    def predict(x):
+        for i in range(0, len(x), 500):
+            sess.run(None, {"x": x[i:i + 500]})[0].argmax(1)
+    return predict

@@ -215,3 +215,6 @@ def add_parser(sub, nets, net_lines):
     _data_options(q, None, "the dataset (default: the run's)")
     q.add_argument("--out", metavar="DIR", help="folder for the pictures (default: RUN)")
     q.set_defaults(func=cmd_show_all)
+
+    from .show_hierarchy import add_show_parsers
+    add_show_parsers(show)      # hierarchy, saliency (issue 17)

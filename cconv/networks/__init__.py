@@ -40,7 +40,14 @@ def load_network(path, dtype=None):
     if not isinstance(meta, dict) or "network" not in meta or "config" not in meta:
         raise ParamsFileError(f"{path}: no network description in the file (was it written "
                               "by cconv's save_params?)")
-    name, config = meta["network"], meta["config"]
+    dt = dtype if dtype is not None else meta.get("dtype", "float64")
+    net = network_from_description(path, meta["network"], meta["config"], dt)
+    return net.load_params(path, cast=dtype is not None)
+
+
+def network_from_description(path, name, config, dtype):
+    """A new network of class ``name`` (e.g. ``'LeNet'``) built with ``config``, the
+    description a parameter file of ``path`` holds; ParamsFileError if it cannot be."""
     classes = {c.__name__: c for c in NETWORKS.values()}
     cls = classes.get(name) if isinstance(name, str) else None
     if cls is None:
@@ -51,12 +58,10 @@ def load_network(path, dtype=None):
     # options added since a file was written: the values that describe its network
     config = {**getattr(cls, "CONFIG_OF_OLDER_FILES", {}), **config}
     try:
-        net = cls(dtype=dtype if dtype is not None else meta.get("dtype", "float64"),
-                  **config)
+        return cls(dtype=dtype, **config)
     except (TypeError, ValueError, ArithmeticError, KeyError, MemoryError) as exc:
         raise ParamsFileError(f"{path}: cannot rebuild the {name} it describes: "
                               f"{type(exc).__name__}: {exc}") from None
-    return net.load_params(path, cast=dtype is not None)
 
 
 def get_network(name, **kwargs):
@@ -69,4 +74,4 @@ def get_network(name, **kwargs):
 
 
 __all__ = ["Network", "ParamsFileError", "SimpleConvNet", "DeepConvNet", "LeNet", "AlexNet",
-           "NETWORKS", "get_network", "load_network", "convert_pkl_to_npz", "load_book_pickle"]
+           "NETWORKS", "get_network", "load_network", "network_from_description", "convert_pkl_to_npz", "load_book_pickle"]

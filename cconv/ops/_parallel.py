@@ -111,7 +111,7 @@ def for_chunks(fn, n, size, n_threads):
     an element-wise kernel, the features of an affine layer's backward.
     """
     size = max(1, int(size))
-    nch = -(-n // size) if n > 0 else 0
+    nch = n_chunks(n, size)
 
     def work(lo, hi):
         for c in range(lo, hi):
