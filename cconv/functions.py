@@ -197,12 +197,27 @@ def sum_squared_error(y, t):
     return y.dtype.type(0.5) * np.sum(d * d, dtype=y.dtype)
 
 
+def target_labels(t):
+    """Targets -> class labels (N,): one-hot (N, K) by argmax, a column (N, 1) of labels
+    (as the book's gradient check passes them) flattened, labels (N,) as they are.
+
+    Only the shape decides (a one-hot target of a single class, (N, 1), is label 0
+    either way).
+    """
+    t = np.asarray(t)
+    if t.ndim == 2:
+        return t[:, 0] if t.shape[1] == 1 else np.argmax(t, axis=1)
+    return t
+
+
 def _labels(y, t):
     """Targets -> integer labels of shape (N,), given y of shape (N, K)."""
     t = np.asarray(t)
     N, K = y.shape
     if t.shape == y.shape:          # one-hot (the book takes its argmax)
         return np.argmax(t, axis=1)
+    if t.shape == (N, 1):           # a column of labels, as the book's gradient check
+        t = t[:, 0]
     if t.shape == (N,):
         if t.dtype.kind not in "iu":
             raise TypeError(f"label targets must be integers, got dtype {t.dtype} "
@@ -212,7 +227,7 @@ def _labels(y, t):
                              f"[{t.min()}, {t.max()}]")
         return t
     raise ValueError(f"y has shape {y.shape}; t must be one-hot {y.shape} or labels "
-                     f"({N},), got {t.shape}")
+                     f"({N},) or ({N}, 1), got {t.shape}")
 
 
 def cross_entropy_error(y, t):
@@ -222,8 +237,11 @@ def cross_entropy_error(y, t):
     ----------
     y : array_like, shape (K,) or (N, K)
         Probabilities (e.g. a softmax output).
-    t : array_like, shape like ``y`` (one-hot) or (N,) / scalar (integer labels)
-        One-hot targets are reduced to their argmax, as in the book.
+    t : array_like, shape like ``y`` (one-hot), or integer labels (N,), (N, 1) or a scalar
+        One-hot targets are reduced to their argmax, as in the book. A column of labels
+        (N, 1), which the book's gradient check passes, is read as the labels (N,). (The
+        book's ``y[np.arange(N), t]`` gets it right only for N = 1: for N > 1 it broadcasts
+        to (N, N) and pairs every sample with every label.)
 
     Returns
     -------

@@ -422,7 +422,7 @@ def test_load_network_errors_name_the_file(tmp_path):
               "cannot rebuild the SimpleConvNet.*input_dim"),
              ({"network": "SimpleConvNet", "config": {"pool_size": 0}}, "pool_size"),
              ({"network": "DeepConvNet", "config": {"conv_param_3": {"filter_num": 2,
-               "filter_size": 3, "pad": 3, "stride": 1}}}, "conv_param_3: pad 3"),
+               "filter_size": 3, "pad": -1, "stride": 1}}}, "conv_param_3: pad must be >= 0"),
              ({"network": "SimpleConvNet", "config": {}, "dtype": "complex64"}, "complex64")]
     for i, (meta, msg) in enumerate(cases):
         path = tmp_path / f"m{i}.npz"
@@ -458,8 +458,6 @@ def test_impossible_geometries_are_refused_when_built():
         (lambda: SimpleConvNet(input_dim=(1, 28, 28.5)), "input_dim"),
         (lambda: SimpleConvNet(conv_param={'filter_size': 0}), "filter size must be positive"),
         (lambda: SimpleConvNet(conv_param={'stride': -1}), "conv_param: stride must be positive"),
-        (lambda: SimpleConvNet(conv_param={'filter_size': 3, 'pad': 3}),
-         "conv_param: pad 3x3 must be smaller than the filter 3x3"),
         (lambda: SimpleConvNet(pool_size=-2), "pool_size must be positive, got -2"),
         (lambda: DeepConvNet(conv_param_4={'filter_num': 4, 'filter_size': 3, 'pad': -1,
                                            'stride': 1}), "conv_param_4: pad must be >= 0"),
@@ -470,6 +468,11 @@ def test_impossible_geometries_are_refused_when_built():
             fn()
     # what the book builds still builds; an integral float size is an int
     assert SimpleConvNet(input_dim=(1, 28.0, 28), rng=0).config['input_dim'] == [1, 28, 28]
+    # so does a pad as large as the filter (the book's im2col pads whatever it is given)
+    wide = SimpleConvNet(input_dim=(1, 6, 6), conv_param={'filter_size': 3, 'pad': 3},
+                         hidden_size=4, rng=0)
+    assert wide.predict(np.ones((1, 1, 6, 6))).shape == (1, 10)
+    assert wide.params['W2'].shape[0] == 30 * 5 * 5     # conv 10x10 -> pool 5x5
 
 
 def test_pickle_length_claims_are_checked_before_allocating(tmp_path):

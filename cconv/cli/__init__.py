@@ -16,14 +16,14 @@ training saves a checkpoint and exits with 130.
 import argparse
 import sys
 
-from . import bench, download, evaluate, export, info, show, train
+from . import bench, download, evaluate, export, info, predict, show, train
 from ._common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CLIError,  # noqa: F401
                       _infer_dataset, _network_line, _networks)
 
 __all__ = ["main", "build_parser", "CLIError"]
 
 #: The subcommands, one module each, in the order ``--help`` lists them.
-SUBCOMMANDS = (train, evaluate, show, export, bench, info, download)
+SUBCOMMANDS = (train, evaluate, show, predict, export, bench, info, download)
 
 
 def build_parser():

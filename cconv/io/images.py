@@ -54,7 +54,10 @@ def load_image(path, size=None, *, invert=False):
 
     if p.suffix.lower() == ".png":
         import matplotlib.image as mpimg
-        a = np.asarray(mpimg.imread(p), dtype=np.float64)  # PNG: floats in [0, 1]
+        try:
+            a = np.asarray(mpimg.imread(p), dtype=np.float64)  # PNG: floats in [0, 1]
+        except (SyntaxError, ValueError, UnidentifiedImageError):  # PIL: "not a PNG file"
+            raise ValueError(f"'{p}' is not an image Pillow can read") from None
     else:
         try:
             with Image.open(p) as im:

@@ -111,7 +111,8 @@ class AlexNet(Network):
                 npool += 1
                 self.add(f'Pool{npool}', Pooling(pool_h=ps, pool_w=ps, stride=pst, pad=ppad))
                 try:
-                    H, W = conv_out(H, ps, pst, ppad), conv_out(W, ps, pst, ppad)
+                    H, W = (conv_out(H, ps, pst, ppad, "pool"),
+                            conv_out(W, ps, pst, ppad, "pool"))
                 except ValueError:
                     raise ValueError(f"input {tuple(input_dim)} is too small for "
                                      f"AlexNet's three {ps}x{ps} poolings") from None

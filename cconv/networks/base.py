@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import __version__
 from .._checks import float_array, integer
+from ..functions import target_labels
 from ..gradient import numerical_gradient
 from ..io.book_pickle import ParamsFileError, load_book_pickle
 from ..io.npz import load_npz, save_npz_atomic
@@ -162,13 +163,14 @@ class Network:
         return self.last_layer.forward(y, t)
 
     def accuracy(self, x, t, batch_size=100):
-        """Fraction of ``x`` classified as ``t`` (labels or one-hot).
+        """Fraction of ``x`` classified as ``t`` (labels (N,) or (N, 1), or one-hot (N, K)).
 
-        Fixes the book, which silently drops the last partial batch.
+        Fixes two bugs of the book: it silently drops the last partial batch, and with
+        labels of shape (N, 1) (what its gradient check passes) it takes an argmax over the
+        one column, turning every label into 0, so the accuracy it reports is the fraction
+        of samples predicted as class 0.
         """
-        t = np.asarray(t)
-        if t.ndim != 1:
-            t = np.argmax(t, axis=1)
+        t = target_labels(t)
         n = len(x)
         if n == 0:
             return 0.0
@@ -290,7 +292,25 @@ class Network:
         """The params keys held by layer ``lname`` (e.g. ``['W1', 'b1']``)."""
         return [k for k, (ln, _) in self.param_map.items() if ln == lname]
 
+    # -- your own digit, and the summary (Jupyter shows _repr_html_) -----------------
+    def predict_image(self, image, *, invert=None, class_names=None):
+        """Class and probabilities of a picture of a digit: see :func:`cconv.predict.predict_image`.
+
+        ``image`` is a file path or an array; it is preprocessed as MNIST's digits were
+        made (:func:`cconv.preprocess.to_mnist`). Returns a :class:`cconv.predict.Prediction`
+        (``.label``, ``.probabilities``, ``.top(3)``, ``.image``).
+        """
+        from ..predict import predict_image
+        return predict_image(self, image, invert=invert, class_names=class_names)
+
+    def summary(self):
+        """The summary table (layers, output shapes, parameter counts, dtype) as text."""
+        from .._summary import summary_text
+        return summary_text(self)
+
     def __repr__(self):
-        n = sum(p.size for p in self.params.values())
-        return (f"{type(self).__name__}({', '.join(self.layers)}; {n:,} parameters, "
-                f"{self.dtype.name})")
+        return self.summary()
+
+    def _repr_html_(self):
+        from .._summary import summary_html
+        return summary_html(self)

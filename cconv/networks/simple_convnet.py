@@ -26,8 +26,8 @@ class SimpleConvNet(Network):
     ------
     ValueError
         When built with a geometry the layers cannot run: ``input_dim`` that is not
-        three positive ints, a stride or ``pool_size`` <= 0, a negative pad, a pad not
-        smaller than the filter, or a filter or pool that does not fit.
+        three positive ints, a stride or ``pool_size`` <= 0, a negative pad, or a filter
+        or pool that does not fit.
 
     Notes
     -----

@@ -1,10 +1,21 @@
 """The convolution layer, Convolution (math in :mod:`cconv.ops.conv`)."""
+import numpy as np
+
 from .. import ops
 from .._checks import forward_done, pair, param_array
 from ..ops._buffers import same_dtype
 from .base import Layer
 
 __all__ = ["Convolution"]
+
+
+def _bias(b):
+    """A bias array, or one number for every filter (the book's ``Convolution(w, 0)``)."""
+    if isinstance(b, (bool, np.bool_)):
+        raise TypeError("b must be a number or a numpy array, not bool")
+    if isinstance(b, (int, float, np.integer, np.floating)):
+        return b
+    return param_array(b, "b")
 
 
 class Convolution(Layer):
@@ -14,8 +25,10 @@ class Convolution(Layer):
     ----------
     W : ndarray, shape (FN, C, FH, FW)
         Filters, kept by identity (``layer.W is W``).
-    b : ndarray, shape (FN,)
-        Bias, kept by identity.
+    b : ndarray, shape (FN,), or a number
+        Bias, kept by identity. A number (e.g. ``Convolution(w, 0)``, the book's filter
+        demo) or a 0-d array is one bias shared by every filter, as the book's
+        broadcasting ``+ self.b`` adds it; ``db`` is still (FN,), as in the book.
     stride : int or (int, int), default 1
     pad : int or (int, int), default 0
         Zero padding on each side.
@@ -53,10 +66,10 @@ class Convolution(Layer):
 
     def __init__(self, W, b, stride=1, pad=0, need_dx=True, n_threads=None):
         self.W = param_array(W, "W")
-        self.b = param_array(b, "b")
         if self.W.ndim != 4:
             raise ValueError(f"W must be 4-D (FN, C, FH, FW), got shape {self.W.shape}")
-        if self.b.size != self.W.shape[0]:
+        self.b = _bias(b)
+        if np.ndim(self.b) != 0 and self.b.size != self.W.shape[0]:
             raise ValueError(f"b has {self.b.size} elements but W has {self.W.shape[0]} "
                              "filters")
         self.stride = stride
@@ -81,7 +94,10 @@ class Convolution(Layer):
 
     def forward(self, x):
         """``x`` (N, C, H, W) -> (N, FN, OH, OW), C-contiguous."""
-        out, self._saved = ops.conv_forward(x, self.W, self.b, self.stride, self.pad,
+        b = self.b
+        if np.ndim(b) == 0:  # one number for every filter: the op takes (FN,)
+            b = np.full(self.W.shape[0], b, dtype=self.W.dtype)
+        out, self._saved = ops.conv_forward(x, self.W, b, self.stride, self.pad,
                                             n_threads=self.n_threads, saved=self._saved)
         self.x = self._saved.x
         self.col_W = self.W.reshape(self.W.shape[0], -1).T
@@ -96,5 +112,6 @@ class Convolution(Layer):
         dx, dW, db = ops.conv_backward(dout, saved, self.W, need_dx=self.need_dx,
                                        n_threads=self.n_threads)
         self.dW = same_dtype(dW, self.W.dtype)
-        self.db = same_dtype(db, self.b.dtype)
+        self.db = same_dtype(db, self.b.dtype if isinstance(self.b, np.ndarray)
+                             else self.W.dtype)
         return dx

@@ -28,7 +28,9 @@ def _both(a, b):
 def window_geometry(shape, fh, fw, stride, pad, what="filter"):
     """Validate a window (filter or pool) over an (N, C, H, W) shape; return the geometry.
 
-    Returns ``(OH, OW, sh, sw, ph, pw)``. Every size the kernels compute with (window,
+    Returns ``(OH, OW, sh, sw, ph, pw)``. A filter's pad may be as large as the filter or
+    larger, as in the book's im2col: the windows that see only padding give zeros. A pool's
+    may not (the max of padding alone would be -inf). Every size the kernels compute with (window,
     stride, pad, padded input) must fit C's ``Py_ssize_t`` (``sys.maxsize``); larger
     values raise ValueError here rather than OverflowError in the compiled call.
     """
@@ -48,7 +50,8 @@ def window_geometry(shape, fh, fw, stride, pad, what="filter"):
     if max(sh, sw) > sys.maxsize:
         raise ValueError(f"stride {_both(sh, sw)} is larger than the largest supported "
                          f"size, sys.maxsize = {sys.maxsize}")
-    if ph >= fh or pw >= fw:
+    if what == "pool" and (ph >= fh or pw >= fw):
+        # a max over a window of padding alone is -inf; a filter's is 0, as in the book
         raise ValueError(f"pad {ph}x{pw} must be smaller than the {what} {fh}x{fw}: "
                          "a larger pad makes windows that see only padding")
     if H + 2 * ph < fh or W + 2 * pw < fw:

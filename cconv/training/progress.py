@@ -2,8 +2,10 @@
 
 On a terminal the bar is redrawn in place with ``\\r`` (at most every ``min_interval``
 seconds); on anything else (a CI log, a pipe, a file) it prints a new line only each time
-another tenth of the work is done, so a log gets about ten lines, never thousands.
-Setting the environment variable ``CCONV_PROGRESS=0`` turns every bar off by default.
+another tenth of the work is done, so a log gets about ten lines, never thousands. In a
+Jupyter kernel :func:`make_progress` gives a live notebook bar instead
+(:mod:`cconv.training.notebook`). Setting the environment variable ``CCONV_PROGRESS=0``
+turns every bar off by default.
 """
 import math
 import numbers
@@ -11,7 +13,9 @@ import os
 import sys
 import time
 
-__all__ = ["Progress", "EpochBar", "format_seconds", "format_count",
+from . import notebook
+
+__all__ = ["Progress", "EpochBar", "make_progress", "format_seconds", "format_count",
            "progress_enabled_by_default"]
 
 _BAR_WIDTH = 20
@@ -315,6 +319,34 @@ class Progress:
                 self._emit_line()
 
 
+def make_progress(total, desc="", unit="it", enabled=None, **kwargs):
+    """A progress bar for where the code runs: Jupyter's in a kernel, else :class:`Progress`.
+
+    Parameters
+    ----------
+    total, desc, unit
+        As for :class:`Progress`.
+    enabled : bool or None
+        False: a text bar that prints nothing (counts kept). None: on unless
+        ``CCONV_PROGRESS=0``.
+    **kwargs
+        Passed to :class:`Progress` when the text bar is chosen; a ``file`` other than the
+        standard streams always gets the text bar.
+
+    Returns
+    -------
+    An object with ``update(n=1, **postfix)``, ``set_postfix(**postfix)`` and ``close()``:
+    tqdm's widget bar in a kernel with the ``notebook`` extra (tqdm, ipywidgets), an HTML
+    line updated in place in a kernel without it, the text bar elsewhere.
+    """
+    on = progress_enabled_by_default() if enabled is None else bool(enabled)
+    if on and kwargs.get("file") in (None, sys.stderr, sys.stdout) and notebook.in_notebook():
+        bar = notebook.notebook_bar(Progress(total, desc=desc, unit=unit, enabled=False))
+        if bar is not None:
+            return bar
+    return Progress(total, desc=desc, unit=unit, enabled=on, **kwargs)
+
+
 class EpochBar:
     """The Trainer's bar for one epoch: images done, running loss and batch accuracy.
 
@@ -323,7 +355,7 @@ class EpochBar:
     """
 
     def __init__(self, images, epoch, epochs, enabled):
-        self._bar = Progress(images, desc=f"epoch {epoch}/{epochs}", unit="img") \
+        self._bar = make_progress(images, desc=f"epoch {epoch}/{epochs}", unit="img") \
             if enabled else None
         self._loss, self._steps, self._correct, self._seen = 0.0, 0, 0, 0
 
@@ -353,5 +385,6 @@ def batch_correct(network, t):
     y = getattr(layer, "y", None)
     if not isinstance(y, np.ndarray) or y.ndim != 2 or y.shape[0] != len(t):
         return None
-    label = t.argmax(axis=1) if t.ndim == 2 else t
+    from ..functions import target_labels
+    label = target_labels(t)
     return int(np.count_nonzero(y.argmax(axis=1) == label))

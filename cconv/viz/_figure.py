@@ -1,5 +1,9 @@
 """What the pictures share: figures on an Agg canvas (pyplot only for ``show=True``),
-saving by extension, argument checks, and grids of tiles laid out in pixels."""
+saving by extension, argument checks, and grids of tiles laid out in pixels.
+
+The figures are :class:`InlineFigure`\ s, which Jupyter displays when a cell returns one.
+"""
+import io
 import math
 import os
 import sys
@@ -58,13 +62,31 @@ def _showable_pyplot():
     return None
 
 
+class InlineFigure(Figure):
+    """A :class:`matplotlib.figure.Figure` that Jupyter displays inline when returned.
+
+    IPython shows a Figure as a picture only once pyplot has been imported (the inline
+    backend registers a formatter for Figure on that import); a Figure made without
+    pyplot, as cconv makes them, would print ``<Figure size ... with 1 Axes>``. This
+    subclass adds ``_repr_png_``, which IPython uses when no formatter is registered; with
+    the inline backend active its own formatter wins, so a figure is never shown twice.
+    """
+
+    def _repr_png_(self):
+        if self.canvas is None or type(self.canvas).__name__ == "FigureCanvasBase":
+            FigureCanvasAgg(self)
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", bbox_inches="tight")
+        return buf.getvalue()
+
+
 def _new_figure(figsize, dpi, show, **kwargs):
     dpi = _positive_number(dpi, "dpi")
     plt = _showable_pyplot() if show else None
     if plt is not None:
         fig = plt.figure(figsize=figsize, dpi=dpi, **kwargs)
     else:
-        fig = Figure(figsize=figsize, dpi=dpi, **kwargs)
+        fig = InlineFigure(figsize=figsize, dpi=dpi, **kwargs)  # shows itself in Jupyter
         FigureCanvasAgg(fig)
     fig._cconv_pyplot = plt
     return fig
