@@ -148,6 +148,8 @@ def test_network_and_layer_summary_in_a_kernel(kernel_env, tmp_path):
     assert "Affine1" in text and "(N, 100)" in text and "432,100" in text
     layer = cells[1].outputs[0]["data"]
     assert "Convolution" in layer["text/plain"] and "at 0x" not in layer["text/plain"]
+    assert "<table" in layer["text/html"] and "(30, 1, 5, 5) float64 (750 values)" in \
+        layer["text/html"] and "stride" in layer["text/html"]
 
 
 @pytest.mark.parametrize("name", ["ch07", "ch08"])

@@ -107,3 +107,14 @@ class Layer:
 
     def __repr__(self):
         return f"{type(self).__name__}({self.extra_repr()})"
+
+    def _repr_html_(self):
+        """Jupyter: the layer's type, settings, and parameters with shape and dtype."""
+        from html import escape
+        rows = [(k, repr(v)) for k, v in self.hyperparameters().items()]
+        rows += [(k, f"{tuple(p.shape)} {p.dtype} ({p.size:,} values)"
+                  if isinstance(p, np.ndarray) else repr(p))
+                 for k, p in self.parameters().items()]
+        body = "".join(f"<tr><td>{escape(k)}</td><td><code>{escape(v)}</code></td></tr>"
+                       for k, v in rows)
+        return f"<div><b>{escape(type(self).__name__)}</b><table>{body}</table></div>"
