@@ -38,6 +38,15 @@ from setuptools.command.build_ext import build_ext
 # (cconv._conv, the convolution engine, is built by _conv_extension below)
 KERNELS = ["_im2col", "_pooling", "_lrn", "_activation", "_optimizer"]
 
+# The C of the kernels lives in headers under src/ (static inline, so that it inlines
+# into the Cython loops); each module's headers are listed so that a change rebuilds it.
+# build_info.h comes with _build.pxi, which every module includes.
+HEADERS = {
+    "_im2col": ["im2col.h", "simd.h", "openmp_compat.h"],
+    "_pooling": ["pooling.h", "simd.h"],
+    "_optimizer": ["optimizer.h"],
+}
+
 
 def _env(name, default=""):
     return os.environ.get(name, default).strip().lower()
@@ -218,7 +227,8 @@ def _extensions():
         "embedsignature": True,
     }
     exts = [
-        Extension(f"cconv.{name}", [f"src/{name}.pyx"],
+        Extension(f"cconv.{name}", [f"src/{name}.pyx"], include_dirs=["src"],
+                  depends=[f"src/{h}" for h in ["build_info.h"] + HEADERS.get(name, [])],
                   define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")])
         for name in KERNELS
     ] + [_conv_extension()]

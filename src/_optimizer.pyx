@@ -4,31 +4,7 @@ from cython cimport floating
 include "_build.pxi"
 
 
-cdef extern from *:
-    """
-    #include <math.h>
-    #if defined(_MSC_VER)
-    #define CCONV_RESTRICT __restrict
-    #else
-    #define CCONV_RESTRICT __restrict__
-    #endif
-    /* The book's Adam step, one pass; each operation rounded in T, in the NumPy order. */
-    #define CCONV_ADAM(T, SUF, SQRT)                                                   \
-    static void cconv_adam_##SUF(T* CCONV_RESTRICT p, const T* CCONV_RESTRICT g,       \
-                                 T* CCONV_RESTRICT m, T* CCONV_RESTRICT v, Py_ssize_t n, \
-                                 T lr, T a, T b, T e) {                                 \
-        for (Py_ssize_t i = 0; i < n; ++i) {                                            \
-            T gi = g[i];                                                                \
-            T mi = m[i] + (gi - m[i]) * a;                                              \
-            T vi = v[i] + (gi * gi - v[i]) * b;                                         \
-            m[i] = mi;                                                                  \
-            v[i] = vi;                                                                  \
-            p[i] = p[i] - (mi * lr) / (SQRT(vi) + e);                                   \
-        }                                                                               \
-    }
-    CCONV_ADAM(float, f, sqrtf)
-    CCONV_ADAM(double, d, sqrt)
-    """
+cdef extern from "optimizer.h":
     void cconv_adam_f(float* p, const float* g, float* m, float* v, Py_ssize_t n,
                       float lr, float a, float b, float e) noexcept nogil
     void cconv_adam_d(double* p, const double* g, double* m, double* v, Py_ssize_t n,
