@@ -4,7 +4,9 @@
 :mod:`~cconv.training.checkpoint` (the checkpoint file, RNG states included),
 :mod:`~cconv.training.progress` (progress bars), :mod:`~cconv.training.log` (the JSON
 log), :mod:`~cconv.training.signals` (Ctrl-C deferral),
-:mod:`~cconv.training.divergence` (non-finite loss or gradients).
+:mod:`~cconv.training.divergence` (non-finite loss or gradients, and the rewind),
+:mod:`~cconv.training.rng` (the two seeded RNGs), :mod:`~cconv.training.evaluate`
+(the calls into the network: gradient and loss, accuracies).
 """
 from .checkpoint import CHECKPOINT_NAME
 from .divergence import TrainingDiverged

@@ -13,10 +13,11 @@ import os
 import numpy as np
 
 from ..io.npz import load_npz, save_npz_atomic
-from .log import jsonable
+from .log import jsonable, run_config
+from .rng import get_states, set_states
 
 __all__ = ["CHECKPOINT_NAME", "Checkpoint", "write", "read", "save", "load",
-           "rng_states_to_json", "rng_states_from_json"]
+           "rng_states_to_json", "rng_states_from_json", "path_for", "save_interrupted"]
 
 CHECKPOINT_NAME = "checkpoint.npz"
 FORMAT = "cconv-trainer-checkpoint"
@@ -130,7 +131,7 @@ def save(trainer, path):
         "epoch_loss_list": trainer.epoch_loss_list,
         "epoch_times": trainer.epoch_times, "eval_times": trainer.eval_times,
         "epoch_train_time": trainer._epoch_train_time,
-        "config": trainer._config(),
+        "config": run_config(trainer),
     }
     return write(path, arrays, meta)
 
@@ -177,7 +178,31 @@ def load(trainer, path):
     for name, values in c.lists.items():
         setattr(trainer, name, values)
     trainer._epoch_train_time = c.epoch_train_time
-    trainer._set_rng_states(c.rng)
-    trainer._snapshot = trainer._rng_states()
+    set_states(trainer.rng, c.rng)
+    trainer._snapshot = get_states(trainer.rng)
     return meta
 
+
+def path_for(trainer, path):
+    """``path``, or the trainer's ``<checkpoint_dir>/checkpoint.npz`` when it is None."""
+    path = trainer.checkpoint_path if path is None else os.fspath(path)
+    if path is None:
+        raise ValueError("no path given and the Trainer has no checkpoint_dir")
+    return path
+
+
+def save_interrupted(trainer):
+    """After Ctrl-C: rewind the RNGs to the last commit, checkpoint it, log it."""
+    trainer._close_bar()
+    # an interrupted step may have drawn from the RNGs: rewind to the last commit,
+    # so that calling train() again in this process continues exactly too
+    set_states(trainer.rng, trainer._snapshot)
+    where = f"step {trainer.current_iter}, epoch {trainer.current_epoch} completed"
+    if trainer.checkpoint_path is not None:
+        trainer.save_checkpoint()
+        trainer._say(f"interrupted after {where}; checkpoint saved to "
+                     f"{trainer.checkpoint_path} (resume=True continues from it)")
+    else:
+        trainer._say(f"interrupted after {where} (no checkpoint_dir, nothing saved)")
+    trainer.log.write(event="interrupted", step=trainer.current_iter,
+                      epoch=trainer.current_epoch, checkpoint=trainer.checkpoint_path)

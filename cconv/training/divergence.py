@@ -1,9 +1,12 @@
 """Divergence: the checks a step runs before its update, and the error it raises."""
 import math
+import os
 
 import numpy as np
 
-__all__ = ["TrainingDiverged", "all_finite", "describe"]
+from .rng import set_states
+
+__all__ = ["TrainingDiverged", "all_finite", "describe", "restore_diverged"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -50,3 +53,23 @@ def describe(step, epoch, in_epoch, loss, grads_bad, restored, checkpoint):
     if checkpoint is not None:
         msg += f"; the last good checkpoint is {checkpoint}"
     return msg + ". Try a smaller learning rate."
+
+
+def restore_diverged(trainer, step, epoch, loss, grads_bad):
+    """Put the state back to the start of the failing step (or the last checkpoint when
+    the parameters are no longer finite), report it and raise TrainingDiverged."""
+    trainer._close_bar()
+    set_states(trainer.rng, trainer._snapshot)    # the RNGs as at the start of the step
+    restored = "start of step"
+    have_ckpt = trainer.checkpoint_path is not None and os.path.exists(trainer.checkpoint_path)
+    if not all_finite(trainer.network.params):
+        restored = None
+        if have_ckpt:
+            trainer.load_checkpoint(trainer.checkpoint_path)
+            restored = (f"checkpoint {trainer.checkpoint_path} (epoch {trainer.current_epoch}, "
+                        f"step {trainer.current_iter})")
+    msg = describe(step, epoch, step - trainer._epoch_end(epoch - 1), loss, grads_bad,
+                   restored, trainer.checkpoint_path if have_ckpt else None)
+    trainer._say(msg)
+    trainer.log.write(event="diverged", step=step, epoch=epoch, loss=loss, restored=restored)
+    raise TrainingDiverged(msg, step=step, epoch=epoch, loss=loss, restored=restored)

@@ -5,7 +5,10 @@ import time
 
 import numpy as np
 
-__all__ = ["JsonLog", "jsonable", "run_config", "history"]
+from ..io.npz import atomic_write
+from .sampling import epoch_images
+
+__all__ = ["JsonLog", "jsonable", "run_config", "history", "save_history"]
 
 
 def jsonable(v):
@@ -70,7 +73,7 @@ def history(trainer):
         ``config`` (sizes, optimizer and hyper-parameters, sampling, seed, ...) and
         ``timing`` (training and evaluation seconds per epoch, images/s).
     """
-    ips = [trainer._images(e) / t if t > 0 else None
+    ips = [epoch_images(trainer.sampler, e) / t if t > 0 else None
            for e, t in enumerate(trainer.epoch_times, start=1)]
     return jsonable({
         "train_loss_list": trainer.train_loss_list,
@@ -86,3 +89,9 @@ def history(trainer):
                    "final_eval_seconds": trainer.final_eval_time,
                    "images_per_second": ips},
     })
+
+
+def save_history(trainer, path):
+    """Write ``history(trainer)`` as JSON to ``path`` (atomically)."""
+    text = json.dumps(history(trainer), indent=1).encode("utf-8")
+    return atomic_write(path, lambda f: f.write(text))

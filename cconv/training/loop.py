@@ -3,8 +3,9 @@
 The loop only: batches come from :mod:`~cconv.training.sampling`, checkpoints are
 :mod:`~cconv.training.checkpoint` files, the bar is :mod:`~cconv.training.progress`'s,
 the log :mod:`~cconv.training.log`'s, Ctrl-C is held back by
-:mod:`~cconv.training.signals`, and divergence is told by
-:mod:`~cconv.training.divergence`.
+:mod:`~cconv.training.signals`, divergence is told (and undone) by
+:mod:`~cconv.training.divergence`, the RNGs are :mod:`~cconv.training.rng`'s and the
+network is called and evaluated by :mod:`~cconv.training.evaluate`.
 
 Same constructor, ``train_step()``, ``train()``, ``train_loss_list``, ``train_acc_list``
 and ``test_acc_list`` as the book, plus reproducible sampling (``seed``), a progress bar,
@@ -43,7 +44,6 @@ of the last *completed step* (params, optimizer, RNG states, the epoch's permuta
 and position) when ``checkpoint_dir`` is set, and re-raises KeyboardInterrupt;
 resuming from it gives the same final parameters as an uninterrupted run.
 """
-import json
 import math
 import os
 import time
@@ -51,14 +51,15 @@ import time
 import numpy as np
 
 from .._checks import integer
-from ..io.npz import atomic_write
 from ..optimizer import get_optimizer
 from . import checkpoint as ckpt
 from .checkpoint import CHECKPOINT_NAME
-from .divergence import TrainingDiverged, all_finite, describe
-from .log import JsonLog, history, run_config
+from .divergence import TrainingDiverged, all_finite, restore_diverged
+from .evaluate import epoch_accuracies, final_accuracy, gradient_and_loss
+from .log import JsonLog, history, run_config, save_history
 from .progress import EpochBar
-from .sampling import make_sampler
+from .rng import get_states, make_rng
+from .sampling import epoch_images, epoch_steps, make_sampler
 from .schedule import LR_SCHEDULES, check_schedule, lr_at, set_lr
 from .signals import DeferSigint
 
@@ -210,10 +211,7 @@ class Trainer:
         self.final_eval_time = None
         self._epoch_train_time = 0.0
         self.seed = seed
-        gen_seq, legacy_seq = np.random.SeedSequence(seed).spawn(2)
-        self.rng = np.random.Generator(np.random.PCG64(gen_seq))
-        if seed is not None:
-            np.random.seed(legacy_seq.generate_state(4))
+        self.rng = make_rng(seed)
         self._bar = None
         self.log = JsonLog(log_file)
         self.log_file = self.log.path
@@ -222,7 +220,7 @@ class Trainer:
         if self.checkpoint_dir is not None:
             os.makedirs(self.checkpoint_dir, exist_ok=True)
             self.checkpoint_path = os.path.join(self.checkpoint_dir, CHECKPOINT_NAME)
-        self._snapshot = self._rng_states()
+        self._snapshot = get_states(self.rng)
         self.resumed_from = None
         if resume:
             if os.path.exists(self.checkpoint_path):
@@ -243,14 +241,6 @@ class Trainer:
     def _epoch_end(self, e):
         """Steps completed when epoch ``e`` (1-based; 0 -> 0) is over."""
         return self.sampler.epoch_end(e)
-
-    def _rng_states(self):
-        return self.rng.bit_generator.state, np.random.get_state()
-
-    def _set_rng_states(self, states):
-        gen, legacy = states
-        self.rng.bit_generator.state = gen
-        np.random.set_state(legacy)
 
     def train_step(self):
         """Run one mini-batch step: sample, gradient, update, record the loss.
@@ -276,18 +266,9 @@ class Trainer:
             self._open_bar(epoch)
         net = self.network
         t0 = time.perf_counter()
-        if getattr(net, "last_loss", None) is not None:
-            try:
-                net.last_loss = None   # never credit a stale value to this step
-            except AttributeError:
-                pass
-        grads = net.gradient(x_batch, t_batch)
-        loss = getattr(net, "last_loss", None)
-        if loss is None:
-            loss = net.loss(x_batch, t_batch)
-        loss = float(loss)
+        grads, loss = gradient_and_loss(net, x_batch, t_batch)
         if not math.isfinite(loss) or not all_finite(grads):
-            self._diverged(step, epoch, loss, grads_bad=math.isfinite(loss))
+            restore_diverged(self, step, epoch, loss, grads_bad=math.isfinite(loss))
         with DeferSigint():
             if self.lr_schedule is not None:
                 set_lr(self.optimizer, self.lr_at(step - 1))
@@ -296,7 +277,7 @@ class Trainer:
             self.train_loss_list.append(loss)
             self.current_iter = step
             self._epoch_train_time += time.perf_counter() - t0
-            self._snapshot = self._rng_states()
+            self._snapshot = get_states(self.rng)
         self._bar.update(len(idx), loss, net, t_batch)
         if self.current_iter == self._epoch_end(self.current_epoch + 1):
             self._finish_epoch()
@@ -305,15 +286,8 @@ class Trainer:
     def _finish_epoch(self):
         e = self.current_epoch + 1
         self._close_bar()
-        t0 = time.perf_counter()
-        xtr, ttr, xte, tte = self.x_train, self.t_train, self.x_test, self.t_test
-        k = self.evaluate_sample_num_per_epoch
-        if k is not None:
-            xtr, ttr, xte, tte = xtr[:k], ttr[:k], xte[:k], tte[:k]
-        train_acc = self._accuracy(xtr, ttr)
-        test_acc = self._accuracy(xte, tte)
-        eval_time = time.perf_counter() - t0
-        steps = self._epoch_end(e) - self._epoch_end(e - 1)
+        train_acc, test_acc, eval_time = epoch_accuracies(self)
+        steps = epoch_steps(self.sampler, e)
         losses = self.train_loss_list[-steps:]
         loss = float(np.mean(losses)) if losses else float("nan")
         train_time = self._epoch_train_time
@@ -325,8 +299,8 @@ class Trainer:
             self.eval_times.append(eval_time)
             self._epoch_train_time = 0.0
             self.current_epoch = e
-            self._snapshot = self._rng_states()
-        ips = self._images(e) / train_time if train_time > 0 else float("inf")
+            self._snapshot = get_states(self.rng)
+        ips = epoch_images(self.sampler, e) / train_time if train_time > 0 else float("inf")
         width = len(str(max(self.epochs, e)))
         self._say(f"epoch {e:>{width}}/{self.epochs}  train acc {train_acc:.4f}  "
                   f"test acc {test_acc:.4f}  loss {loss:.4f}  "
@@ -337,11 +311,6 @@ class Trainer:
         if self.checkpoint_path is not None:
             self.save_checkpoint()
 
-    def _images(self, e):
-        """Images trained on in epoch ``e``."""
-        steps = self._epoch_end(e) - self._epoch_end(e - 1)
-        return steps * self.batch_size if self.sampling == "book" else self.train_size
-
     def train(self):
         """Train up to ``max_iter`` steps, then measure ``final_test_acc`` on the whole
         test set.
@@ -350,7 +319,7 @@ class Trainer:
         and re-raises KeyboardInterrupt; :class:`TrainingDiverged` propagates.
         """
         self.log.write(event="start", step=self.current_iter, epoch=self.current_epoch,
-                       resumed_from=self.resumed_from, config=self._config())
+                       resumed_from=self.resumed_from, config=run_config(self))
         try:
             # an interrupted run may have completed an epoch's steps but not its evaluation
             if (self.current_iter == self._epoch_end(self.current_epoch + 1)
@@ -358,11 +327,9 @@ class Trainer:
                 self._finish_epoch()
             while self.current_iter < self.max_iter:
                 self.train_step()
-            t0 = time.perf_counter()
-            self.final_test_acc = self._accuracy(self.x_test, self.t_test)
-            self.final_eval_time = time.perf_counter() - t0
+            self.final_test_acc, self.final_eval_time = final_accuracy(self)
         except KeyboardInterrupt:
-            self._interrupted()
+            ckpt.save_interrupted(self)
             raise
         finally:
             self._close_bar()
@@ -371,17 +338,6 @@ class Trainer:
         self.log.write(event="final", step=self.current_iter, epoch=self.current_epoch,
                        final_test_acc=self.final_test_acc, eval_seconds=self.final_eval_time)
 
-    def _interrupted(self):
-        _save_interrupted(self)
-
-    def _accuracy(self, x, t):
-        if self.eval_batch_size is None:
-            return float(self.network.accuracy(x, t))
-        return float(self.network.accuracy(x, t, batch_size=self.eval_batch_size))
-
-    def _diverged(self, step, epoch, loss, grads_bad):
-        _restore_diverged(self, step, epoch, loss, grads_bad)
-
     # -- output ------------------------------------------------------------------------
     def _say(self, text):
         if self.verbose:
@@ -389,7 +345,7 @@ class Trainer:
 
     def _open_bar(self, epoch):
         done = self.current_iter - self._epoch_end(epoch - 1)   # >0 when resumed mid-epoch
-        images = self.sampler.images(done, self._epoch_end(epoch) - self._epoch_end(epoch - 1))
+        images = self.sampler.images(done, epoch_steps(self.sampler, epoch))
         self._bar = EpochBar(images, epoch, self.epochs, self.verbose and self.progress)
 
     def _close_bar(self):
@@ -398,12 +354,6 @@ class Trainer:
             self._bar = None
 
     # -- checkpoints -------------------------------------------------------------------
-    def _path(self, path):
-        path = self.checkpoint_path if path is None else os.fspath(path)
-        if path is None:
-            raise ValueError("no path given and the Trainer has no checkpoint_dir")
-        return path
-
     def save_checkpoint(self, path=None):
         """Write the full training state atomically to one .npz file.
 
@@ -413,7 +363,7 @@ class Trainer:
         the optimizer's scalars, both RNG states as of the last completed step, the
         histories and the run's configuration (see :mod:`cconv.training.checkpoint`).
         """
-        return ckpt.save(self, self._path(path))
+        return ckpt.save(self, ckpt.path_for(self, path))
 
     def load_checkpoint(self, path=None):
         """Restore the state written by :meth:`save_checkpoint` (parameters in place).
@@ -423,54 +373,14 @@ class Trainer:
         learning-rate schedule, optimizer class, or parameter set (names, shapes,
         dtypes); nothing is changed then.
         """
-        return ckpt.load(self, self._path(path))
+        return ckpt.load(self, ckpt.path_for(self, path))
 
     # -- history -----------------------------------------------------------------------
-    def _config(self):
-        return run_config(self)
-
     def history(self):
         """The run so far as a JSON-able dict (see :func:`cconv.training.log.history`)."""
         return history(self)
 
     def save_history(self, path):
         """Write :meth:`history` as JSON to ``path`` (atomically)."""
-        text = json.dumps(self.history(), indent=1).encode("utf-8")
-        return atomic_write(path, lambda f: f.write(text))
+        return save_history(self, path)
 
-
-def _save_interrupted(trainer):
-    """After Ctrl-C: rewind the RNGs to the last commit, checkpoint it, log it."""
-    trainer._close_bar()
-    # an interrupted step may have drawn from the RNGs: rewind to the last commit,
-    # so that calling train() again in this process continues exactly too
-    trainer._set_rng_states(trainer._snapshot)
-    where = f"step {trainer.current_iter}, epoch {trainer.current_epoch} completed"
-    if trainer.checkpoint_path is not None:
-        trainer.save_checkpoint()
-        trainer._say(f"interrupted after {where}; checkpoint saved to "
-                  f"{trainer.checkpoint_path} (resume=True continues from it)")
-    else:
-        trainer._say(f"interrupted after {where} (no checkpoint_dir, nothing saved)")
-    trainer.log.write(event="interrupted", step=trainer.current_iter, epoch=trainer.current_epoch,
-                   checkpoint=trainer.checkpoint_path)
-
-
-def _restore_diverged(trainer, step, epoch, loss, grads_bad):
-    """Put the state back to the start of the failing step (or the last checkpoint when
-    the parameters are no longer finite), report it and raise TrainingDiverged."""
-    trainer._close_bar()
-    trainer._set_rng_states(trainer._snapshot)    # the RNGs as at the start of the step
-    restored = "start of step"
-    have_ckpt = trainer.checkpoint_path is not None and os.path.exists(trainer.checkpoint_path)
-    if not all_finite(trainer.network.params):
-        restored = None
-        if have_ckpt:
-            trainer.load_checkpoint(trainer.checkpoint_path)
-            restored = (f"checkpoint {trainer.checkpoint_path} (epoch {trainer.current_epoch}, "
-                        f"step {trainer.current_iter})")
-    msg = describe(step, epoch, step - trainer._epoch_end(epoch - 1), loss, grads_bad,
-                   restored, trainer.checkpoint_path if have_ckpt else None)
-    trainer._say(msg)
-    trainer.log.write(event="diverged", step=step, epoch=epoch, loss=loss, restored=restored)
-    raise TrainingDiverged(msg, step=step, epoch=epoch, loss=loss, restored=restored)

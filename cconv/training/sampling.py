@@ -6,7 +6,8 @@ fails leaves the sampler where it was.
 """
 import numpy as np
 
-__all__ = ["EpochSampler", "BookSampler", "make_sampler", "SAMPLINGS"]
+__all__ = ["EpochSampler", "BookSampler", "make_sampler", "SAMPLINGS", "epoch_steps",
+           "epoch_images"]
 
 
 class EpochSampler:
@@ -99,3 +100,13 @@ def make_sampler(sampling, train_size, batch_size):
     if sampling not in SAMPLINGS:
         raise ValueError(f"sampling must be 'epoch' or 'book', got {sampling!r}")
     return SAMPLINGS[sampling](train_size, batch_size)
+
+
+def epoch_steps(sampler, e):
+    """Steps in epoch ``e`` (1-based)."""
+    return sampler.epoch_end(e) - sampler.epoch_end(e - 1)
+
+
+def epoch_images(sampler, e):
+    """Images trained on in epoch ``e`` (1-based)."""
+    return sampler.images(0, epoch_steps(sampler, e))
