@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 
 __all__ = ["integer", "positive_int", "real", "pair", "float_array", "param_array",
-           "forward_done", "is_integer"]
+           "forward_done", "is_integer", "is_real"]
 
 
 class ConfigError(RuntimeError):
@@ -24,6 +24,12 @@ def is_integer(v):
                               and not isinstance(v, (bool, np.bool_)))
 
 
+def is_real(v):
+    """True for a Python or NumPy real number (integers included) that is not a bool."""
+    return type(v) is float or (isinstance(v, numbers.Real)
+                                and not isinstance(v, (bool, np.bool_)))
+
+
 def integer(v, name, *, low=None, high=None, integral_float=False):
     """``v`` as an int (Python/NumPy integers; bools, floats and strings are refused).
 
@@ -31,8 +37,8 @@ def integer(v, name, *, low=None, high=None, integral_float=False):
     few arguments the book's scripts pass as floats; never a fractional one.
     """
     if type(v) is not int:   # the common case skips the slower abstract-class checks
-        if (integral_float and isinstance(v, numbers.Real) and not isinstance(
-                v, (bool, np.bool_)) and math.isfinite(v) and float(v).is_integer()):
+        if (integral_float and is_real(v) and math.isfinite(v)
+                and float(v).is_integer()):
             v = int(v)
         elif not is_integer(v):
             raise TypeError(f"{name} must be an int, not {type(v).__name__} ({v!r})")
@@ -55,7 +61,7 @@ def real(v, name, *, low=None, low_open=False, high=None, high_open=True):
     ``low``/``high`` bound it; ``low_open=True`` excludes ``low`` itself, and ``high``
     is excluded unless ``high_open=False``.
     """
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+    if not is_real(v):
         raise TypeError(f"{name} must be a real number, not {type(v).__name__} ({v!r})")
     v = float(v)
     if not math.isfinite(v):

@@ -6,6 +6,8 @@ thread count.
 from cython cimport floating
 from cython.parallel cimport prange
 
+from _blocks cimport block_end
+
 
 include "_build.pxi"
 
@@ -22,9 +24,7 @@ def relu_into(const floating[::1] x, floating[::1] out, int n_threads):
         raise ValueError(f"relu_into: lengths {n} and {out.shape[0]} differ")
     for blk in prange(nb, nogil=True, schedule='static', num_threads=n_threads):
         lo = blk * BLOCK
-        hi = lo + BLOCK
-        if hi > n:
-            hi = n
+        hi = block_end(lo, BLOCK, n)
         for i in range(lo, hi):
             v = x[i]
             out[i] = 0 if v <= 0 else v
@@ -40,9 +40,7 @@ def relu_backward_into(const floating[::1] dout, const floating[::1] y, floating
                          "differ")
     for blk in prange(nb, nogil=True, schedule='static', num_threads=n_threads):
         lo = blk * BLOCK
-        hi = lo + BLOCK
-        if hi > n:
-            hi = n
+        hi = block_end(lo, BLOCK, n)
         for i in range(lo, hi):
             g = dout[i]  # loaded unconditionally so the select vectorises
             dx[i] = 0 if y[i] <= 0 else g

@@ -9,6 +9,8 @@ from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.math cimport pow, powf, sqrt, sqrtf
 
+from _blocks cimport block_end
+
 
 include "_build.pxi"
 
@@ -85,9 +87,7 @@ def lrn_forward_into(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
     for t in prange(N * nblk, nogil=True, schedule='static', num_threads=n_threads):
         n = t // nblk
         h0 = (t % nblk) * rows
-        h1 = h0 + rows
-        if h1 > H:
-            h1 = H
+        h1 = block_end(h0, rows, H)
         off = n * C * HW + h0 * W
         _fwd_block(xp + off, op + off, sp + off, C, HW, (h1 - h0) * W,
                    size // 2, (size - 1) // 2, an, kk, bb, b075)
@@ -162,9 +162,7 @@ def lrn_backward_into(const floating[:, :, :, ::1] dout, const floating[:, :, :,
     for t in prange(N * nblk, nogil=True, schedule='static', num_threads=n_threads):
         n = t // nblk
         h0 = (t % nblk) * rows
-        h1 = h0 + rows
-        if h1 > H:
-            h1 = H
+        h1 = block_end(h0, rows, H)
         L = (h1 - h0) * W
         off = n * C * HW + h0 * W
         ws = wp + threadid() * wsize

@@ -8,11 +8,11 @@ Jupyter kernel :func:`make_progress` gives a live notebook bar instead
 turns every bar off by default.
 """
 import math
-import numbers
 import os
 import sys
 import time
 
+from .._checks import is_integer, is_real
 from . import notebook
 
 __all__ = ["Progress", "EpochBar", "make_progress", "format_seconds", "format_count",
@@ -59,7 +59,7 @@ def format_count(n, scale=False):
     as they are and floats with 4 significant digits.
     """
     if not scale:
-        if isinstance(n, numbers.Integral):
+        if is_integer(n):
             return str(int(n))
         return f"{float(n):.4g}"
     value = float(n)
@@ -74,9 +74,9 @@ def format_count(n, scale=False):
 
 
 def _format_value(v):
-    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+    if not is_real(v):
         return str(v)
-    if isinstance(v, numbers.Integral):
+    if is_integer(v):
         return str(int(v))
     return f"{float(v):.4g}"
 
@@ -144,7 +144,7 @@ class Progress:
     def __init__(self, total, desc="", unit="it", file=None, enabled=None, min_interval=0.1,
                  unit_scale=False, tty=None, clock=None):
         if total is not None:
-            if isinstance(total, bool) or not isinstance(total, numbers.Real):
+            if not is_real(total):
                 raise TypeError(f"total must be a number or None, not {type(total).__name__}")
             if not total >= 0:
                 raise ValueError(f"total must be >= 0 or None, not {total}")

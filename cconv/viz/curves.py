@@ -1,12 +1,12 @@
 """Learning curves: accuracy per epoch and loss per step of a training run."""
 import json
-import numbers
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from .._checks import is_real
 from ..util import smooth_curve
 from ._figure import _finish, _new_figure
 
@@ -74,11 +74,9 @@ def _history_extras(get, history):
     cfg = cfg if isinstance(cfg, Mapping) else {}
     test_size = cfg.get("test_size")
     sample = cfg.get("evaluate_sample_num_per_epoch") or test_size
-    real = (numbers.Real, np.floating, np.integer)
-    ok = lambda v: isinstance(v, real) and not isinstance(v, bool)  # noqa: E731
-    return {"final_test_acc": float(final) if ok(final) and np.isfinite(final) else None,
-            "eval_samples": int(sample) if ok(sample) else None,
-            "test_size": int(test_size) if ok(test_size) else None}
+    return {"final_test_acc": float(final) if is_real(final) and np.isfinite(final) else None,
+            "eval_samples": int(sample) if is_real(sample) else None,
+            "test_size": int(test_size) if is_real(test_size) else None}
 
 
 def _accuracy_limits(*curves):
