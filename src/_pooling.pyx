@@ -128,6 +128,17 @@ def maxpool_forward_into(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] 
                        H, W, OH, OW, PH, PW, sh, sw, ph, pw)
 
 
+cdef bint _no_windows(floating[:, :, :, ::1] dx, Py_ssize_t OH, Py_ssize_t OW) noexcept:
+    # A backward with nothing to add: dx is empty, or no window fits (dx is then zeroed).
+    cdef Py_ssize_t n = dx.shape[0] * dx.shape[1] * dx.shape[2] * dx.shape[3]
+    if n == 0:
+        return True
+    if OH * OW == 0:
+        memset(&dx[0, 0, 0, 0], 0, n * sizeof(floating))
+        return True
+    return False
+
+
 cdef inline void _maxpool_back_plane(const floating* dout, const uint16_t* arg,
                                      floating* dx, Py_ssize_t H, Py_ssize_t W,
                                      Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t PH,
@@ -160,12 +171,9 @@ def maxpool_backward_into(const floating[:, :, :, ::1] dout,
     cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
     cdef Py_ssize_t OH = dout.shape[2], OW = dout.shape[3]
     cdef Py_ssize_t t
-    if N * C == 0 or H * W == 0:
+    if _no_windows(dx, OH, OW):
         return
     cdef floating* dp = &dx[0, 0, 0, 0]
-    if OH * OW == 0:
-        memset(dp, 0, N * C * H * W * sizeof(floating))
-        return
     cdef const floating* gp = &dout[0, 0, 0, 0]
     cdef const uint16_t* ap = &arg[0, 0, 0, 0]
     # Plane (n, c) of dx belongs to one work item; overlapping windows add in (oh, ow)
@@ -272,12 +280,9 @@ def avgpool_backward_into(const floating[:, :, :, ::1] dout, floating[:, :, :, :
     cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
     cdef Py_ssize_t OH = dout.shape[2], OW = dout.shape[3]
     cdef Py_ssize_t t
-    if N * C == 0 or H * W == 0:
+    if _no_windows(dx, OH, OW):
         return
     cdef floating* dp = &dx[0, 0, 0, 0]
-    if OH * OW == 0:
-        memset(dp, 0, N * C * H * W * sizeof(floating))
-        return
     cdef const floating* gp = &dout[0, 0, 0, 0]
     for t in prange(N * C, nogil=True, schedule='static', num_threads=n_threads):
         _avgpool_back_plane(gp + t * OH * OW, dp + t * H * W, H, W, OH, OW,
