@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 
 __all__ = ["integer", "positive_int", "real", "pair", "float_array", "param_array",
-           "forward_done", "is_integer", "is_real"]
+           "forward_done", "is_integer", "is_real", "dout_array"]
 
 
 class ConfigError(RuntimeError):
@@ -126,3 +126,18 @@ def forward_done(layer, value):
         raise RuntimeError(f"{type(layer).__name__}.backward called before forward: "
                            "call forward first")
     return value
+
+
+def dout_array(layer, dout, shape, dtype):
+    """``dout`` as a layer's ``backward`` takes it: exactly the forward output's ``shape``,
+    in its float ``dtype`` (None: dout's own float dtype).
+
+    Integer, bool and float16 arrays are converted to ``dtype`` (never truncated);
+    complex, object and string arrays raise TypeError; any other shape raises ValueError
+    naming both shapes (broadcasting would return a gradient of another shape).
+    """
+    d = float_array(dout, "dout")
+    if d.shape != tuple(shape):
+        raise ValueError(f"{type(layer).__name__}.backward: dout has shape {d.shape}, the "
+                         f"forward output had shape {tuple(shape)}")
+    return d if dtype is None or d.dtype == dtype else d.astype(dtype)

@@ -53,6 +53,7 @@ import os
 import secrets
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -298,7 +299,11 @@ def _create_part_file(dest):
 def _download_from(url, dest, expected_sha, progress):
     """Fetch `url` into `dest` atomically after checking its content, or raise _MirrorFailed."""
     from . import __version__
-    request = urllib.request.Request(url, headers={"User-Agent": f"cconv/{__version__} (urllib)"})
+    try:
+        request = urllib.request.Request(url, headers={"User-Agent":
+                                                       f"cconv/{__version__} (urllib)"})
+    except ValueError as e:   # "unknown url type", "Invalid IPv6 URL"
+        raise _MirrorFailed(f"not a URL ({e})") from None
     fd, tmp = _create_part_file(dest)
     done = False
     try:
@@ -356,12 +361,30 @@ def _download_from(url, dest, expected_sha, progress):
                 pass
 
 
+def _not_a_mirror(mirror):
+    """Why ``mirror`` cannot be a base URL, or None (http://, https:// or file:// only)."""
+    try:
+        parts = urllib.parse.urlsplit(mirror)
+    except ValueError as e:
+        return f"not a URL ({e})"
+    if parts.scheme not in ("http", "https", "file"):
+        return "not a URL: a mirror starts with http://, https:// or file://"
+    if parts.scheme != "file" and not parts.hostname:
+        return "not a URL: no host name"
+    return None
+
+
 def _download(ds, stem, target, mirrors, progress, dirs):
     filename = stem + ".gz"
     dest = target / filename
     failures = []
     for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + filename
+        problem = _not_a_mirror(mirror)
+        if problem:
+            logger.warning("cconv: skipping mirror %r: %s", mirror, problem)
+            failures.append(f"  {mirror!r}: {problem}")
+            continue
         try:
             _download_from(url, dest, ds.sha256[stem], progress)
         except _MirrorFailed as e:

@@ -210,11 +210,31 @@ def target_labels(t):
     return t
 
 
+def _check_one_hot(t):
+    """Targets shaped like the scores must be one-hot (or soft) rows: values in [0, 1]
+    summing to 1. Labels of a single sample's shape (K,) would otherwise be taken as a
+    one-hot row, and the loss and its gradient would disagree."""
+    if t.dtype.kind not in "biuf":
+        raise TypeError(f"one-hot targets must be numbers, got dtype {t.dtype}")
+    if t.size == 0:
+        return
+    rows = t.sum(axis=1, dtype=np.float64)
+    bad = np.flatnonzero((np.abs(rows - 1) > 1e-3) | np.any((t < 0) | (t > 1), axis=1))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"targets of the scores' shape {t.shape} must be one-hot rows "
+                         f"(values in [0, 1] summing to 1); row {i} is {t[i][:10]}"
+                         f"{'...' if t.shape[1] > 10 else ''} (integer labels of one "
+                         f"sample: pass t as shape (1,))")
+
+
 def _labels(y, t):
     """Targets -> integer labels of shape (N,), given y of shape (N, K)."""
     t = np.asarray(t)
     N, K = y.shape
     if t.shape == y.shape:          # one-hot (the book takes its argmax)
+        if K > 1:                   # (N, 1) of one class: label 0 either way
+            _check_one_hot(t)
         return np.argmax(t, axis=1)
     if t.shape == (N, 1):           # a column of labels, as the book's gradient check
         t = t[:, 0]

@@ -778,7 +778,10 @@ class LayerMachine(RuleBasedStateMachine):
                     how = "onehot"
             if xf.ndim != 2 or xf.shape[0] == 0:
                 raise Bad(f"x shape {xf.shape}")
-            if tt.shape == xf.shape and how == "onehot":
+            if tt.shape == xf.shape:
+                if how != "onehot" or tt.dtype.kind not in "biuf" or np.any(
+                        (tt < 0) | (tt > 1)) or np.any(np.abs(tt.sum(axis=1) - 1) > 1e-3):
+                    raise Bad(f"targets of the scores' shape {tt.shape} that are not one-hot")
                 labels = tt.argmax(axis=1)
             elif tt.shape == (xf.shape[0],) and tt.dtype.kind in "iu":
                 labels = tt

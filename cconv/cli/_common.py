@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from .._checks import integer
+from ..io.files import open_regular
 
 EXIT_USAGE = 2       # bad arguments, missing or wrong input files, unwritable output
 EXIT_FAILED = 1      # the work itself failed (training diverged)
@@ -152,7 +153,7 @@ def _load_params(path, net_name=None):
                                           f"({', '.join(_networks())})") from None
                 raise
         dtype = "float64"  # the book's pickles
-        with open(p, "rb") as f:
+        with open_regular(p) as f:
             is_zip = f.read(2) == b"PK"
         if is_zip:
             try:
@@ -168,7 +169,7 @@ def _load_params(path, net_name=None):
 def _run_summary(params):
     """The ``summary.json`` of the run folder that holds ``params``, or {}."""
     try:
-        with open(Path(params).parent / "summary.json", encoding="utf-8") as f:
+        with open_regular(Path(params).parent / "summary.json", "r", encoding="utf-8") as f:
             summary = json.load(f)
     except (OSError, ValueError):
         return {}

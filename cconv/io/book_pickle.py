@@ -15,6 +15,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from .files import open_regular
 from .npz import save_npz_atomic
 
 __all__ = ["ParamsFileError", "load_book_pickle", "convert_pkl_to_npz"]
@@ -158,7 +159,7 @@ def load_book_pickle(path):
         If the file holds anything but a dict of str -> numeric ndarray (a pickle that
         would import other callables is refused before anything runs).
     """
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         data = f.read()
     try:
         # Walk the opcodes first: pickletools reads each length-prefixed argument from

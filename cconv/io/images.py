@@ -6,8 +6,35 @@ from pathlib import Path
 import numpy as np
 
 from .._checks import pair
+from .files import open_regular
 
 _LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601, what PIL's convert("L") uses
+
+
+#: The most pixels a picture read as network input may have (a decompression bomb's
+#: header claims billions; Pillow only warns below 179 million).
+MAX_IMAGE_PIXELS = 50_000_000
+
+
+def _decode(f, p, png):
+    """The picture in the open file ``f`` as floats in [0, 1] (H, W[, channels])."""
+    from PIL import Image, UnidentifiedImageError
+    if png:
+        import matplotlib.image as mpimg
+        return np.asarray(mpimg.imread(f, format="png"), dtype=np.float64)
+    try:
+        with Image.open(f) as im:
+            im.load()
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                a = np.asarray(im, dtype=np.float64)
+                return a / (65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0)
+            if im.mode == "F":
+                return np.asarray(im, dtype=np.float64)
+            has_alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
+            im = im.convert("RGBA" if has_alpha else "RGB")
+            return np.asarray(im, dtype=np.float64) / 255.0
+    except UnidentifiedImageError:
+        raise ValueError(f"'{p}' is not an image Pillow can read") from None
 
 
 def _to_gray(a):
@@ -48,31 +75,27 @@ def load_image(path, size=None, *, invert=False):
         p = Path(os.fspath(path))
     except TypeError:
         raise TypeError(f"path must be a str or os.PathLike, not {type(path).__name__}") from None
-    if not p.is_file():
+    if not p.exists():
         raise FileNotFoundError(2, f"no image file at '{p}'")
     from PIL import Image, UnidentifiedImageError
 
-    if p.suffix.lower() == ".png":
-        import matplotlib.image as mpimg
-        try:
-            a = np.asarray(mpimg.imread(p), dtype=np.float64)  # PNG: floats in [0, 1]
-        except (SyntaxError, ValueError, UnidentifiedImageError):  # PIL: "not a PNG file"
-            raise ValueError(f"'{p}' is not an image Pillow can read") from None
-    else:
-        try:
-            with Image.open(p) as im:
-                im.load()
-                if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                    a = np.asarray(im, dtype=np.float64)
-                    a = a / (65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0)
-                elif im.mode == "F":
-                    a = np.asarray(im, dtype=np.float64)
-                else:
-                    has_alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
-                    im = im.convert("RGBA" if has_alpha else "RGB")
-                    a = np.asarray(im, dtype=np.float64) / 255.0
-        except UnidentifiedImageError:
-            raise ValueError(f"'{p}' is not an image Pillow can read") from None
+    try:
+        with open_regular(p) as f:   # FIFOs, devices, folders refused before reading
+            try:
+                with Image.open(f) as im:   # the header only
+                    w, h = im.size
+            except UnidentifiedImageError:
+                raise ValueError(f"'{p}' is not an image Pillow can read") from None
+            if w * h > MAX_IMAGE_PIXELS:
+                raise ValueError(f"'{p}' is {w}x{h} pixels, more than the "
+                                 f"{MAX_IMAGE_PIXELS:,} a picture may have here")
+            f.seek(0)
+            a = _decode(f, p, p.suffix.lower() == ".png")
+    except (OSError, ValueError):
+        raise
+    except Exception as exc:  # noqa: BLE001 -- Pillow's decoders raise many kinds
+        raise ValueError(f"'{p}' is not a picture cconv can read ({type(exc).__name__}: "
+                         f"{exc})") from None
     gray = _to_gray(a)
     if size is not None:
         h, w = pair(size, "size")

@@ -15,6 +15,8 @@ import zlib
 
 import numpy as np
 
+from .files import NotARegularFileError, check_replaceable, open_regular
+
 __all__ = ["atomic_write", "save_npz_atomic", "load_npz", "NpzMetadataError", "META_KEY"]
 
 META_KEY = "__meta__"  # the npz member holding the JSON metadata (a 1-element str array)
@@ -71,6 +73,7 @@ def atomic_write(path, writer):
         raise FileNotFoundError(f"cannot write {path!r}: directory {dirname!r} does not exist")
     if os.path.isdir(path):
         raise IsADirectoryError(f"cannot write {path!r}: it is a directory")
+    check_replaceable(path)   # a FIFO or a device is never replaced by a file
     base = os.path.basename(path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     while True:
@@ -220,6 +223,43 @@ def _read_member(zf, info):
     return arr.reshape(shape)
 
 
+#: A compressed member may inflate at most this much (deflate's ceiling is about 1032:1;
+#: cconv writes stored members, and float parameters compress to about 1.1:1).
+MAX_RATIO = 100
+
+
+def _check_sizes(info, archive_size):
+    """Refuse a member whose claimed size the archive cannot hold: a stored member larger
+    than the file, or a compressed one inflating more than MAX_RATIO times (a bomb)."""
+    name = info.filename
+    if info.compress_type == zipfile.ZIP_STORED:
+        if info.file_size > archive_size:
+            raise ValueError(f"member {name!r} claims {info.file_size:,} bytes, more than "
+                             f"the whole {archive_size:,}-byte file")
+    elif info.file_size > MAX_RATIO * max(1, info.compress_size) + (1 << 20):
+        raise ValueError(f"member {name!r} would inflate {info.compress_size:,} bytes to "
+                         f"{info.file_size:,} (more than {MAX_RATIO} times: refusing a "
+                         f"decompression bomb)")
+
+
+def _read_members(zf, archive_size):
+    """(arrays, meta) of an open archive; every member's sizes checked before reading."""
+    infos = {}
+    for info in zf.infolist():   # a name stored twice: the last entry wins, as np.load
+        infos[info.filename] = info
+    for info in infos.values():
+        _check_sizes(info, archive_size)
+    arrays, meta = {}, None
+    for member, info in infos.items():
+        key = member[:-4] if member.endswith(".npy") else member
+        a = _read_member(zf, info)
+        if key == META_KEY:
+            meta = _parse_meta(a)
+        else:
+            arrays[key] = a
+    return arrays, meta
+
+
 def _parse_meta(m):
     if m.shape != (1,) or m.dtype.kind != "U":
         raise NpzMetadataError(f"member {META_KEY!r} is not a 1-element str array")
@@ -263,21 +303,15 @@ def load_npz(path):
     """
     path = os.fspath(path)
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             head = f.read(6)
-        if head == b"\x93NUMPY":
-            raise ValueError("not an .npz archive (a single .npy array?)")
-        with zipfile.ZipFile(path) as zf:
-            arrays, meta = {}, None
-            # A name stored twice: the last entry wins, as in zipfile and np.load.
-            for member in dict.fromkeys(zf.namelist()):
-                key = member[:-4] if member.endswith(".npy") else member
-                a = _read_member(zf, zf.getinfo(member))
-                if key == META_KEY:
-                    meta = _parse_meta(a)
-                else:
-                    arrays[key] = a
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
+            if head == b"\x93NUMPY":
+                raise ValueError("not an .npz archive (a single .npy array?)")
+            f.seek(0)
+            size = os.fstat(f.fileno()).st_size
+            with zipfile.ZipFile(f) as zf:
+                arrays, meta = _read_members(zf, size)
+    except (FileNotFoundError, IsADirectoryError, PermissionError, NotARegularFileError):
         raise
     except NpzMetadataError as exc:
         raise NpzMetadataError(f"cannot read {path!r}: truncated or corrupt .npz file "

@@ -15,6 +15,7 @@ from .._checks import float_array, integer
 from ..functions import target_labels
 from ..gradient import numerical_gradient
 from ..io.book_pickle import ParamsFileError, load_book_pickle
+from ..io.files import open_regular
 from ..io.npz import load_npz, save_npz_atomic
 from ..ops.geometry import out_size as conv_out  # noqa: F401  (for the networks)
 
@@ -59,7 +60,7 @@ def check_input_dim(input_dim):
 
 def _read_params_file(path):
     """``(arrays, meta)`` of a params file: cconv's .npz or the book's pickle."""
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         head = f.read(4)
     if head[:2] == b"PK":
         try:
@@ -168,9 +169,14 @@ class Network:
         Fixes two bugs of the book: it silently drops the last partial batch, and with
         labels of shape (N, 1) (what its gradient check passes) it takes an argmax over the
         one column, turning every label into 0, so the accuracy it reports is the fraction
-        of samples predicted as class 0.
+        of samples predicted as class 0. ``t`` must hold one target per sample of ``x``:
+        integer labels (N,) or (N, 1) in ``[0, output_size)``, or one-hot rows
+        (N, output_size); anything else raises (the book compares what broadcasting
+        makes of it). 0.0 for an empty ``x``.
         """
-        t = target_labels(t)
+        batch_size = integer(batch_size, "batch_size", low=1)
+        x = self._input(x)
+        t = self._targets(t, len(x))
         n = len(x)
         if n == 0:
             return 0.0
@@ -179,6 +185,32 @@ class Network:
             y = self.predict(x[i:i + batch_size])
             acc += int(np.sum(np.argmax(y, axis=1) == t[i:i + batch_size]))
         return acc / n
+
+    def _targets(self, t, n):
+        """``t`` as integer labels (n,), from labels or one-hot rows (else an error)."""
+        t = np.asarray(t)
+        k = self._n_classes()
+        if t.shape == (n, 1) and k != 1:   # a column of labels (the book's gradient check)
+            t = t[:, 0]
+        if t.ndim == 2 and t.shape[0] == n and (k is None or t.shape[1] == k):
+            if t.dtype.kind not in "biuf":
+                raise TypeError(f"one-hot targets must be numbers, got dtype {t.dtype}")
+            return np.argmax(t, axis=1) if n else np.zeros(0, dtype=np.intp)
+        if t.shape != (n,):
+            raise ValueError(f"t has shape {t.shape}; for {n} samples it must be labels "
+                             f"({n},) or one-hot ({n}, {k if k is not None else 'K'})")
+        if n and t.dtype.kind not in "iu":
+            raise TypeError(f"label targets must be integers, got dtype {t.dtype} (pass "
+                            "one-hot targets of shape (N, K) or integer labels)")
+        if n and k is not None and (t.min() < 0 or t.max() >= k):
+            raise ValueError(f"labels must lie in [0, {k}) for {k} classes, got "
+                             f"[{t.min()}, {t.max()}]")
+        return t
+
+    def _n_classes(self):
+        """The number of classes the network scores (``output_size``), or None."""
+        k = self.config.get("output_size")
+        return int(k) if isinstance(k, (int, np.integer)) else None
 
     def predict_labels(self, x, batch_size=100):
         """Predicted class of every sample, in batches."""

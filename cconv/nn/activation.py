@@ -2,7 +2,7 @@
 import numpy as np
 
 from .. import ops
-from .._checks import float_array, forward_done
+from .._checks import dout_array, float_array, forward_done
 from ..functions import sigmoid
 from .base import Layer
 
@@ -20,49 +20,60 @@ class Relu(Layer):
     Attributes
     ----------
     mask : ndarray of bool, shape of the last ``x``
-        Where ``x <= 0`` (the book's mask), computed on demand from ``out``.
+        Where ``x <= 0`` (the book's mask): what ``backward`` reads.
     out : ndarray
-        The last output (kept instead of a boolean mask: backward reads it).
+        The last output (the array ``forward`` returned).
 
     Notes
     -----
     Book bug fixed: the book's ``backward`` writes zeros into ``dout`` in place, which
     corrupts the caller's array; here ``backward`` returns a new array and never
-    modifies ``dout``. NaN inputs pass through, as in the book (``NaN <= 0`` is False).
+    modifies ``dout``. Like the book, ``backward`` reads its own mask, so it stays right
+    when the caller edits the returned output. NaN inputs pass through, as in the book
+    (``NaN <= 0`` is False).
     """
 
     def __init__(self, n_threads=None):
         self.out = None
+        self.mask = None
         self.n_threads = n_threads
-
-    @property
-    def mask(self):
-        return None if self.out is None else (self.out <= 0)
 
     def forward(self, x):
         """``x`` (any shape) -> ``max(0, x)``, same shape and dtype."""
-        self.out = ops.relu(x, n_threads=self.n_threads)
-        return self.out
+        out = ops.relu(x, n_threads=self.n_threads)
+        self.mask = out <= 0   # (x <= 0), NaN included as the book's
+        self.out = out
+        return out
 
     def backward(self, dout):
         """``dout`` (shape of the output) -> ``dx``, a new array; ``dout`` is left alone."""
-        return ops.relu_backward(dout, forward_done(self, self.out), n_threads=self.n_threads)
+        mask = forward_done(self, self.mask)
+        d = dout_array(self, dout, mask.shape, self.out.dtype)
+        return np.where(mask, d.dtype.type(0), d)
 
 
 class _FromOutput(Layer):
-    """An activation whose gradient is a function of its output (kept in ``out``)."""
+    """An activation whose gradient is a function of its output.
+
+    ``out`` is the array ``forward`` returned; ``backward`` reads a private copy of it,
+    so an edit of the returned array by the caller cannot change the gradient.
+    """
 
     def __init__(self):
         self.out = None
+        self._y = None
 
     def forward(self, x):
         """``x`` (any shape) -> the activation of ``x``, same shape and dtype."""
-        self.out = self._f(x)
-        return self.out
+        out = np.asarray(self._f(x))
+        self._y = out.copy()
+        self.out = out
+        return out
 
     def backward(self, dout):
-        """``dout`` -> ``dout * f'(x)``, written with the output."""
-        return self._backward(dout, forward_done(self, self.out))
+        """``dout`` (the output's shape) -> ``dout * f'(x)``, written with the output."""
+        y = forward_done(self, self._y)
+        return self._backward(dout_array(self, dout, y.shape, y.dtype), y)
 
 
 class Sigmoid(_FromOutput):

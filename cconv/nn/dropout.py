@@ -1,7 +1,7 @@
 """Dropout, the book's (original, not inverted) version."""
 import numpy as np
 
-from .._checks import float_array, forward_done, real
+from .._checks import dout_array, float_array, forward_done, real
 from .base import Layer
 
 __all__ = ["Dropout"]
@@ -52,17 +52,29 @@ class Dropout(Layer):
     def forward(self, x, train_flg=True):
         """``x`` (any shape) -> ``x * mask`` (training) or ``x * (1 - ratio)`` (test)."""
         ratio = _ratio(self.dropout_ratio)
+        rng = self.rng
+        if train_flg and rng is not None and not isinstance(rng, (np.random.Generator,
+                                                                  np.random.RandomState)):
+            raise TypeError(f"Dropout.rng must be a numpy.random.Generator (or None: "
+                            f"numpy's global RNG), not {type(rng).__name__} ({rng!r:.40})")
         x = float_array(x, "x")
+        self._out = (x.shape, x.dtype)
         self.training = bool(train_flg)
         if train_flg:
-            u = self.rng.random(x.shape) if self.rng is not None else np.random.rand(*x.shape)
+            u = rng.random(x.shape) if rng is not None else np.random.rand(*x.shape)
             self.mask = u > ratio
             return x * self.mask
         self._scale = x.dtype.type(1.0 - ratio)
         return x * self._scale
 
     def backward(self, dout):
-        """``dout * mask`` (training forward) or ``dout * (1 - ratio)`` (test forward)."""
+        """``dout * mask`` (training forward) or ``dout * (1 - ratio)`` (test forward).
+
+        ``dout`` must have the forward output's shape (its dtype is converted to the
+        output's float dtype)."""
         if self.training is False:
-            return dout * self._scale
-        return dout * forward_done(self, self.mask)
+            shape, dtype = self._out
+            return dout_array(self, dout, shape, dtype) * self._scale
+        mask = forward_done(self, self.mask)
+        out = getattr(self, "_out", None)   # (None: a subclass that sets only the mask)
+        return dout_array(self, dout, mask.shape, out and out[1]) * mask

@@ -3,7 +3,7 @@ input standardisation). LRN, which normalises across channels, has its own famil
 (:mod:`cconv.nn.lrn`)."""
 import numpy as np
 
-from .._checks import float_array, forward_done, param_array, real
+from .._checks import dout_array, float_array, forward_done, param_array, real
 from ..ops._buffers import same_dtype
 from ..ops.linear import _flat
 from .base import Layer
@@ -74,16 +74,17 @@ class BatchNormalization(Layer):
     def forward(self, x, train_flg=True):
         """``x`` (N, D) or (N, ...) -> normalised, scaled and shifted, same shape."""
         x = float_array(x, "x")
-        self.input_shape = x.shape
+        input_shape = x.shape
         if x.ndim != 2:
             if x.ndim == 0:
                 raise ValueError("BatchNormalization needs a batch, got a scalar")
             x = _flat(x)
         if x.shape[1] != self.gamma.size or self.beta.shape != self.gamma.shape:
-            raise ValueError(f"x of shape {self.input_shape} has {x.shape[1]} features per "
+            raise ValueError(f"x of shape {input_shape} has {x.shape[1]} features per "
                              f"sample, but gamma has {self.gamma.size} (beta "
                              f"{self.beta.size})")
         out = self._forward(x, train_flg)
+        self.input_shape = input_shape   # only once the forward has worked
         self.training = bool(train_flg)
         return out.reshape(*self.input_shape)
 
@@ -92,6 +93,7 @@ class BatchNormalization(Layer):
         D = x.shape[1]
         if self.running_mean is None:
             self.running_mean = np.zeros(D, dtype=x.dtype)
+        if self.running_var is None:
             self.running_var = np.zeros(D, dtype=x.dtype)
         for name in self.buffer_names:
             if np.shape(getattr(self, name)) != (D,):
@@ -189,14 +191,8 @@ class Normalize(Layer):
 
     @staticmethod
     def _check(mean, std):
-        try:
-            m, s = float(mean), float(std)
-        except (TypeError, ValueError):
-            m = s = float("nan")
-        if not np.isfinite(m) or not (np.isfinite(s) and s > 0):
-            raise ValueError(f"Normalize needs a finite mean and a finite std > 0, got "
-                             f"mean={mean!r}, std={std!r}")
-        return m, s
+        return (real(mean, "Normalize mean"),
+                real(std, "Normalize std", low=0.0, low_open=True, high=None))
 
     def forward(self, x):
         """``x`` (any shape) -> ``(x - mean) / std``, same shape and dtype."""
@@ -204,13 +200,12 @@ class Normalize(Layer):
         x = float_array(x, "x")
         t = x.dtype.type
         self.dtype = x.dtype
+        self._saved = (x.shape, x.dtype, std)   # backward differentiates this forward
         out = np.subtract(x, t(mean))
         out /= t(std)
         return out
 
     def backward(self, dout):
-        """``dout`` -> ``dout / std`` (in the dtype of the last input)."""
-        if self.dtype is None:
-            raise RuntimeError("Normalize.backward called before forward")
-        dout = np.asarray(dout, dtype=self.dtype)
-        return dout / self.dtype.type(self._check(self.mean, self.std)[1])
+        """``dout`` (the output's shape) -> ``dout / std``, with the forward's ``std``."""
+        shape, dtype, std = forward_done(self, getattr(self, "_saved", None))
+        return dout_array(self, dout, shape, dtype) / dtype.type(std)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .._checks import is_real
+from ..io.files import open_regular
 from ..util import smooth_curve
 from ._figure import _finish, _new_figure
 
@@ -24,7 +25,7 @@ def _history(history):
     if isinstance(history, (str, os.PathLike)):
         p = Path(os.fspath(history))
         try:
-            with open(p, encoding="utf-8") as fh:
+            with open_regular(p, "r", encoding="utf-8") as fh:
                 history = json.load(fh)
         except FileNotFoundError:
             raise FileNotFoundError(2, f"no history file at '{p}'") from None
