@@ -3,6 +3,8 @@
 Imported by the ops (:mod:`cconv.ops`) and by :mod:`cconv._config`, which reports them.
 """
 import os
+import threading
+import warnings
 
 from ._checks import is_integer
 
@@ -52,6 +54,75 @@ def last_level_cache_bytes():
     return None
 
 
+# The largest thread count known to start (None: not probed yet), and the ceiling found
+# when a probe could not start all the threads it asked for.
+_started = 1
+_ceiling = None
+_probe_lock = threading.Lock()
+
+
+def _stack_size():
+    """OpenMP's thread stack size in bytes ($OMP_STACKSIZE/$GOMP_STACKSIZE), or 0."""
+    for var in ("OMP_STACKSIZE", "GOMP_STACKSIZE"):
+        raw = os.environ.get(var, "").strip().upper()
+        if raw:
+            unit = {"B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(raw[-1:])
+            try:
+                return int(raw[:-1] if unit else raw) * (unit or 1 << 10)
+            except ValueError:
+                return 0
+    return 0
+
+
+def _startable(n):
+    """How many of ``n`` threads can run at once here: n, or fewer (with a warning).
+
+    OpenMP runtimes end the process when they cannot create a team member (libgomp:
+    "Thread creation failed", then exit), so a count is tried once with Python threads
+    of OpenMP's stack size before any kernel gets it; a count that fails is lowered to
+    half of what started, and stays the ceiling for the rest of the process.
+    """
+    global _started, _ceiling
+    if n <= _started:
+        return n
+    if _ceiling is not None and n > _ceiling:
+        return _ceiling
+    with _probe_lock:
+        if n <= _started:
+            return n
+        release = threading.Event()
+        threads = []
+        old = threading.stack_size()
+        try:
+            size = _stack_size()
+            if size:
+                try:
+                    threading.stack_size(max(size, 32768))
+                except (ValueError, RuntimeError):
+                    pass
+            for _ in range(n - 1):   # the calling thread is the team's first member
+                t = threading.Thread(target=release.wait, daemon=True)
+                try:
+                    t.start()
+                except RuntimeError:   # "can't start new thread"
+                    break
+                threads.append(t)
+        finally:
+            release.set()
+            threading.stack_size(old)
+            for t in threads:
+                t.join()
+        ok = len(threads) + 1
+        if ok >= n:
+            _started = n
+            return n
+        _ceiling = max(1, ok // 2)
+    warnings.warn(f"cconv: only {ok} of the {n} threads asked for could be started on "
+                  f"this machine; using {_ceiling} (set_num_threads or OMP_NUM_THREADS "
+                  f"to change it)", RuntimeWarning, stacklevel=3)
+    return _ceiling
+
+
 def _env_threads():
     # OMP_NUM_THREADS above MAX_THREADS is clamped to it (an environment setting should
     # not make every call fail); unparsable or non-positive values are ignored.
@@ -72,23 +143,25 @@ def resolve_threads(n_threads=None):
     ``MAX_THREADS``), else the CPUs this process may use; -1 -> all usable CPUs (at most
     ``MAX_THREADS``); a positive int up to ``MAX_THREADS`` (4096) is taken as is; 0, a
     larger count or any other value is an error (ValueError, TypeError for non-ints).
+    A count this machine cannot start (memory, process limits) is lowered, with a
+    RuntimeWarning, to half of what could be started: OpenMP would end the process.
     """
     if n_threads is None:
         if _num_threads is not None:
-            return _num_threads
+            return _startable(_num_threads)
         env = _env_threads()
-        return env if env is not None else _available_cpus()
+        return _startable(env) if env is not None else _available_cpus()
     if not is_integer(n_threads):
         raise TypeError(f"n_threads must be an int or None, not {type(n_threads).__name__}")
     n = int(n_threads)
     if n == -1:
-        return min(_available_cpus(), MAX_THREADS)
+        return _startable(min(_available_cpus(), MAX_THREADS))
     if n <= 0:
         raise ValueError(f"n_threads must be a positive int, -1 (all CPUs) or None, not {n}")
     if n > MAX_THREADS:
         raise ValueError(f"n_threads={n} is more than cconv's limit of {MAX_THREADS} "
                          "threads")
-    return n
+    return _startable(n)
 
 
 def set_num_threads(n_threads):

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import zlib
 
+import numpy as np
 import pytest
 
 
@@ -89,3 +90,53 @@ def test_mirror_list_with_non_url_entries_tries_the_next_mirror(tmp_path, monkey
                        f"not a url, http://[::1/,javascript:x, file://{mnist_dir}/")
     paths = fetch("mnist", tmp_path / "data", download=True, bundled=False)
     assert all(os.path.isfile(p) for p in paths.values())
+
+
+THREADS_UNDER_A_MEMORY_LIMIT = """
+import warnings
+import numpy as np
+import cconv
+from cconv import ops
+warnings.simplefilter("always")
+try:
+    with warnings.catch_warnings(record=True) as w:
+        out = ops.im2col(np.zeros((64, 1, 16, 16)), 2, 2, n_threads=1000)
+        cconv.set_num_threads(2000)
+    print("result", out.shape, "threads now", cconv.get_num_threads())
+    print("warned", [str(x.message) for x in w])
+finally:
+    print("finally ran")
+"""
+
+
+@pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+                    reason="ASan reserves terabytes of address space: no RLIMIT_AS")
+def test_thread_count_that_cannot_start_is_lowered_not_fatal():
+    # libgomp exit()s the process when it cannot create a team member ("Thread creation
+    # failed"): with 3 GB of address space, 1000 threads of 8 MB stacks do not fit.
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+    proc = subprocess.run([sys.executable, "-c", THREADS_UNDER_A_MEMORY_LIMIT],
+                          preexec_fn=limit, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "OMP_STACKSIZE": ""})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "finally ran" in proc.stdout and "result (14400, 4)" in proc.stdout, proc.stdout
+    assert "could be started on this machine" in proc.stdout, proc.stdout
+    assert "Thread creation failed" not in proc.stderr
+
+
+def test_thread_counts_beyond_the_ceiling_are_refused():
+    import cconv
+    from cconv import ops
+    for bad in (4097, 100000, 2 ** 31, 2 ** 64):
+        with pytest.raises(ValueError, match="limit of 4096"):
+            cconv.set_num_threads(bad)
+        with pytest.raises(ValueError, match="limit of 4096"):
+            ops.im2col(np.zeros((1, 1, 2, 2)), 1, 1, n_threads=bad)
+    for bad in (2.0, True, "4", None.__class__):
+        with pytest.raises(TypeError):
+            cconv.set_num_threads(bad)
+    env = {**os.environ, "OMP_NUM_THREADS": "100000"}   # clamped, not fatal
+    out = subprocess.run([sys.executable, "-c", "import cconv; print(cconv.get_num_threads())"],
+                         env=env, capture_output=True, text=True, timeout=60, check=True)
+    assert int(out.stdout) <= 4096
