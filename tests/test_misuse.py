@@ -140,3 +140,56 @@ def test_thread_counts_beyond_the_ceiling_are_refused():
     out = subprocess.run([sys.executable, "-c", "import cconv; print(cconv.get_num_threads())"],
                          env=env, capture_output=True, text=True, timeout=60, check=True)
     assert int(out.stdout) <= 4096
+
+
+LOAD_NETWORK = """
+import sys
+from cconv.networks import ParamsFileError, load_network
+try:
+    load_network(sys.argv[1])
+    print('accepted')
+except ParamsFileError as e:
+    print('ParamsFileError', e)
+"""
+
+
+def test_small_params_file_whose_config_asks_for_huge_layers(tmp_path):
+    from cconv.io.npz import load_npz, save_npz_atomic
+    from cconv.networks import SimpleConvNet
+    net = SimpleConvNet(input_dim=(1, 8, 8), conv_param={"filter_num": 2, "filter_size": 3,
+                                                         "pad": 0, "stride": 1},
+                        hidden_size=3, output_size=2, rng=0)
+    good = tmp_path / "good.npz"
+    net.save_params(good)
+    arrays, meta = load_npz(good)
+    meta["config"]["hidden_size"] = 10 ** 9          # W2: (18, 1e9) float64 = 144 GB
+    bomb = tmp_path / "bomb.npz"
+    save_npz_atomic(bomb, arrays, meta)
+    assert bomb.stat().st_size < 4096
+    out, peak = _peak_mib(LOAD_NETWORK, bomb)
+    assert "ParamsFileError" in out and "asks for a weight of shape (18, 1000000000)" in out, out
+    base = _peak_mib("import cconv.networks")[1]
+    assert peak - base < 20, f"peak {peak} MiB (import alone: {base} MiB)"
+    assert "accepted" in _peak_mib(LOAD_NETWORK, good)[0]
+
+
+def test_npz_member_inflating_too_much_is_refused_before_reading(tmp_path):
+    import zipfile
+    from cconv.io.npz import load_npz
+    path = tmp_path / "bomb.npz"
+    header = np.lib.format.header_data_from_array_1_0(np.zeros(0))
+    header["shape"] = (250_000_000,)                   # 2 GB of float64 zeros
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("W1.npy", "w", force_zip64=True) as f:
+            np.lib.format.write_array_header_1_0(f, header)
+            block = bytes(1 << 24)
+            for _ in range(2_000_000_000 // len(block)):
+                f.write(block)
+            f.write(bytes(2_000_000_000 % len(block)))
+    assert path.stat().st_size < 4 << 20
+    out, peak = _peak_mib("import sys\nfrom cconv.io.npz import load_npz\n"
+                          "try:\n    load_npz(sys.argv[1]); print('accepted')\n"
+                          "except ValueError as e:\n    print('ValueError', e)\n", path)
+    assert "decompression bomb" in out, out
+    base = _peak_mib("import cconv.io.npz")[1]
+    assert peak - base < 20, f"peak {peak} MiB (import alone: {base} MiB)"

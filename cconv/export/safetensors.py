@@ -170,7 +170,8 @@ def load_safetensors(path, network=None, cast=False):
             raise ParamsFileError(f"{path}: no cconv network description in the "
                                   "safetensors metadata (pass network=)") from None
         network = network_from_description(path, meta.get("network"), config,
-                                           meta.get("dtype", "float64"))
+                                           meta.get("dtype", "float64"),
+                                           held=sum(np.size(t) for t in tensors.values()))
     try:
         return load_state_dict(network, tensors, cast=cast)
     except ValueError as exc:

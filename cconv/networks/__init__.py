@@ -3,14 +3,20 @@
 Each has the book's interface: ``params``, ``predict``, ``loss``, ``accuracy``,
 ``gradient``, ``numerical_gradient``, ``save_params``, ``load_params``.
 """
+import contextlib
+
 from ..io.book_pickle import ParamsFileError, convert_pkl_to_npz, load_book_pickle
-from .base import Network
+from .base import Network, parameter_budget
 from .alexnet import AlexNet
 from .deep_convnet import DeepConvNet
 from .lenet import LeNet
 from .simple_convnet import SimpleConvNet
 
 NETWORKS = {"simple": SimpleConvNet, "deep": DeepConvNet, "lenet": LeNet, "alexnet": AlexNet}
+
+
+#: Weight values a config may ask for beyond what its file holds (64 MB of float64).
+_BUDGET_MARGIN = 1 << 23
 
 
 def load_network(path, dtype=None):
@@ -32,7 +38,7 @@ def load_network(path, dtype=None):
     if dtype is not None:
         dtype = resolve_dtype(dtype)  # the caller's argument: its TypeError stays one
     try:
-        _, meta = load_npz(path)
+        arrays, meta = load_npz(path)
     except NpzMetadataError as exc:
         raise ParamsFileError(f"{path}: no network description in the file ({exc})") from None
     except ValueError as exc:
@@ -41,13 +47,20 @@ def load_network(path, dtype=None):
         raise ParamsFileError(f"{path}: no network description in the file (was it written "
                               "by cconv's save_params?)")
     dt = dtype if dtype is not None else meta.get("dtype", "float64")
-    net = network_from_description(path, meta["network"], meta["config"], dt)
+    held = sum(a.size for k, a in arrays.items() if "/" not in k)
+    del arrays
+    net = network_from_description(path, meta["network"], meta["config"], dt, held)
     return net.load_params(path, cast=dtype is not None)
 
 
-def network_from_description(path, name, config, dtype):
+def network_from_description(path, name, config, dtype, held=None):
     """A new network of class ``name`` (e.g. ``'LeNet'``) built with ``config``, the
-    description a parameter file of ``path`` holds; ParamsFileError if it cannot be."""
+    description a parameter file of ``path`` holds; ParamsFileError if it cannot be.
+
+    ``held``: the number of parameter values the file holds. The network may draw no
+    more weights than that (and a margin, so that a config the constructor refuses, or
+    small differences, keep their own messages): a small file whose config asks for
+    huge layers fails before allocating them."""
     classes = {c.__name__: c for c in NETWORKS.values()}
     cls = classes.get(name) if isinstance(name, str) else None
     if cls is None:
@@ -57,8 +70,13 @@ def network_from_description(path, name, config, dtype):
                               f"{config!r}"[:300])
     # options added since a file was written: the values that describe its network
     config = {**getattr(cls, "CONFIG_OF_OLDER_FILES", {}), **config}
+    budget = (parameter_budget(held + _BUDGET_MARGIN, path) if held is not None
+              else contextlib.nullcontext())
     try:
-        return cls(dtype=dtype, **config)
+        with budget:
+            return cls(dtype=dtype, **config)
+    except ParamsFileError:
+        raise
     except (TypeError, ValueError, ArithmeticError, KeyError, MemoryError) as exc:
         raise ParamsFileError(f"{path}: cannot rebuild the {name} it describes: "
                               f"{type(exc).__name__}: {exc}") from None

@@ -5,6 +5,8 @@ A network is an ordered dict of named layers (``network.layers``) ending in a
 the very arrays the layers hold (the book's optimizers update them in place). Layers
 are found by name, never by position (the book's DeepConvNet hard-codes indices).
 """
+import contextlib
+import contextvars
 import os
 from collections import OrderedDict
 
@@ -38,7 +40,33 @@ def resolve_rng(rng):
     return np.random.default_rng(rng)
 
 
+_budget = contextvars.ContextVar("cconv_parameter_budget", default=None)
+
+
+@contextlib.contextmanager
+def parameter_budget(n_values, what):
+    """Within the block, the weights networks draw (:func:`randn`) may hold at most
+    ``n_values`` values in all; a network whose configuration asks for more raises
+    ParamsFileError before allocating (``load_network``: a small file whose config
+    asks for huge layers). ``what`` names the source in the message."""
+    token = _budget.set([int(n_values), what])
+    try:
+        yield
+    finally:
+        _budget.reset(token)
+
+
 def randn(rng, shape, dtype):
+    budget = _budget.get()
+    if budget is not None:
+        n = 1
+        for d in shape:
+            n *= int(d)
+        if n > budget[0]:
+            raise ParamsFileError(f"{budget[1]}: its configuration asks for a weight of "
+                                  f"shape {tuple(shape)} ({n:,} values), more than the "
+                                  f"{budget[0]:,} values the file can still account for")
+        budget[0] -= n
     a = np.random.randn(*shape) if rng is None else rng.standard_normal(shape)
     return a.astype(dtype, copy=False)
 
