@@ -193,3 +193,123 @@ def test_npz_member_inflating_too_much_is_refused_before_reading(tmp_path):
     assert "decompression bomb" in out, out
     base = _peak_mib("import cconv.io.npz")[1]
     assert peak - base < 20, f"peak {peak} MiB (import alone: {base} MiB)"
+
+
+# ---- the command line ----------------------------------------------------------------
+
+TINY = ["--train-size", "60", "--test-size", "20", "--epochs", "1", "--batch-size", "20",
+        "--eval-samples", "10", "--no-progress"]
+
+
+def _cli(args, capsys):
+    from cconv.cli import main
+    try:
+        rc = main([str(a) for a in args])
+    except SystemExit as exc:
+        rc = exc.code
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def _one_line_error(rc, err, *needles):
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert rc == 2 and "Traceback" not in err, err
+    assert lines and "error:" in lines[-1], err
+    assert sum("error:" in ln for ln in lines) == 1 and lines[-1].count("\n") == 0
+    for n in needles:
+        assert n in lines[-1], lines[-1]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    from cconv.cli import main
+    run = tmp_path_factory.mktemp("run") / "run"
+    assert main(["train", "simple", "--out", str(run)] + TINY) == 0
+    return run
+
+
+def _snapshot(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def test_train_into_a_folder_holding_a_run_is_refused(finished_run, capsys):
+    before = _snapshot(finished_run)
+    rc, _, err = _cli(["train", "simple", "--out", finished_run] + TINY, capsys)
+    _one_line_error(rc, err, "already holds a run", "--resume", "--overwrite")
+    assert _snapshot(finished_run) == before
+
+
+def test_overwrite_replaces_the_whole_run_and_ids_agree(finished_run, tmp_path, capsys):
+    import shutil
+    from cconv.cli._common import run_id_of
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    old = run_id_of(run / "params.npz")
+    assert old and all(run_id_of(run / f) == old for f in
+                       ("params_init.npz", "history.json", "summary.json"))
+    rc, _, err = _cli(["train", "simple", "--out", run, "--overwrite", "--seed", "1"] + TINY,
+                      capsys)
+    assert rc == 0, err
+    new = run_id_of(run / "params.npz")
+    assert new != old and all(run_id_of(run / f) == new for f in
+                              ("params_init.npz", "history.json", "summary.json"))
+
+
+def test_show_all_refuses_a_folder_mixing_two_runs(finished_run, tmp_path, capsys):
+    import shutil
+    run = tmp_path / "mixed"
+    shutil.copytree(finished_run, run)
+    rc, _, err = _cli(["train", "simple", "--out", tmp_path / "other", "--seed", "3"] + TINY,
+                      capsys)
+    assert rc == 0, err
+    shutil.copy(tmp_path / "other" / "params_init.npz", run / "params_init.npz")
+    rc, _, err = _cli(["show", "all", run, "--out", tmp_path / "pics"], capsys)
+    _one_line_error(rc, err, "come from different runs")
+    assert not (tmp_path / "pics" / "filters.png").exists()
+
+
+def test_resume_from_a_damaged_checkpoint_changes_nothing(finished_run, tmp_path, capsys):
+    import shutil
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    ck = run / "checkpoint" / "checkpoint.npz"
+    ck.write_bytes(ck.read_bytes()[:ck.stat().st_size // 3])
+    before = _snapshot(run)
+    rc, _, err = _cli(["train", "simple", "--out", run, "--resume", "--epochs", "2"] + TINY[:-5]
+                      + ["--eval-samples", "10", "--no-progress"], capsys)
+    _one_line_error(rc, err, "checkpoint.npz")
+    assert _snapshot(run) == before
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["train", "simple", "--threads", "100000"], "at most 4096"),
+    (["train", "simple", "--seed", "-1"], "--seed"),
+])
+def test_command_line_numbers_beyond_their_range(args, needle, tmp_path, capsys):
+    rc, _, err = _cli(args + ["--out", tmp_path / "r"] + TINY, capsys)
+    _one_line_error(rc, err, needle)
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("kind", ["cut_png", "text_png", "fifo", "dir", "dev"])
+def test_show_features_of_a_broken_picture(finished_run, tmp_path, kind, capsys):
+    p = {"dev": "/dev/zero", "dir": tmp_path}.get(kind, tmp_path / "pic.png")
+    if kind == "cut_png":
+        import matplotlib.pyplot as plt
+        plt.imsave(p, np.zeros((8, 8)))
+        p.write_bytes(p.read_bytes()[:40])
+    elif kind == "text_png":
+        p.write_text("not a picture")
+    elif kind == "fifo":
+        os.mkfifo(p)
+    rc, _, err = _cli(["show", "features", finished_run / "params.npz", "--image", p,
+                       "--out", tmp_path / "f.png"], capsys)
+    _one_line_error(rc, err, "--image")
+
+
+def test_download_errors_are_one_line_and_every_mirror_is_tried(tmp_path, capsys,
+                                                               monkeypatch):
+    monkeypatch.setenv("CCONV_MNIST_MIRRORS", "not a url, http://[::1/, http://127.0.0.1:9/")
+    rc, _, err = _cli(["download", "--data-dir", tmp_path / "d"], capsys)
+    _one_line_error(rc, err, "'not a url': not a URL", "http://127.0.0.1:9/")

@@ -18,7 +18,7 @@ import sys
 
 from . import bench, download, evaluate, export, info, predict, show, train
 from ._common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CLIError,  # noqa: F401
-                      _infer_dataset, _network_line, _networks)
+                      _infer_dataset, _network_line, _networks, one_line)
 
 __all__ = ["main", "build_parser", "CLIError"]
 
@@ -76,13 +76,13 @@ def main(argv=None):
         try:
             return args.func(args, argv) or 0
         except (CLIError, ConfigError, DatasetError, ParamsFileError) as exc:
-            print(f"cconv: error: {exc}", file=sys.stderr)
+            print(f"cconv: error: {one_line(exc)}", file=sys.stderr)
             return EXIT_USAGE
         except BrokenPipeError:
             raise
         except OSError as exc:
-            print(f"cconv: error: {exc.strerror or exc}"
-                  + (f": '{exc.filename}'" if exc.filename else ""), file=sys.stderr)
+            print("cconv: error: " + one_line(f"{exc.strerror or exc}" + (
+                f": '{exc.filename}'" if exc.filename else "")), file=sys.stderr)
             return EXIT_USAGE
     except KeyboardInterrupt:
         print("\ncconv: interrupted", file=sys.stderr)

@@ -59,10 +59,48 @@ def _non_negative(value):
 
 
 def _threads(value):
+    from .._threads import MAX_THREADS
     n = _whole(value)
     if n <= 0 and n != -1:
         raise argparse.ArgumentTypeError(f"must be > 0, or -1 for all CPUs, got {n}")
+    if n > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_THREADS} (cconv's limit), "
+                                         f"got {n}")
     return n
+
+
+def one_line(message):
+    """An error message on one line: its lines joined with '; ' (the command line's
+    errors are one line, whatever the library's messages hold)."""
+    return "; ".join(part.strip() for part in str(message).splitlines() if part.strip())
+
+
+#: The files `cconv train` writes into its --out folder (and `cconv show all` adds).
+RUN_FILES = ("params.npz", "params_init.npz", "history.json", "curves.png", "summary.json",
+             "log.jsonl", "checkpoint/checkpoint.npz", "filters.png", "features.png",
+             "misclassified.png")
+
+
+def run_files(folder):
+    """The run files present in ``folder`` (names from RUN_FILES)."""
+    folder = Path(folder)
+    return [name for name in RUN_FILES if os.path.lexists(folder / name)]
+
+
+def run_id_of(path):
+    """The run id a run file records, or None (a file of an older cconv, or none)."""
+    p = Path(path)
+    try:
+        if p.suffix == ".npz":
+            from ..io.npz import load_npz
+            meta = load_npz(p)[1]
+        else:
+            with open_regular(p, "r", encoding="utf-8") as f:
+                meta = json.load(f)
+    except (OSError, ValueError):
+        return None
+    rid = meta.get("run_id") if isinstance(meta, dict) else None
+    return rid if isinstance(rid, str) else None
 
 
 def _positive_float(value):

@@ -4,7 +4,7 @@ from pathlib import Path
 from ._common import (CLIError, _check_out_file, _data_options, _dataset_title,
                       _Formatter, _infer_dataset, _layer_names, _load_data,
                       _load_params, _non_negative, _params_options, _png_out, _positive,
-                      _save_figure, _test_size_option, _writable_dir)
+                      _save_figure, _test_size_option, _writable_dir, run_id_of)
 
 
 def cmd_show_filters(args, argv):
@@ -129,6 +129,14 @@ def cmd_show_all(args, argv):
     params = run / "params.npz"
     if not params.is_file():
         raise CLIError(f"no params.npz in '{run}' (pass the --out folder of `cconv train`)")
+    ids = {name: run_id_of(run / name) for name in
+           ("params.npz", "params_init.npz", "history.json", "summary.json")
+           if (run / name).is_file()}
+    if len({i for i in ids.values() if i is not None}) > 1:
+        listed = ", ".join(f"{n} {i[:8] if i else '(none)'}" for n, i in ids.items())
+        raise CLIError(f"the files in '{run}' come from different runs (run ids: {listed}); "
+                       f"train again into an empty --out, or pass the files to `cconv show "
+                       f"filters/curves` one by one")
     out = Path(args.out) if args.out is not None else run
     _writable_dir(out)
     common = dict(params=str(params), net=None, dataset=args.dataset,

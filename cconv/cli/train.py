@@ -1,5 +1,6 @@
 """``cconv train``: train a network and write the run folder."""
 import shlex
+import uuid
 import sys
 import time
 from pathlib import Path
@@ -10,7 +11,7 @@ from ..training.progress import format_seconds
 from ._common import (EXIT_FAILED, EXIT_INTERRUPTED, CLIError, _data_options,
                       _dataset_title, _Formatter, _load_data, _net_name, _non_negative,
                       _positive, _positive_float, _threads, _write_json, _writable_dir,
-                      default_run_dir)
+                      default_run_dir, run_files, run_id_of)
 
 
 def _resume_command(argv, args, out):
@@ -36,19 +37,34 @@ def cmd_train(args, argv):
     if args.resume and args.out is None:
         raise CLIError("--resume needs --out: the folder of the run to continue")
     out = Path(args.out) if args.out is not None else default_run_dir(args.net, args.dataset)
+    if args.resume and args.overwrite:
+        raise CLIError("--resume continues the run in --out, --overwrite replaces it: "
+                       "pass one of them")
     if args.resume and not (out / "checkpoint" / "checkpoint.npz").is_file():
         raise CLIError(f"nothing to resume: no checkpoint at "
                        f"'{out / 'checkpoint' / 'checkpoint.npz'}'")
+    held = run_files(out) if out.is_dir() else []
+    if held and not (args.resume or args.overwrite):
+        raise CLIError(f"--out '{out}' already holds a run ({', '.join(held)}); pass "
+                       f"--resume to continue it, --overwrite to replace it, or another "
+                       f"--out")
     if args.threads is not None:
         _config.set_num_threads(args.threads)
     # The data first: a run that cannot start leaves no (empty) output folder behind.
     (x_train, t_train), (x_test, t_test) = _load_data(
         args, args.dtype, train_size=args.train_size, test_size=args.test_size)
     _writable_dir(out)
+    if args.overwrite:   # the old run's files go first: a folder never mixes two runs
+        for name in held:
+            if (out / name).is_file() or (out / name).is_symlink():
+                (out / name).unlink()
 
     network = get_network(args.net, dtype=args.dtype, rng=args.seed,
                           input_dim=x_train.shape[1:])
     init_path = out / "params_init.npz"
+    # every file of the run records its id; `cconv show all` checks they agree
+    network.run_id = (run_id_of(init_path) if args.resume and init_path.is_file()
+                      else uuid.uuid4().hex)
     if not (args.resume and init_path.is_file()):
         network.save_params(init_path)
     n_params = sum(p.size for p in network.params.values())
@@ -88,7 +104,7 @@ def cmd_train(args, argv):
              "history": "history.json", "curves": "curves.png", "summary": "summary.json",
              "checkpoint": "checkpoint/checkpoint.npz", "log": "log.jsonl"}
     network.save_params(out / files["params"])
-    trainer.save_history(out / files["history"])
+    _write_json(out / files["history"], {**trainer.history(), "run_id": network.run_id})
     acc = trainer.final_test_acc
     learning_curves(trainer, path=out / files["curves"],
                     title=f"{type(network).__name__} on {_dataset_title(args.dataset)}")
@@ -114,6 +130,7 @@ def cmd_train(args, argv):
         "command": shlex.join(["cconv"] + list(argv)),
         "files": files,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "run_id": network.run_id,
     }
     _write_json(out / files["summary"], summary)
 
@@ -156,10 +173,13 @@ def add_parser(sub, nets, net_lines):
     p.add_argument("--threads", type=_threads, metavar="N",
                    help="OpenMP threads of the kernels (-1: all CPUs; default "
                         "$OMP_NUM_THREADS or all CPUs)")
-    p.add_argument("--seed", type=int, default=0, metavar="N",
+    p.add_argument("--seed", type=_non_negative, default=0, metavar="N",
                    help="seeds the initial weights, batch order and dropout")
     p.add_argument("--out", metavar="DIR",
                    help="output folder (default runs/<net>-<dataset>-<timestamp>)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run that --out already holds (its files are deleted "
+                        "first); without it, and without --resume, such an --out is refused")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its checkpoint (pass the same "
                         "options; --epochs may be raised)")

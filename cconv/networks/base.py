@@ -281,12 +281,16 @@ class Network:
 
         Whatever the extension (the book's scripts say ``params.pkl``), the content is an
         .npz archive with the network's class, configuration and dtype as metadata, and
-        the layers' buffers (BatchNormalization's running statistics).
+        the layers' buffers (BatchNormalization's running statistics). A ``run_id``
+        attribute (``cconv train`` sets one) is written too, so that the files of one
+        run can be told from another's.
         """
         arrays = dict(self.params)
         arrays.update(self.buffers())
         meta = {"network": type(self).__name__, "config": self.config,
                 "dtype": self.dtype.name, "cconv": __version__}
+        if getattr(self, "run_id", None) is not None:   # set by `cconv train`
+            meta["run_id"] = self.run_id
         save_npz_atomic(file_name, arrays, meta)
         return file_name
 
