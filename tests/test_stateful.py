@@ -575,10 +575,15 @@ def _snapshot(a):
 
 
 def _same(a, b):
+    if isinstance(b, np.ndarray) and not isinstance(a, np.ndarray):
+        return False
     if isinstance(a, np.ndarray):
         return isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape and \
             np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
-    return a == b if not isinstance(a, float) else (a == b or (a != a and b != b))
+    try:
+        return bool(a == b) if not isinstance(a, float) else (a == b or (a != a and b != b))
+    except ValueError:   # sequences holding arrays
+        return False
 
 
 class Slot:
@@ -935,7 +940,7 @@ class NetworkMachine(RuleBasedStateMachine):
                 ref = None
             else:
                 ref, _, v = self._reference_predict(x)
-            if how in ("long", "float", "2d") or (n and how in ("short", "out_of_range")):
+            if how in ("long", "2d") or (n and how in ("short", "out_of_range", "float")):
                 raise Bad(f"targets {how}")
             v.int_(bs, "batch_size", 1, huge_ok=True)
             if n == 0:

@@ -3,7 +3,7 @@ import numpy as np
 
 from .. import ops
 from .._checks import forward_done, pair, param_array
-from ..ops._buffers import same_dtype
+from ..ops._buffers import grad_like
 from .base import Layer
 
 __all__ = ["Convolution"]
@@ -111,7 +111,6 @@ class Convolution(Layer):
         saved = forward_done(self, self._saved)
         dx, dW, db = ops.conv_backward(dout, saved, self.W, need_dx=self.need_dx,
                                        n_threads=self.n_threads)
-        self.dW = same_dtype(dW, self.W.dtype)
-        self.db = same_dtype(db, self.b.dtype if isinstance(self.b, np.ndarray)
-                             else self.W.dtype)
+        self.dW = grad_like(dW, self.W)
+        self.db = grad_like(db, self.b)
         return dx

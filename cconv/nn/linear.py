@@ -1,7 +1,9 @@
 """The fully connected layer, Affine (math in :mod:`cconv.ops.linear`)."""
+import numpy as np
+
 from .. import ops
 from .._checks import forward_done, param_array
-from ..ops._buffers import same_dtype
+from ..ops._buffers import grad_like
 from .base import Layer
 
 __all__ = ["Affine"]
@@ -52,7 +54,7 @@ class Affine(Layer):
     def forward(self, x):
         """``x`` (N, D) or (N, ...) with D elements per sample -> (N, M)."""
         out, x2 = ops.affine_forward(x, self.W, self.b, n_threads=self.n_threads)
-        self.original_x_shape = tuple(x.shape) if hasattr(x, "shape") else x2.shape
+        self.original_x_shape = tuple(np.shape(x))
         self.x = x2
         return out
 
@@ -60,6 +62,6 @@ class Affine(Layer):
         """``dout`` (N, M) -> ``dx`` in the input's original shape; sets ``dW``, ``db``."""
         x = forward_done(self, self.x)
         dx, dW, db = ops.affine_backward(dout, x, self.W, n_threads=self.n_threads)
-        self.dW = same_dtype(dW, self.W.dtype)
-        self.db = same_dtype(db, self.b.dtype)
+        self.dW = grad_like(dW, self.W)
+        self.db = grad_like(db, self.b)
         return dx.reshape(*self.original_x_shape)

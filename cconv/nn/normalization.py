@@ -4,7 +4,7 @@ input standardisation). LRN, which normalises across channels, has its own famil
 import numpy as np
 
 from .._checks import dout_array, float_array, forward_done, param_array, real
-from ..ops._buffers import same_dtype
+from ..ops._buffers import grad_like, same_dtype
 from ..ops.linear import _flat
 from .base import Layer
 
@@ -73,6 +73,8 @@ class BatchNormalization(Layer):
 
     def forward(self, x, train_flg=True):
         """``x`` (N, D) or (N, ...) -> normalised, scaled and shifted, same shape."""
+        param_array(self.gamma, "gamma")   # reassignable: checked when used
+        param_array(self.beta, "beta")
         x = float_array(x, "x")
         input_shape = x.shape
         if x.ndim != 2:
@@ -99,6 +101,12 @@ class BatchNormalization(Layer):
             if np.shape(getattr(self, name)) != (D,):
                 raise ValueError(f"{name} has shape {np.shape(getattr(self, name))}, "
                                  f"x has {D} features per sample")
+            # reassignable too: a float array of real, finite values (variances >= 0)
+            value = getattr(self, name)
+            if not (isinstance(value, np.ndarray) and value.dtype.kind == "f"):
+                setattr(self, name, self.check_buffer(name, value))
+            elif name == "running_var" and np.any(value < 0):
+                raise ValueError("running_var has negative values")
         eps = dt(real(self.eps, "eps", low=0.0, low_open=True))
         if train_flg:
             m = real(self.momentum, "momentum", low=0.0, high=1.0, high_open=False)
@@ -143,8 +151,8 @@ class BatchNormalization(Layer):
 
     def _backward_eval(self, dout, xn, std):
         # the test-mode forward is affine in x: dx = dout * gamma / std
-        self.dgamma = same_dtype(np.sum(xn * dout, axis=0), self.gamma.dtype)
-        self.dbeta = same_dtype(dout.sum(axis=0), self.beta.dtype)
+        self.dgamma = grad_like(np.sum(xn * dout, axis=0), self.gamma)
+        self.dbeta = grad_like(dout.sum(axis=0), self.beta)
         return same_dtype(self.gamma * dout / std, xn.dtype)
 
     def _backward(self, dout):
@@ -157,8 +165,8 @@ class BatchNormalization(Layer):
         dxc = dxc + (2 * dvar / self.batch_size) * self.xc
         dmu = np.sum(dxc, axis=0)
         dx = dxc - dmu / self.batch_size
-        self.dgamma = same_dtype(dgamma, self.gamma.dtype)
-        self.dbeta = same_dtype(dbeta, self.beta.dtype)
+        self.dgamma = grad_like(dgamma, self.gamma)
+        self.dbeta = grad_like(dbeta, self.beta)
         return same_dtype(dx, self.xc.dtype)
 
 

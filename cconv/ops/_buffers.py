@@ -68,6 +68,16 @@ def in_place_ok(out, inputs):
     return [(a, n) for a, n in inputs if a.__array_interface__["data"][0] != base]
 
 
+def grad_like(g, param):
+    """The gradient ``g`` in its parameter's dtype when that is a float dtype (the
+    documented contract), else in ``g``'s own float dtype: a parameter replaced by an
+    integer array, a list or anything else never makes an integer (truncated) gradient."""
+    dt = getattr(param, "dtype", None)
+    if isinstance(dt, np.dtype) and dt.kind == "f":
+        return same_dtype(g, dt)
+    return g
+
+
 def same_dtype(a, dtype):
     """``a`` in ``dtype`` (no copy when it already is)."""
     return a if a.dtype == dtype else a.astype(dtype)

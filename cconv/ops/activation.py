@@ -26,7 +26,7 @@ def _elementwise(kernel, arrays, n_threads):
 
 def relu(x, out=None, n_threads=None):
     """``max(x, 0)`` with NaN passed through (the book's ``x[x <= 0] = 0``)."""
-    x = np.ascontiguousarray(float_array(x, "x"))
+    x = np.asarray(float_array(x, "x"), order="C")   # (ascontiguousarray makes 0-d 1-d)
     out = output(out, x.shape, x.dtype, "out", in_place_ok(out, [(x, "x")]))
     _elementwise(_activation.relu_into, (x, out), n_threads)
     return out
@@ -34,8 +34,8 @@ def relu(x, out=None, n_threads=None):
 
 def relu_backward(dout, y, out=None, n_threads=None):
     """``dout`` where the ReLU output ``y`` is > 0 (or NaN), else 0."""
-    y = np.ascontiguousarray(float_array(y, "y"))
-    dout = np.ascontiguousarray(float_array(dout, "dout"), dtype=y.dtype)
+    y = np.asarray(float_array(y, "y"), order="C")
+    dout = np.asarray(float_array(dout, "dout"), dtype=y.dtype, order="C")
     if dout.shape != y.shape:
         raise ValueError(f"dout has shape {dout.shape}, the forward output had {y.shape}")
     out = output(out, y.shape, y.dtype, "dx",

@@ -13,6 +13,8 @@ The paper multiplies the sum by ``alpha`` itself, so its ``alpha`` is this one d
 arguments once, then runs the batch in fixed chunks on cconv's worker threads; inputs may
 be non-contiguous or read-only; outputs are C-contiguous in the input's float dtype.
 """
+import sys
+
 import numpy as np
 
 from .. import _lrn
@@ -36,7 +38,7 @@ def check_lrn_params(size, alpha, beta, k):
     ``size`` must be a positive int, ``alpha`` and ``beta`` finite and >= 0, ``k`` finite
     and > 0 (with ``k = 0`` an all-zero window of channels divides by zero).
     """
-    size = integer(size, "size")
+    size = integer(size, "size", high=sys.maxsize)   # the kernel's Py_ssize_t
     if size <= 0:
         raise ValueError(f"size (channels in the window) must be positive, got {size}")
     alpha = real(alpha, "alpha", low=0)
