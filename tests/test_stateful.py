@@ -352,10 +352,10 @@ def input_shape(draw, kind, layer):
     return _perturb_shape(draw, shape)
 
 
-def _window_hyper(v, layer, x_shape, fh, fw):
+def _window_hyper(v, layer, x_shape, fh, fw, pool=False):
     if len(x_shape) != 4:
         raise Bad(f"x is {len(x_shape)}-D")
-    return O.geometry(v, x_shape, fh, fw, layer.stride, layer.pad)
+    return O.geometry(v, x_shape, fh, fw, layer.stride, layer.pad, pool)
 
 
 def expect_forward(kind, layer, x, train_flg, v):
@@ -401,7 +401,7 @@ def expect_forward(kind, layer, x, train_flg, v):
     if kind in ("Pooling", "AvgPooling"):
         ph_ = v.int_(layer.pool_h, "pool_h", 1)
         pw_ = v.int_(layer.pool_w, "pool_w", 1)
-        geo = _window_hyper(v, layer, xf.shape, ph_, pw_)
+        geo = _window_hyper(v, layer, xf.shape, ph_, pw_, pool=True)
         ctx.update(ph=ph_, pw=pw_, geo=geo[2:])
         if kind == "Pooling":
             out, arg = O.maxpool_forward(xf, ph_, pw_, geo[2:])
@@ -783,18 +783,17 @@ class LayerMachine(RuleBasedStateMachine):
                     how = "onehot"
             if xf.ndim != 2 or xf.shape[0] == 0:
                 raise Bad(f"x shape {xf.shape}")
-            if tt.shape == xf.shape:
+            if tt.shape == xf.shape and xf.shape[1] == 1:   # one class: label 0 either way
+                labels = np.zeros(xf.shape[0], dtype=np.intp)
+            elif tt.shape == xf.shape:
                 if how != "onehot" or tt.dtype.kind not in "biuf" or np.any(
                         (tt < 0) | (tt > 1)) or np.any(np.abs(tt.sum(axis=1) - 1) > 1e-3):
                     raise Bad(f"targets of the scores' shape {tt.shape} that are not one-hot")
                 labels = tt.argmax(axis=1)
-            elif tt.shape == (xf.shape[0],) and tt.dtype.kind in "iu":
-                labels = tt
+            elif tt.shape in ((xf.shape[0],), (xf.shape[0], 1)) and tt.dtype.kind in "iu":
+                labels = tt.reshape(-1)   # labels, or a column of them (the book's check)
                 if labels.min() < 0 or labels.max() >= xf.shape[1]:
                     raise Bad("labels out of range")
-            elif tt.shape == (xf.shape[0], 1) and xf.shape[1] == 1 and tt.dtype.kind in "iu":
-                v.loose("(N, 1) labels with K = 1")
-                labels = tt.reshape(-1)
             else:
                 raise Bad(f"targets {how} of shape {tt.shape} for scores {xf.shape}")
             N, K = xf.shape
@@ -940,7 +939,8 @@ class NetworkMachine(RuleBasedStateMachine):
                 ref = None
             else:
                 ref, _, v = self._reference_predict(x)
-            if how in ("long", "2d") or (n and how in ("short", "out_of_range", "float")):
+            if how == "long" or (how == "2d" and n != 1) or (
+                    n and how in ("short", "out_of_range", "float")):   # (1, 1): a column
                 raise Bad(f"targets {how}")
             v.int_(bs, "batch_size", 1, huge_ok=True)
             if n == 0:

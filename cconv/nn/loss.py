@@ -50,7 +50,7 @@ class SoftmaxWithLoss(Layer):
         else:
             t = self.t
         batch_size = y.shape[0]
-        if t.shape == y.shape:          # one-hot: (y - t), the book's formula
+        if t.shape == y.shape and y.shape[1] > 1:   # one-hot: (y - t), the book's formula
             dx = y - t.astype(y.dtype, copy=False)
         else:                           # labels: subtract 1 at each sample's label
             dx = y.copy()

@@ -148,12 +148,13 @@ class Verdict:
 
 # ---- window geometry ----------------------------------------------------------------
 
-def geometry(v, x_shape, fh, fw, stride, pad):
-    """(OH, OW, sh, sw, ph, pw) or Bad, the rules of cconv's window layers."""
+def geometry(v, x_shape, fh, fw, stride, pad, pool=False):
+    """(OH, OW, sh, sw, ph, pw) or Bad, the rules of cconv's window layers (a filter's
+    pad may reach the filter's size, as in the book's im2col; a pool's may not)."""
     sh, sw = v.pair(stride, "stride", 1)
     ph, pw = v.pair(pad, "pad", 0)
     N, C, H, W = x_shape
-    if ph >= fh or pw >= fw:
+    if pool and (ph >= fh or pw >= fw):
         raise Bad(f"pad {ph}x{pw} not smaller than the window {fh}x{fw}")
     if H + 2 * ph < fh or W + 2 * pw < fw:
         raise Bad("window does not fit")
