@@ -112,5 +112,7 @@ class Convolution(Layer):
         dx, dW, db = ops.conv_backward(dout, saved, self.W, need_dx=self.need_dx,
                                        n_threads=self.n_threads)
         self.dW = grad_like(dW, self.W)
-        self.db = grad_like(db, self.b)
+        # a scalar bias (the book's Convolution(w, 0)) is one value shared by the
+        # filters: db is (FN,) in the layer's dtype, W's
+        self.db = grad_like(db, self.b if np.ndim(self.b) else self.W)
         return dx
