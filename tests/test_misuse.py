@@ -240,33 +240,105 @@ def test_train_into_a_folder_holding_a_run_is_refused(finished_run, capsys):
     assert _snapshot(finished_run) == before
 
 
+RUN_WRITES = ("params.npz", "params_init.npz", "history.json", "curves.png", "summary.json",
+              "log.jsonl", "checkpoint/checkpoint.npz")
+
+
+def _ids(run, names=RUN_WRITES):
+    from cconv.cli._common import run_ids_of
+    return {name: run_ids_of(run / name) for name in names}
+
+
+def test_every_file_of_a_run_records_its_id(finished_run):
+    ids = _ids(finished_run)
+    assert all(len(i) == 1 for i in ids.values()), ids
+    assert len(set().union(*ids.values())) == 1, ids
+
+
 def test_overwrite_replaces_the_whole_run_and_ids_agree(finished_run, tmp_path, capsys):
     import shutil
-    from cconv.cli._common import run_id_of
     run = tmp_path / "run"
     shutil.copytree(finished_run, run)
-    old = run_id_of(run / "params.npz")
-    assert old and all(run_id_of(run / f) == old for f in
-                       ("params_init.npz", "history.json", "summary.json"))
+    (old,) = set().union(*_ids(run).values())
     rc, _, err = _cli(["train", "simple", "--out", run, "--overwrite", "--seed", "1"] + TINY,
                       capsys)
     assert rc == 0, err
-    new = run_id_of(run / "params.npz")
-    assert new != old and all(run_id_of(run / f) == new for f in
-                              ("params_init.npz", "history.json", "summary.json"))
+    ids = _ids(run)
+    assert all(len(i) == 1 for i in ids.values()), ids
+    (new,) = set().union(*ids.values())
+    assert new != old
 
 
-def test_show_all_refuses_a_folder_mixing_two_runs(finished_run, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def other_run(tmp_path_factory):
+    from cconv.cli import main
+    run = tmp_path_factory.mktemp("other") / "other"
+    assert main(["train", "simple", "--out", str(run), "--seed", "3"] + TINY) == 0
+    return run
+
+
+@pytest.mark.parametrize("name", RUN_WRITES[1:] + ("filters.png",))
+def test_show_all_refuses_a_folder_mixing_two_runs(name, finished_run, other_run, tmp_path,
+                                                   capsys):
     import shutil
     run = tmp_path / "mixed"
     shutil.copytree(finished_run, run)
-    rc, _, err = _cli(["train", "simple", "--out", tmp_path / "other", "--seed", "3"] + TINY,
-                      capsys)
-    assert rc == 0, err
-    shutil.copy(tmp_path / "other" / "params_init.npz", run / "params_init.npz")
+    if name == "filters.png":   # a picture of another run, drawn by `cconv show all`
+        rc, _, err = _cli(["show", "all", other_run, "--out", tmp_path / "o"], capsys)
+        assert rc == 0, err
+        shutil.copy(tmp_path / "o" / name, run / name)
+    else:
+        shutil.copy(other_run / name, run / name)
     rc, _, err = _cli(["show", "all", run, "--out", tmp_path / "pics"], capsys)
-    _one_line_error(rc, err, "come from different runs")
+    _one_line_error(rc, err, "come from different runs", name)
     assert not (tmp_path / "pics" / "filters.png").exists()
+
+
+def test_show_all_pictures_record_the_run(finished_run, tmp_path, capsys):
+    rc, _, err = _cli(["show", "all", finished_run, "--out", tmp_path / "pics"], capsys)
+    assert rc == 0, err
+    (rid,) = _ids(finished_run, ["params.npz"])["params.npz"]
+    names = ["filters.png", "features.png", "misclassified.png", "curves.png"]
+    assert _ids(tmp_path / "pics", names) == {n: {rid} for n in names}
+
+
+def test_a_log_appended_by_two_runs_is_seen(finished_run, other_run, tmp_path, capsys):
+    import shutil
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    with open(run / "log.jsonl", "a") as f:
+        f.write((other_run / "log.jsonl").read_text())
+    assert len(_ids(run, ["log.jsonl"])["log.jsonl"]) == 2
+    rc, _, err = _cli(["show", "all", run, "--out", tmp_path / "pics"], capsys)
+    _one_line_error(rc, err, "come from different runs", "log.jsonl")
+
+
+def test_resume_from_another_runs_checkpoint_changes_nothing(finished_run, other_run,
+                                                             tmp_path, capsys):
+    import shutil
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    shutil.copy(other_run / "checkpoint" / "checkpoint.npz",
+                run / "checkpoint" / "checkpoint.npz")
+    before = _snapshot(run)
+    rc, _, err = _cli(["train", "simple", "--out", run, "--resume", "--epochs", "2"] + TINY[:-5]
+                      + ["--eval-samples", "10", "--no-progress"], capsys)
+    _one_line_error(rc, err, "belongs to run", "cannot continue")
+    assert _snapshot(run) == before
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_a_fifo_as_training_log_is_refused_without_blocking(tmp_path):
+    from cconv.training.log import JsonLog
+    fifo = tmp_path / "log.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="FIFO"):
+        JsonLog(fifo)
+    log = JsonLog(tmp_path / "ok.jsonl", "abc")
+    os.remove(tmp_path / "ok.jsonl") if (tmp_path / "ok.jsonl").exists() else None
+    os.mkfifo(tmp_path / "ok.jsonl")     # replaced by a FIFO after the check: still refused
+    with pytest.raises(OSError, match="FIFO"):
+        log.write(event="x")
 
 
 def test_resume_from_a_damaged_checkpoint_changes_nothing(finished_run, tmp_path, capsys):

@@ -87,20 +87,36 @@ def run_files(folder):
     return [name for name in RUN_FILES if os.path.lexists(folder / name)]
 
 
-def run_id_of(path):
-    """The run id a run file records, or None (a file of an older cconv, or none)."""
+def run_ids_of(path):
+    """The run ids a run file records: a set, empty for a file of an older cconv (or
+    one that cannot be read). The log can record several; every other file one."""
     p = Path(path)
     try:
         if p.suffix == ".npz":
             from ..io.npz import load_npz
-            meta = load_npz(p)[1]
+            metas = [load_npz(p)[1]]
+        elif p.suffix == ".png":
+            from PIL import Image
+
+            from ..viz._figure import RUN_ID_KEY
+            with open_regular(p, "rb") as f, Image.open(f) as im:
+                metas = [{"run_id": getattr(im, "text", {}).get(RUN_ID_KEY)}]
+        elif p.suffix == ".jsonl":
+            with open_regular(p, "r", encoding="utf-8") as f:
+                metas = [json.loads(line) for line in f if line.strip()]
         else:
             with open_regular(p, "r", encoding="utf-8") as f:
-                meta = json.load(f)
-    except (OSError, ValueError):
-        return None
-    rid = meta.get("run_id") if isinstance(meta, dict) else None
-    return rid if isinstance(rid, str) else None
+                metas = [json.load(f)]
+    except (OSError, ValueError, SyntaxError):   # PIL: SyntaxError for a broken PNG
+        return set()
+    ids = (m.get("run_id") if isinstance(m, dict) else None for m in metas)
+    return {i for i in ids if isinstance(i, str)}
+
+
+def run_id_of(path):
+    """The one run id a run file records, or None (none, or several)."""
+    ids = run_ids_of(path)
+    return next(iter(ids)) if len(ids) == 1 else None
 
 
 def _positive_float(value):

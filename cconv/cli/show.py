@@ -4,7 +4,8 @@ from pathlib import Path
 from ._common import (CLIError, _check_out_file, _data_options, _dataset_title,
                       _Formatter, _infer_dataset, _layer_names, _load_data,
                       _load_params, _non_negative, _params_options, _png_out, _positive,
-                      _save_figure, _test_size_option, _writable_dir, run_id_of)
+                      _save_figure, _test_size_option, _writable_dir, RUN_FILES, run_id_of,
+                      run_ids_of)
 
 
 def cmd_show_filters(args, argv):
@@ -129,11 +130,12 @@ def cmd_show_all(args, argv):
     params = run / "params.npz"
     if not params.is_file():
         raise CLIError(f"no params.npz in '{run}' (pass the --out folder of `cconv train`)")
-    ids = {name: run_id_of(run / name) for name in
-           ("params.npz", "params_init.npz", "history.json", "summary.json")
-           if (run / name).is_file()}
-    if len({i for i in ids.values() if i is not None}) > 1:
-        listed = ", ".join(f"{n} {i[:8] if i else '(none)'}" for n, i in ids.items())
+    # every file a run wrote records its id; the pictures this command redraws are
+    # checked too, since one left from another run would sit beside the new ones
+    ids = {name: run_ids_of(run / name) for name in RUN_FILES if (run / name).is_file()}
+    if len(set().union(*ids.values())) > 1:
+        listed = ", ".join(f"{n} {'+'.join(sorted(i[:8] for i in s)) or '(none)'}"
+                           for n, s in ids.items())
         raise CLIError(f"the files in '{run}' come from different runs (run ids: {listed}); "
                        f"train again into an empty --out, or pass the files to `cconv show "
                        f"filters/curves` one by one")
@@ -153,8 +155,11 @@ def cmd_show_all(args, argv):
     if (run / "history.json").is_file():
         jobs.append((cmd_show_curves, dict(history=str(run / "history.json"),
                                            out=str(out / "curves.png"))))
-    for fn, kw in jobs:
-        fn(argparse.Namespace(**kw), argv)
+    from ..viz._figure import run_id_of_figures
+
+    with run_id_of_figures(run_id_of(params)):   # the pictures record the run they show
+        for fn, kw in jobs:
+            fn(argparse.Namespace(**kw), argv)
     return 0
 
 

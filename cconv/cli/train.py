@@ -104,7 +104,7 @@ def cmd_train(args, argv):
              "history": "history.json", "curves": "curves.png", "summary": "summary.json",
              "checkpoint": "checkpoint/checkpoint.npz", "log": "log.jsonl"}
     network.save_params(out / files["params"])
-    _write_json(out / files["history"], {**trainer.history(), "run_id": network.run_id})
+    _write_json(out / files["history"], trainer.history())
     acc = trainer.final_test_acc
     learning_curves(trainer, path=out / files["curves"],
                     title=f"{type(network).__name__} on {_dataset_title(args.dataset)}")

@@ -10,7 +10,8 @@ import errno
 import os
 import stat
 
-__all__ = ["NotARegularFileError", "FolderError", "open_regular", "check_replaceable", "file_kind"]
+__all__ = ["NotARegularFileError", "FolderError", "open_regular", "open_append",
+           "check_replaceable", "file_kind"]
 
 
 class NotARegularFileError(OSError):
@@ -42,6 +43,32 @@ def _refuse(path, mode, doing):
                                 f"not a regular file", os.fspath(path))
 
 
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _open_checked(path, flags, mode, encoding, doing):
+    """``os.open`` without blocking, ``fstat`` the descriptor, refuse what is not a
+    regular file, then a blocking file object on it."""
+    try:
+        fd = os.open(path, flags | _NONBLOCK, 0o666)
+    except IsADirectoryError:   # (Windows) folders cannot be opened at all
+        raise _refuse(path, stat.S_IFDIR, doing) from None
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:   # opened for writing: a FIFO with no reader
+            raise _refuse(path, stat.S_IFIFO, doing) from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _refuse(path, st.st_mode, doing)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, mode, encoding=encoding if "b" not in mode else None)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def open_regular(path, mode="rb", encoding=None):
     """Open ``path`` for reading (``'rb'`` or ``'r'``), refusing anything but a regular file.
 
@@ -54,22 +81,18 @@ def open_regular(path, mode="rb", encoding=None):
     """
     if mode not in ("rb", "r"):
         raise ValueError(f"open_regular reads: mode must be 'rb' or 'r', not {mode!r}")
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | \
-        getattr(os, "O_BINARY", 0)
-    try:
-        fd = os.open(path, flags)
-    except IsADirectoryError:   # (Windows) folders cannot be opened at all
-        raise _refuse(path, stat.S_IFDIR, "read") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise _refuse(path, st.st_mode, "read")
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(fd, True)
-        return os.fdopen(fd, mode, encoding=encoding if mode == "r" else None)
-    except BaseException:
-        os.close(fd)
-        raise
+    return _open_checked(path, os.O_RDONLY | getattr(os, "O_BINARY", 0), mode, encoding,
+                         "read")
+
+
+def open_append(path, encoding="utf-8"):
+    """Open ``path`` to append text (creating it), refusing anything but a regular file.
+
+    The open never blocks (a FIFO without a reader is refused, not waited on) and the
+    opened file is checked with ``fstat``, like :func:`open_regular`.
+    """
+    return _open_checked(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, "a", encoding,
+                         "append to")
 
 
 def check_replaceable(path):

@@ -133,6 +133,8 @@ def save(trainer, path):
         "epoch_train_time": trainer._epoch_train_time,
         "config": run_config(trainer),
     }
+    if trainer.run_id is not None:
+        meta["run_id"] = trainer.run_id
     return write(path, arrays, meta)
 
 
@@ -141,6 +143,10 @@ def load(trainer, path):
     """The body of :meth:`Trainer.load_checkpoint`."""
     c = read(path)
     meta = c.meta
+    theirs = meta.get("run_id")
+    if trainer.run_id is not None and theirs is not None and theirs != trainer.run_id:
+        raise ValueError(f"checkpoint {path!r} belongs to run {str(theirs)[:8]}, this is "
+                         f"run {trainer.run_id[:8]}: it cannot continue that run")
     for name, mine in (("train_size", trainer.train_size),
                        ("mini_batch_size", trainer.batch_size),
                        ("sampling", trainer.sampling), ("lr_schedule", trainer.lr_schedule)):

@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 
+from ..io.files import check_replaceable, open_append
 from ..io.npz import atomic_write
 from .sampling import epoch_images
 
@@ -27,16 +28,21 @@ def jsonable(v):
 
 
 class JsonLog:
-    """Append ``{"time": ..., **record}`` lines to ``path`` (nothing when it is None)."""
+    """Append ``{"time": ..., "run_id": ..., **record}`` lines to ``path`` (nothing when it
+    is None; no ``run_id`` when ``run_id`` is None). Only a regular file is appended to."""
 
-    def __init__(self, path):
+    def __init__(self, path, run_id=None):
         self.path = os.fspath(path) if path is not None else None
+        self.run_id = run_id
+        if self.path is not None:
+            check_replaceable(self.path)   # a FIFO, device or folder: refused up front
 
     def write(self, **record):
         if self.path is None:
             return
-        record = {"time": time.time(), **record}
-        with open(self.path, "a", encoding="utf-8") as f:
+        ident = {} if self.run_id is None else {"run_id": self.run_id}
+        record = {"time": time.time(), **ident, **record}
+        with open_append(self.path) as f:
             f.write(json.dumps(jsonable(record)) + "\n")
 
 
@@ -84,6 +90,7 @@ def history(trainer):
         "epochs_done": trainer.current_epoch,
         "steps_done": trainer.current_iter,
         "config": run_config(trainer),
+        **({} if trainer.run_id is None else {"run_id": trainer.run_id}),
         "timing": {"epoch_train_seconds": trainer.epoch_times,
                    "epoch_eval_seconds": trainer.eval_times,
                    "final_eval_seconds": trainer.final_eval_time,

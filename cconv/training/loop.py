@@ -213,7 +213,11 @@ class Trainer:
         self.seed = seed
         self.rng = make_rng(seed)
         self._bar = None
-        self.log = JsonLog(log_file)
+        # a run id (`cconv train` sets the network's): recorded in the log, the history
+        # and the checkpoint; a resume refuses a checkpoint of another run
+        rid = getattr(network, "run_id", None)
+        self.run_id = rid if isinstance(rid, str) else None
+        self.log = JsonLog(log_file, self.run_id)
         self.log_file = self.log.path
         self.checkpoint_dir = os.fspath(checkpoint_dir) if checkpoint_dir is not None else None
         self.checkpoint_path = None

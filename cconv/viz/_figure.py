@@ -1,8 +1,10 @@
-"""What the pictures share: figures on an Agg canvas (pyplot only for ``show=True``),
+r"""What the pictures share: figures on an Agg canvas (pyplot only for ``show=True``),
 saving by extension, argument checks, and grids of tiles laid out in pixels.
 
 The figures are :class:`InlineFigure`\ s, which Jupyter displays when a cell returns one.
 """
+import contextlib
+import contextvars
 import io
 import math
 import os
@@ -28,6 +30,22 @@ _GAP_COLOR = "#c9d3e0"       # between tiles: not a gray, so it never looks like
 
 
 _SAVE_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+
+
+# PNG text chunk naming the training run a picture was drawn from (`cconv show all`
+# checks that a run folder's files agree); set per figure or for a block of calls
+RUN_ID_KEY = "cconv-run-id"
+_RUN_ID = contextvars.ContextVar("cconv_run_id", default=None)
+
+
+@contextlib.contextmanager
+def run_id_of_figures(run_id):
+    """Within the block, every figure saved as PNG records ``run_id`` (when not None)."""
+    token = _RUN_ID.set(run_id)
+    try:
+        yield
+    finally:
+        _RUN_ID.reset(token)
 
 
 _NON_INTERACTIVE = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"}
@@ -92,16 +110,16 @@ def _new_figure(figsize, dpi, show, **kwargs):
     return fig
 
 
-def _finish(fig, path):
+def _finish(fig, path, run_id=None):
     plt = fig.__dict__.pop("_cconv_pyplot", None)
     if path is not None:
-        _save(fig, path)
+        _save(fig, path, run_id)
     if plt is not None:
         plt.show()
     return fig
 
 
-def _save(fig, path):
+def _save(fig, path, run_id=None):
     try:
         p = Path(os.fspath(path))
     except TypeError:
@@ -119,8 +137,10 @@ def _save(fig, path):
     if not os.access(parent, os.W_OK | os.X_OK):
         raise PermissionError(13, f"cannot save the figure to '{p}': folder '{parent}' "
                                   "is not writable")
+    run_id = run_id if run_id is not None else _RUN_ID.get()
+    extra = {"metadata": {RUN_ID_KEY: run_id}} if fmt == "png" and run_id else {}
     try:
-        fig.savefig(p, format=fmt, dpi=fig.dpi, facecolor="white")
+        fig.savefig(p, format=fmt, dpi=fig.dpi, facecolor="white", **extra)
     except OSError as exc:
         raise _save_error(p, exc) from None
 

@@ -68,6 +68,7 @@ def _history_extras(get, history):
             return None
 
     final = value("final_test_acc")
+    run_id = value("run_id")
     cfg = value("config")
     if cfg is None and hasattr(history, "evaluate_sample_num_per_epoch"):  # a Trainer
         cfg = {"evaluate_sample_num_per_epoch": history.evaluate_sample_num_per_epoch,
@@ -77,7 +78,8 @@ def _history_extras(get, history):
     sample = cfg.get("evaluate_sample_num_per_epoch") or test_size
     return {"final_test_acc": float(final) if is_real(final) and np.isfinite(final) else None,
             "eval_samples": int(sample) if is_real(sample) else None,
-            "test_size": int(test_size) if is_real(test_size) else None}
+            "test_size": int(test_size) if is_real(test_size) else None,
+            "run_id": run_id if isinstance(run_id, str) else None}
 
 
 def _accuracy_limits(*curves):
@@ -181,4 +183,4 @@ def learning_curves(history, *, smooth=True, title=None, path=None, show=False, 
     ax_loss.set_ylabel("loss")
     ax_loss.grid(True, alpha=0.3)
     fig.suptitle(title if title is not None else "learning curves", fontsize=12)
-    return _finish(fig, path)
+    return _finish(fig, path, run_id=h["run_id"])
