@@ -11,6 +11,7 @@ from libc.string cimport memset
 
 
 include "_build.pxi"
+include "_geometry.pxi"
 
 cdef extern from "conv/conv.h" nogil:
     ctypedef struct cconv_conv_shape:
@@ -120,13 +121,39 @@ def fma_loop(name, dtype_name, long n_iter):
     return float(n_iter) * per
 
 
-cdef inline cconv_conv_shape _shape(Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
-                                    Py_ssize_t F, Py_ssize_t FH, Py_ssize_t FW, int sh, int sw,
-                                    int ph, int pw, Py_ssize_t OH, Py_ssize_t OW) noexcept:
+cdef cconv_conv_shape _geometry(str where, const Py_ssize_t* x, const Py_ssize_t* w,
+                               const Py_ssize_t* y, int sh, int sw, int ph,
+                               int pw) except *:
+    """The call's geometry from its arrays x (N, C, H, W), w (F, C, FH, FW) and
+    y (N, F, OH, OW), checked against each other (see _geometry.pxi)."""
     cdef cconv_conv_shape g
-    g.N = N; g.C = C; g.H = H; g.W = W; g.F = F; g.FH = FH; g.FW = FW
-    g.sh = sh; g.sw = sw; g.ph = ph; g.pw = pw; g.OH = OH; g.OW = OW
+    g.N = x[0]; g.C = x[1]; g.H = x[2]; g.W = x[3]; g.F = w[0]; g.FH = w[2]; g.FW = w[3]
+    g.sh = sh; g.sw = sw; g.ph = ph; g.pw = pw
+    cdef Py_ssize_t OH, OW
+    _window_out(where, g.H, g.W, g.FH, g.FW, sh, sw, ph, pw, &OH, &OW)
+    g.OH = OH; g.OW = OW
+    _expect(where, "the filter array", w, 4, (g.F, g.C, g.FH, g.FW))
+    _expect(where, "the output (or its gradient)", y, 4, (g.N, g.F, OH, OW))
     return g
+
+
+cdef inline bint _empty(const Py_ssize_t* shape) noexcept nogil:
+    return shape[0] * shape[1] * shape[2] * shape[3] == 0
+
+
+cdef inline const floating* _in(const floating[:, :, :, ::1] a) noexcept nogil:
+    """The first element, or NULL for an empty array (never read: no tap reaches it)."""
+    return NULL if _empty(&a.shape[0]) else &a[0, 0, 0, 0]
+
+
+cdef inline floating* _out(floating[:, :, :, ::1] a) noexcept nogil:
+    return NULL if _empty(&a.shape[0]) else &a[0, 0, 0, 0]
+
+
+cdef inline const floating* _bias(const floating[::1] b, Py_ssize_t F, str where) except? NULL:
+    if b.shape[0] != 0 and b.shape[0] != F:
+        raise ValueError(f"{where}: bias has {b.shape[0]} elements, the filters {F}")
+    return &b[0] if b.shape[0] > 0 else NULL
 
 
 cdef inline _check(int rc):
@@ -139,21 +166,19 @@ def forward_into(const floating[:, :, :, ::1] x,  # IN (N, C, H, W)
                  const floating[::1] b,           # IN (F,), or empty: no bias
                  floating[:, :, :, ::1] y,        # OUT (N, F, OH, OW)
                  int sh, int sw, int ph, int pw, bint relu, int n_threads):
-    """y = conv(x, w) + b (then max(., 0) if relu); shapes checked by the caller."""
-    cdef cconv_conv_shape g = _shape(x.shape[0], x.shape[1], x.shape[2], x.shape[3],
-                                     w.shape[0], w.shape[2], w.shape[3], sh, sw, ph, pw,
-                                     y.shape[2], y.shape[3])
+    """y = conv(x, w) + b (then max(., 0) if relu)."""
+    cdef cconv_conv_shape g = _geometry("forward_into", &x.shape[0], &w.shape[0],
+                                        &y.shape[0], sh, sw, ph, pw)
+    cdef const floating* bp = _bias(b, g.F, "forward_into")
     cdef const cconv_conv_isa* v = cconv_conv_active()
     cdef int rc = 0
-    if y.shape[0] * y.shape[1] * y.shape[2] * y.shape[3] == 0:
+    if _empty(&y.shape[0]):
         return
     with nogil:
         if floating is float:
-            rc = v.fwd_f32(&g, &x[0, 0, 0, 0], &w[0, 0, 0, 0],
-                           &b[0] if b.shape[0] > 0 else NULL, relu, &y[0, 0, 0, 0], n_threads)
+            rc = v.fwd_f32(&g, _in(x), _in(w), bp, relu, _out(y), n_threads)
         else:
-            rc = v.fwd_f64(&g, &x[0, 0, 0, 0], &w[0, 0, 0, 0],
-                           &b[0] if b.shape[0] > 0 else NULL, relu, &y[0, 0, 0, 0], n_threads)
+            rc = v.fwd_f64(&g, _in(x), _in(w), bp, relu, _out(y), n_threads)
     _check(rc)
 
 
@@ -162,23 +187,19 @@ def backward_data_into(const floating[:, :, :, ::1] dout,  # IN (N, F, OH, OW)
                        floating[:, :, :, ::1] dx,          # OUT (N, C, H, W)
                        int sh, int sw, int ph, int pw, int n_threads):
     """dx = the input gradient of the convolution for dout."""
-    cdef cconv_conv_shape g = _shape(dx.shape[0], dx.shape[1], dx.shape[2], dx.shape[3],
-                                     w.shape[0], w.shape[2], w.shape[3], sh, sw, ph, pw,
-                                     dout.shape[2], dout.shape[3])
+    cdef cconv_conv_shape g = _geometry("backward_data_into", &dx.shape[0], &w.shape[0],
+                                        &dout.shape[0], sh, sw, ph, pw)
     cdef const cconv_conv_isa* v = cconv_conv_active()
     cdef int rc = 0
-    if dx.shape[0] * dx.shape[1] * dx.shape[2] * dx.shape[3] == 0:
-        return
-    if dout.shape[0] * dout.shape[1] * dout.shape[2] * dout.shape[3] == 0:
-        with nogil:
-            memset(&dx[0, 0, 0, 0], 0, dx.shape[0] * dx.shape[1] * dx.shape[2] * dx.shape[3]
-                   * sizeof(floating))
+    if _empty(&dx.shape[0]):
         return
     with nogil:
-        if floating is float:
-            rc = v.dx_f32(&g, &dout[0, 0, 0, 0], &w[0, 0, 0, 0], &dx[0, 0, 0, 0], n_threads)
+        if _empty(&dout.shape[0]):
+            memset(_out(dx), 0, g.N * g.C * g.H * g.W * sizeof(floating))
+        elif floating is float:
+            rc = v.dx_f32(&g, _in(dout), _in(w), _out(dx), n_threads)
         else:
-            rc = v.dx_f64(&g, &dout[0, 0, 0, 0], &w[0, 0, 0, 0], &dx[0, 0, 0, 0], n_threads)
+            rc = v.dx_f64(&g, _in(dout), _in(w), _out(dx), n_threads)
     _check(rc)
 
 
@@ -188,27 +209,22 @@ def backward_filter_into(const floating[:, :, :, ::1] x,     # IN (N, C, H, W)
                          floating[::1] db,                   # OUT (F,), or empty: skipped
                          int sh, int sw, int ph, int pw, int n_threads):
     """dW (and db) of the convolution, overwritten."""
-    cdef cconv_conv_shape g = _shape(x.shape[0], x.shape[1], x.shape[2], x.shape[3],
-                                     dw.shape[0], dw.shape[2], dw.shape[3], sh, sw, ph, pw,
-                                     dout.shape[2], dout.shape[3])
+    cdef cconv_conv_shape g = _geometry("backward_filter_into", &x.shape[0], &dw.shape[0],
+                                        &dout.shape[0], sh, sw, ph, pw)
+    cdef floating* dbp = <floating*>_bias(db, g.F, "backward_filter_into")
     cdef const cconv_conv_isa* v = cconv_conv_active()
     cdef int rc = 0
-    cdef Py_ssize_t nw = dw.shape[0] * dw.shape[1] * dw.shape[2] * dw.shape[3]
-    if nw == 0:
-        return
-    if x.shape[0] * dout.shape[2] * dout.shape[3] == 0:
-        with nogil:
-            memset(&dw[0, 0, 0, 0], 0, nw * sizeof(floating))
-            if db.shape[0] > 0:
-                memset(&db[0], 0, db.shape[0] * sizeof(floating))
+    if _empty(&dw.shape[0]):
         return
     with nogil:
-        if floating is float:
-            rc = v.dw_f32(&g, &x[0, 0, 0, 0], &dout[0, 0, 0, 0], &dw[0, 0, 0, 0],
-                          &db[0] if db.shape[0] > 0 else NULL, n_threads)
+        if _empty(&dout.shape[0]):   # nothing flows back: both gradients are zero
+            memset(_out(dw), 0, g.F * g.C * g.FH * g.FW * sizeof(floating))
+            if dbp != NULL:
+                memset(dbp, 0, g.F * sizeof(floating))
+        elif floating is float:
+            rc = v.dw_f32(&g, _in(x), _in(dout), _out(dw), dbp, n_threads)
         else:
-            rc = v.dw_f64(&g, &x[0, 0, 0, 0], &dout[0, 0, 0, 0], &dw[0, 0, 0, 0],
-                          &db[0] if db.shape[0] > 0 else NULL, n_threads)
+            rc = v.dw_f64(&g, _in(x), _in(dout), _out(dw), dbp, n_threads)
     _check(rc)
 
 
@@ -231,32 +247,7 @@ def bias_add_into(floating[:, :, ::1] out, const floating[::1] b, int n_threads)
             row[i] = row[i] + bf
 
 
-cdef extern from *:
-    """
-    /* Sum of channel f over all samples: row n is d + n*F*P. Eight running sums per
-       row (lanes of i mod 8, which the compiler keeps in vector registers), combined
-       pairwise, then the tail: an order fixed by P alone, and no chain of dependent
-       adds the length of the row. */
-    #define CCONV_SUM_CHANNEL(T, SUF)                                                  \
-    static T cconv_sum_channel_##SUF(const T* d, Py_ssize_t N, Py_ssize_t F,            \
-                                     Py_ssize_t P) {                                   \
-        T s = 0;                                                                        \
-        for (Py_ssize_t n = 0; n < N; ++n) {                                            \
-            const T* row = d + n * F * P;                                               \
-            T acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                        \
-            Py_ssize_t i = 0;                                                           \
-            for (; i + 8 <= P; i += 8)                                                  \
-                for (int j = 0; j < 8; ++j) acc[j] += row[i + j];                       \
-            T r = ((acc[0] + acc[1]) + (acc[2] + acc[3]))                               \
-                  + ((acc[4] + acc[5]) + (acc[6] + acc[7]));                            \
-            for (; i < P; ++i) r += row[i];                                             \
-            s += r;                                                                     \
-        }                                                                               \
-        return s;                                                                       \
-    }
-    CCONV_SUM_CHANNEL(float, f)
-    CCONV_SUM_CHANNEL(double, d)
-    """
+cdef extern from "conv/sum_channel.h" nogil:
     float cconv_sum_channel_f(const float* d, Py_ssize_t N, Py_ssize_t F,
                               Py_ssize_t P) noexcept nogil
     double cconv_sum_channel_d(const double* d, Py_ssize_t N, Py_ssize_t F,

@@ -14,6 +14,7 @@ from _simd cimport (CCONV_SSE2, STREAM_MIN_BYTES, cconv_stream_cut, cconv_stream
                    cconv_stream_part)
 
 include "_build.pxi"
+include "_geometry.pxi"
 
 # A col of stream_min_bytes or more (set at import from the cache size, see
 # cconv._kernels) is written to memory with non-temporal stores (see _simd.pxd): straight
@@ -129,11 +130,12 @@ def set_stream_min_bytes(Py_ssize_t n):
 def im2col_into(const floating[:, :, :, ::1] x, floating[:, ::1] col,
                 Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t sh, Py_ssize_t sw,
                 Py_ssize_t ph, Py_ssize_t pw, int n_threads):
-    """Fill col (N*OH*OW, C*FH*FW) from x (N, C, H, W). Shapes are checked by the caller."""
+    """Fill col (N*OH*OW, C*FH*FW) from x (N, C, H, W)."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
-    cdef Py_ssize_t OH = (H + 2 * ph - FH) // sh + 1
-    cdef Py_ssize_t OW = (W + 2 * pw - FW) // sw + 1
+    cdef Py_ssize_t OH, OW
+    _window_out("im2col_into", H, W, FH, FW, sh, sw, ph, pw, &OH, &OW)
     cdef Py_ssize_t K = C * FH * FW
+    _expect("im2col_into", "col", &col.shape[0], 2, (N * OH * OW, K))
     cdef Py_ssize_t t, n, oh
     if N == 0 or OH <= 0 or OW <= 0 or K == 0:
         return
@@ -237,9 +239,10 @@ def col2im_into(const floating[:, ::1] col, floating[:, :, :, ::1] dx,
                 Py_ssize_t ph, Py_ssize_t pw, int n_threads):
     """Sum col (N*OH*OW, C*FH*FW) back into dx (N, C, H, W); dx is overwritten."""
     cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
-    cdef Py_ssize_t OH = (H + 2 * ph - FH) // sh + 1
-    cdef Py_ssize_t OW = (W + 2 * pw - FW) // sw + 1
+    cdef Py_ssize_t OH, OW
+    _window_out("col2im_into", H, W, FH, FW, sh, sw, ph, pw, &OH, &OW)
     cdef Py_ssize_t K = C * FH * FW
+    _expect("col2im_into", "col", &col.shape[0], 2, (N * OH * OW, K))
     cdef Py_ssize_t t, n, c
     if N == 0 or C == 0 or H == 0 or W == 0:
         return
@@ -365,10 +368,11 @@ cdef inline void _im2col_t_plane(const floating* x, floating* colT,
 def im2col_t_into(const floating[:, :, :, ::1] x, floating[:, :, ::1] colT,
                   Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t sh, Py_ssize_t sw,
                   Py_ssize_t ph, Py_ssize_t pw, int n_threads):
-    """Fill colT (N, C*FH*FW, OH*OW) from x (N, C, H, W). Shapes are checked by the caller."""
+    """Fill colT (N, C*FH*FW, OH*OW) from x (N, C, H, W)."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
-    cdef Py_ssize_t OH = (H + 2 * ph - FH) // sh + 1
-    cdef Py_ssize_t OW = (W + 2 * pw - FW) // sw + 1
+    cdef Py_ssize_t OH, OW
+    _window_out("im2col_t_into", H, W, FH, FW, sh, sw, ph, pw, &OH, &OW)
+    _expect("im2col_t_into", "colT", &colT.shape[0], 3, (N, C * FH * FW, OH * OW))
     cdef Py_ssize_t t
     if N * C == 0 or OH <= 0 or OW <= 0:
         return
@@ -416,8 +420,9 @@ def col2im_t_into(const floating[:, :, ::1] colT, floating[:, :, :, ::1] dx,
                   Py_ssize_t ph, Py_ssize_t pw, int n_threads):
     """Sum colT (N, C*FH*FW, OH*OW) back into dx (N, C, H, W); dx is overwritten."""
     cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
-    cdef Py_ssize_t OH = (H + 2 * ph - FH) // sh + 1
-    cdef Py_ssize_t OW = (W + 2 * pw - FW) // sw + 1
+    cdef Py_ssize_t OH, OW
+    _window_out("col2im_t_into", H, W, FH, FW, sh, sw, ph, pw, &OH, &OW)
+    _expect("col2im_t_into", "colT", &colT.shape[0], 3, (N, C * FH * FW, OH * OW))
     cdef Py_ssize_t t
     if N * C == 0 or H * W == 0:
         return

@@ -14,6 +14,7 @@ from libc.string cimport memset
 from _simd cimport CCONV_SSE2
 
 include "_build.pxi"
+include "_geometry.pxi"
 
 cdef extern from "pooling.h":
     int cconv_maxpool22_f(const float* x, float* out, uint16_t* arg, Py_ssize_t W,
@@ -34,6 +35,22 @@ cdef extern from "pooling.h":
                                 Py_ssize_t OH, Py_ssize_t OW) noexcept nogil
     void cconv_avgpool22_back_d(const double* g, double* dx, Py_ssize_t H, Py_ssize_t W,
                                 Py_ssize_t OH, Py_ssize_t OW) noexcept nogil
+
+
+cdef int _pool_check(str where, const Py_ssize_t* x, const Py_ssize_t* y,
+                     const Py_ssize_t* arg, Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t sh,
+                     Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw) except -1:
+    """x (or dx) is (N, C, H, W); y (out or dout) and arg (unless NULL) must be
+    (N, C, OH, OW) for the window; max pooling's argmax must fit uint16."""
+    cdef Py_ssize_t OH, OW
+    _window_out(where, x[2], x[3], PH, PW, sh, sw, ph, pw, &OH, &OW)
+    if PH * PW > 65536:
+        raise ValueError(f"{where}: a {PH}x{PW} window has more cells than uint16 indexes")
+    want = (x[0], x[1], OH, OW)
+    _expect(where, "the pooled array", y, 4, want)
+    if arg != NULL:
+        _expect(where, "arg", arg, 4, want)
+    return 0
 
 
 cdef inline bint _is_22(Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t sh, Py_ssize_t sw,
@@ -107,6 +124,8 @@ def maxpool_forward_into(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] 
                          uint16_t[:, :, :, ::1] arg, Py_ssize_t PH, Py_ssize_t PW,
                          Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
                          int n_threads):
+    _pool_check("maxpool_forward_into", &x.shape[0], &out.shape[0], &arg.shape[0],
+                PH, PW, sh, sw, ph, pw)
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t OH = out.shape[2], OW = out.shape[3]
     cdef Py_ssize_t t
@@ -167,7 +186,10 @@ def maxpool_backward_into(const floating[:, :, :, ::1] dout,
                           floating[:, :, :, ::1] dx, Py_ssize_t PH, Py_ssize_t PW,
                           Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
                           int n_threads):
-    """arg values must lie in [0, PH*PW); the caller checks."""
+    """arg values outside [0, PH*PW) route nowhere or to another cell of the window's
+    rows (never outside dx); the caller checks them."""
+    _pool_check("maxpool_backward_into", &dx.shape[0], &dout.shape[0], &arg.shape[0],
+                PH, PW, sh, sw, ph, pw)
     cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
     cdef Py_ssize_t OH = dout.shape[2], OW = dout.shape[3]
     cdef Py_ssize_t t
@@ -217,6 +239,8 @@ cdef inline void _avgpool_plane(const floating* x, floating* out,
 def avgpool_forward_into(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
                          Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t sh, Py_ssize_t sw,
                          Py_ssize_t ph, Py_ssize_t pw, int n_threads):
+    _pool_check("avgpool_forward_into", &x.shape[0], &out.shape[0], NULL,
+                PH, PW, sh, sw, ph, pw)
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t OH = out.shape[2], OW = out.shape[3]
     cdef Py_ssize_t t
@@ -277,6 +301,8 @@ cdef inline void _avgpool_back_plane(const floating* dout, floating* dx,
 def avgpool_backward_into(const floating[:, :, :, ::1] dout, floating[:, :, :, ::1] dx,
                           Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t sh, Py_ssize_t sw,
                           Py_ssize_t ph, Py_ssize_t pw, int n_threads):
+    _pool_check("avgpool_backward_into", &dx.shape[0], &dout.shape[0], NULL,
+                PH, PW, sh, sw, ph, pw)
     cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
     cdef Py_ssize_t OH = dout.shape[2], OW = dout.shape[3]
     cdef Py_ssize_t t

@@ -385,3 +385,66 @@ def test_download_errors_are_one_line_and_every_mirror_is_tried(tmp_path, capsys
     monkeypatch.setenv("CCONV_MNIST_MIRRORS", "not a url, http://[::1/, http://127.0.0.1:9/")
     rc, _, err = _cli(["download", "--data-dir", tmp_path / "d"], capsys)
     _one_line_error(rc, err, "'not a url': not a URL", "http://127.0.0.1:9/")
+
+
+def _compiled_calls():
+    """(name, call with consistent arrays, call with one array of a wrong size)."""
+    from cconv import _conv, _im2col, _lrn, _pooling
+    f = np.float32
+    x, w, y = np.ones((2, 3, 5, 5), f), np.ones((4, 3, 3, 3), f), np.zeros((2, 4, 3, 3), f)
+    nob = np.zeros(0, f)
+    col, colT = np.zeros((18, 27), f), np.zeros((2, 27, 9), f)
+    p, a = np.zeros((2, 3, 2, 2), f), np.zeros((2, 3, 2, 2), np.uint16)
+    geo = (1, 1, 0, 0)
+    return [
+        ("conv forward", lambda: _conv.forward_into(x, w, nob, y, *geo, False, 2),
+         lambda: _conv.forward_into(x, w, nob, np.zeros((2, 4, 3, 2), f), *geo, False, 2)),
+        ("conv forward bias", lambda: _conv.forward_into(x, w, np.ones(4, f), y, *geo, 0, 2),
+         lambda: _conv.forward_into(x, w, np.ones(3, f), y, *geo, False, 2)),
+        ("conv channels", lambda: None,
+         lambda: _conv.forward_into(x, w[:, :2].copy(), nob, y, *geo, False, 2)),
+        ("conv dx", lambda: _conv.backward_data_into(y, w, np.zeros_like(x), *geo, 2),
+         lambda: _conv.backward_data_into(y, w, np.zeros((2, 3, 6, 5), f), *geo, 2)),
+        ("conv dw", lambda: _conv.backward_filter_into(x, y, np.zeros_like(w), nob, *geo, 2),
+         lambda: _conv.backward_filter_into(x, y[:1].copy(), np.zeros_like(w), nob, *geo,
+                                            2)),
+        ("conv stride 0", lambda: None,
+         lambda: _conv.forward_into(x, w, nob, y, 0, 1, 0, 0, False, 2)),
+        ("im2col", lambda: _im2col.im2col_into(x, col, 3, 3, *geo, 2),
+         lambda: _im2col.im2col_into(x, col[:17], 3, 3, *geo, 2)),
+        ("col2im", lambda: _im2col.col2im_into(col, np.zeros_like(x), 3, 3, *geo, 2),
+         lambda: _im2col.col2im_into(col, np.zeros((2, 3, 6, 6), f), 3, 3, *geo, 2)),
+        ("im2col_t", lambda: _im2col.im2col_t_into(x, colT, 3, 3, *geo, 2),
+         lambda: _im2col.im2col_t_into(x, colT[:, :26].copy(), 3, 3, *geo, 2)),
+        ("col2im_t", lambda: _im2col.col2im_t_into(colT, np.zeros_like(x), 3, 3, *geo, 2),
+         lambda: _im2col.col2im_t_into(colT, np.zeros((3, 3, 5, 5), f), 3, 3, *geo, 2)),
+        ("maxpool", lambda: _pooling.maxpool_forward_into(x, p, a, 2, 2, 2, 2, 0, 0, 2),
+         lambda: _pooling.maxpool_forward_into(x, p, a[:, :2].copy(), 2, 2, 2, 2, 0, 0, 2)),
+        ("maxpool stride", lambda: None,
+         lambda: _pooling.maxpool_forward_into(x, p, a, 2, 2, 1, 1, 0, 0, 2)),
+        ("maxpool back", lambda: _pooling.maxpool_backward_into(p, a, np.zeros_like(x),
+                                                                2, 2, 2, 2, 0, 0, 2),
+         lambda: _pooling.maxpool_backward_into(p, a, np.zeros((2, 3, 9, 9), f),
+                                                2, 2, 2, 2, 0, 0, 2)),
+        ("avgpool", lambda: _pooling.avgpool_forward_into(x, p, 2, 2, 2, 2, 0, 0, 2),
+         lambda: _pooling.avgpool_forward_into(x, p[:1].copy(), 2, 2, 2, 2, 0, 0, 2)),
+        ("avgpool back", lambda: _pooling.avgpool_backward_into(p, np.zeros_like(x),
+                                                                2, 2, 2, 2, 0, 0, 2),
+         lambda: _pooling.avgpool_backward_into(p, np.zeros((2, 3, 6, 6), f),
+                                                2, 2, 2, 2, 0, 0, 2)),
+        ("lrn", lambda: _lrn.lrn_forward_into(x, np.zeros_like(x), np.zeros_like(x), 5,
+                                              1e-4, .75, 2., 1, 2),
+         lambda: _lrn.lrn_forward_into(x, np.zeros_like(x), np.zeros((2, 3, 5, 4), f), 5,
+                                       1e-4, .75, 2., 1, 2)),
+    ]
+
+
+@pytest.mark.parametrize("name", [c[0] for c in _compiled_calls()])
+def test_compiled_calls_check_their_own_arrays(name):
+    """The ops check first; the compiled call checks again what it is handed, so that a
+    caller holding stale or swapped arrays gets a ValueError, never an access outside
+    them (the ASan build runs this too)."""
+    (good, bad), = [c[1:] for c in _compiled_calls() if c[0] == name]
+    good()
+    with pytest.raises(ValueError, match="shape|elements|must be >= 1"):
+        bad()

@@ -110,9 +110,6 @@ def test_forward_kernels_on_empty_planes_equal_reference(case, dtype):
     assert np.array_equal(K.avgpool_forward(x, FH, FW, s, p), R.pooling.avgpool_forward(x, FH, FW, s, p))
 
 
-@pytest.mark.xfail(os.environ.get("CCONV_DEBUG", "").strip().lower() in ("1", "true", "on"),
-                   strict=True, reason="bug: the bounds-checked build's im2col raises "
-                   "IndexError on H=0/W=0 planes with padding (see tests/test_bad_input.py)")
 def test_convolution_layer_on_empty_planes_gives_the_bias():
     from cconv.layers import Convolution
     conv = Convolution(rand((4, 2, 2, 2), np.float64), np.arange(4.0), pad=1)
