@@ -5,6 +5,7 @@ thread count.
 """
 from cython cimport floating
 from cython.parallel cimport prange
+from libc.stdint cimport uint8_t
 
 from _blocks cimport block_end
 
@@ -16,18 +17,27 @@ cdef enum:
     BLOCK = 16384
 
 
-def relu_into(const floating[::1] x, floating[::1] out, int n_threads):
-    """out = x where not x <= 0, else 0 (NaN passes through, as the book's mask)."""
+def relu_into(const floating[::1] x, floating[::1] out, uint8_t[::1] mask, int n_threads):
+    """out = x where not x <= 0, else 0 (NaN passes through, as the book's mask); mask
+    (unless empty) = 1 where x <= 0, else 0: the book's mask, in the same pass."""
     cdef Py_ssize_t n = x.shape[0], nb = (n + BLOCK - 1) // BLOCK, blk, i, lo, hi
     cdef floating v
-    if out.shape[0] != n:
-        raise ValueError(f"relu_into: lengths {n} and {out.shape[0]} differ")
-    for blk in prange(nb, nogil=True, schedule='static', num_threads=n_threads):
+    cdef bint want_mask = mask.shape[0] > 0
+    if out.shape[0] != n or (want_mask and mask.shape[0] != n):
+        raise ValueError(f"relu_into: lengths {n}, {out.shape[0]}, {mask.shape[0]} differ")
+    # dynamic: a thread the OS runs late takes fewer blocks; each block is one owner's
+    for blk in prange(nb, nogil=True, schedule='dynamic', num_threads=n_threads):
         lo = blk * BLOCK
         hi = block_end(lo, BLOCK, n)
-        for i in range(lo, hi):
-            v = x[i]
-            out[i] = 0 if v <= 0 else v
+        if want_mask:
+            for i in range(lo, hi):
+                v = x[i]
+                mask[i] = v <= 0
+                out[i] = 0 if v <= 0 else v
+        else:
+            for i in range(lo, hi):
+                v = x[i]
+                out[i] = 0 if v <= 0 else v
 
 
 def relu_backward_into(const floating[::1] dout, const floating[::1] y, floating[::1] dx,
@@ -38,9 +48,25 @@ def relu_backward_into(const floating[::1] dout, const floating[::1] y, floating
     if y.shape[0] != n or dx.shape[0] != n:
         raise ValueError(f"relu_backward_into: lengths {n}, {y.shape[0]}, {dx.shape[0]} "
                          "differ")
-    for blk in prange(nb, nogil=True, schedule='static', num_threads=n_threads):
+    for blk in prange(nb, nogil=True, schedule='dynamic', num_threads=n_threads):
         lo = blk * BLOCK
         hi = block_end(lo, BLOCK, n)
         for i in range(lo, hi):
             g = dout[i]  # loaded unconditionally so the select vectorises
             dx[i] = 0 if y[i] <= 0 else g
+
+
+def relu_backward_mask_into(const floating[::1] dout, const uint8_t[::1] mask,
+                            floating[::1] dx, int n_threads):
+    """dx = 0 where mask (the book's: the input was <= 0), else dout."""
+    cdef Py_ssize_t n = dout.shape[0], nb = (n + BLOCK - 1) // BLOCK, blk, i, lo, hi
+    cdef floating g
+    if mask.shape[0] != n or dx.shape[0] != n:
+        raise ValueError(f"relu_backward_mask_into: lengths {n}, {mask.shape[0]}, "
+                         f"{dx.shape[0]} differ")
+    for blk in prange(nb, nogil=True, schedule='dynamic', num_threads=n_threads):
+        lo = blk * BLOCK
+        hi = block_end(lo, BLOCK, n)
+        for i in range(lo, hi):
+            g = dout[i]
+            dx[i] = 0 if mask[i] else g

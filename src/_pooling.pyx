@@ -142,7 +142,8 @@ def maxpool_forward_into(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] 
         return
     cdef const floating* xp = &x[0, 0, 0, 0]
     # Plane (n, c) of out and arg belongs to one work item.
-    for t in prange(N * C, nogil=True, schedule='static', num_threads=n_threads):
+    for t in prange(N * C, nogil=True, schedule='dynamic', chunksize=8,
+                    num_threads=n_threads):
         _maxpool_plane(xp + t * H * W, op + t * OH * OW, ap + t * OH * OW,
                        H, W, OH, OW, PH, PW, sh, sw, ph, pw)
 
@@ -200,7 +201,8 @@ def maxpool_backward_into(const floating[:, :, :, ::1] dout,
     cdef const uint16_t* ap = &arg[0, 0, 0, 0]
     # Plane (n, c) of dx belongs to one work item; overlapping windows add in (oh, ow)
     # order whatever the thread count.
-    for t in prange(N * C, nogil=True, schedule='static', num_threads=n_threads):
+    for t in prange(N * C, nogil=True, schedule='dynamic', chunksize=8,
+                    num_threads=n_threads):
         _maxpool_back_plane(gp + t * OH * OW, ap + t * OH * OW, dp + t * H * W,
                             H, W, OH, OW, PH, PW, sh, sw, ph, pw)
 
@@ -252,7 +254,8 @@ def avgpool_forward_into(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] 
         memset(op, 0, N * C * OH * OW * sizeof(floating))
         return
     cdef const floating* xp = &x[0, 0, 0, 0]
-    for t in prange(N * C, nogil=True, schedule='static', num_threads=n_threads):
+    for t in prange(N * C, nogil=True, schedule='dynamic', chunksize=8,
+                    num_threads=n_threads):
         _avgpool_plane(xp + t * H * W, op + t * OH * OW, H, W, OH, OW,
                        PH, PW, sh, sw, ph, pw)
 
@@ -310,6 +313,7 @@ def avgpool_backward_into(const floating[:, :, :, ::1] dout, floating[:, :, :, :
         return
     cdef floating* dp = &dx[0, 0, 0, 0]
     cdef const floating* gp = &dout[0, 0, 0, 0]
-    for t in prange(N * C, nogil=True, schedule='static', num_threads=n_threads):
+    for t in prange(N * C, nogil=True, schedule='dynamic', chunksize=8,
+                    num_threads=n_threads):
         _avgpool_back_plane(gp + t * OH * OW, dp + t * H * W, H, W, OH, OW,
                             PH, PW, sh, sw, ph, pw)

@@ -522,7 +522,8 @@ def test_cli_export_torch(trained, images, tmp_path, capsys):
     prog = torch.export.load(str(tmp_path / "m.pt2"))
     for n in (6, 2):
         y = prog.module()(torch.from_numpy(images[:n])).detach().numpy()
-        np.testing.assert_allclose(y, net.predict(images[:n]), rtol=1e-4, atol=1e-6)
+        ref = net.predict(images[:n])   # float32 sums in another order: the scores' scale
+        np.testing.assert_allclose(y, ref, **_tol(np.float32, ref))
 
 
 def test_cli_export_errors(saved_lenet, tmp_path, capsys, monkeypatch):

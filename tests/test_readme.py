@@ -131,9 +131,18 @@ def test_readme_commands_in_order_in_a_fresh_venv(tmp_path, mnist_data_4d):
     digit = mnist_data_4d[1][0][0, 0]   # a test digit, drawn dark on light as on paper
     imsave(user / "my_digit.png", np.kron(1.0 - digit, np.ones((3, 3))), cmap="gray",
            vmin=0, vmax=1)
+    # A fresh machine has no pytest: `pip install ".[test]"` puts one into the venv. The
+    # system site this venv sees may hold one already (then pip installs none), so the
+    # venv gets its own launcher here, and no other venv stays on PATH: `pytest` must be
+    # the venv's, running on the cconv the README just installed.
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps",
+                    "--ignore-installed", "pytest"], check=True)
+    outer = os.environ.get("VIRTUAL_ENV")
+    path = [p for p in os.environ.get("PATH", "").split(os.pathsep)
+            if not (outer and p.startswith(outer))]
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("CCONV_", "PYTHON", "VIRTUAL_ENV"))}
-    env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
+    env.update(PATH=os.pathsep.join([str(venv / "bin")] + path),
                VIRTUAL_ENV=str(venv), XDG_CACHE_HOME=str(tmp_path / "cache"),
                MPLBACKEND="Agg", CCONV_PROGRESS="0", PIP_DISABLE_PIP_VERSION_CHECK="1")
     commands = [c for block in quick for c in block] + [c for b in examples for c in b]

@@ -40,8 +40,10 @@ class Relu(Layer):
 
     def forward(self, x):
         """``x`` (any shape) -> ``max(0, x)``, same shape and dtype."""
-        out = ops.relu(x, n_threads=self.n_threads)
-        self.mask = out <= 0   # (x <= 0), NaN included as the book's
+        x = np.asarray(x)
+        mask = np.empty(x.shape, dtype=np.bool_)
+        out = ops.relu(x, n_threads=self.n_threads, mask=mask)   # mask = (x <= 0), one pass
+        self.mask = mask
         self.out = out
         return out
 
@@ -49,7 +51,10 @@ class Relu(Layer):
         """``dout`` (shape of the output) -> ``dx``, a new array; ``dout`` is left alone."""
         mask = forward_done(self, self.mask)
         d = dout_array(self, dout, mask.shape, self.out.dtype)
-        return np.where(mask, d.dtype.type(0), d)
+        if not (isinstance(mask, np.ndarray) and mask.dtype == np.bool_):
+            mask = np.asarray(mask, dtype=np.bool_)   # a mask the caller assigned
+        return ops.relu_backward(d, n_threads=self.n_threads,
+                                 mask=np.ascontiguousarray(mask))
 
 
 class _FromOutput(Layer):

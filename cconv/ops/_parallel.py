@@ -135,16 +135,12 @@ def for_batch(fn, n, per_sample_bytes, n_threads, target=1 << 20):
 
 
 def kernel_chunks(call, n, per_sample_bytes, n_threads, target=1 << 20):
-    """Run a compiled kernel over the batch ``0..n-1``: ``call(s, nt)`` per chunk ``s``.
+    """Run a compiled kernel over the batch ``0..n-1``: ``call(slice(0, n), n_threads)``.
 
-    A batch of several chunks is shared among the worker threads, each chunk's kernel
-    running on one thread (``nt = 1``); a batch that is one chunk is handed whole to the
-    kernel with ``nt = n_threads``, whose OpenMP loop then splits it (no worker thread
-    is busy meanwhile, so the two never compete). Either way the kernels' work items own
-    what they write: the result does not depend on the thread count.
+    The whole batch goes to the kernel in one call, whose OpenMP loop shares it out
+    (work items own what they write, taken dynamically, so a thread the OS runs late
+    costs nothing and the result does not depend on the thread count). No Python
+    worker thread is involved: the GIL is released once, for the whole call.
+    (``per_sample_bytes`` and ``target`` are kept for the callers' signature.)
     """
-    cs = chunk_size(per_sample_bytes, n, target)
-    if n_chunks(n, cs) <= 1:
-        call(slice(0, n), n_threads)
-        return
-    for_chunks(lambda c, s: call(s, 1), n, cs, n_threads)
+    call(slice(0, n), n_threads)

@@ -1,44 +1,68 @@
 """ReLU forward and backward (the activation family's compiled kernels).
 
 Kernel: ``src/_activation.pyx``; NumPy reference: :mod:`cconv.ops.reference.activation`.
-Arrays of any shape; the work is cut into fixed chunks of elements shared by cconv's
-worker threads, so results do not depend on the thread count.
+Arrays of any shape, in one OpenMP call each: fixed blocks of elements, each written by
+the one thread that takes it, so results do not depend on the thread count.
 """
 import numpy as np
 
 from .. import _activation
 from .._checks import float_array
 from .._threads import resolve_threads
-from . import _parallel
 from ._buffers import in_place_ok, output
 
 __all__ = ["relu", "relu_backward"]
 
-_CHUNK = 1 << 18  # elements per chunk (1 MiB of float32)
+_NO_MASK = np.zeros(0, np.uint8)
 
 
-def _elementwise(kernel, arrays, n_threads):
-    """``kernel(*chunks, nt)`` over fixed chunks of same-size contiguous arrays."""
-    flats = [a.reshape(-1) for a in arrays]
-    _parallel.kernel_chunks(lambda s, nt: kernel(*[f[s] for f in flats], nt),
-                            flats[0].shape[0], 1, resolve_threads(n_threads), _CHUNK)
+def _flat(a):
+    return a.reshape(-1)
 
 
-def relu(x, out=None, n_threads=None):
-    """``max(x, 0)`` with NaN passed through (the book's ``x[x <= 0] = 0``)."""
+def _mask_of(mask, shape, name="mask"):
+    if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != shape \
+            or not mask.flags.c_contiguous:
+        got = (f"{mask.dtype} {mask.shape}" if isinstance(mask, np.ndarray)
+               else type(mask).__name__)
+        raise ValueError(f"{name} must be a C-contiguous bool array of shape {shape}, "
+                         f"got {got}")
+    return _flat(mask).view(np.uint8)
+
+
+def relu(x, out=None, n_threads=None, *, mask=None):
+    """``max(x, 0)`` with NaN passed through (the book's ``x[x <= 0] = 0``).
+
+    ``mask`` (a bool array of ``x``'s shape) is filled with ``x <= 0``, the book's
+    mask, in the same pass. One OpenMP call over the whole array.
+    """
     x = np.asarray(float_array(x, "x"), order="C")   # (ascontiguousarray makes 0-d 1-d)
     out = output(out, x.shape, x.dtype, "out", in_place_ok(out, [(x, "x")]))
-    _elementwise(_activation.relu_into, (x, out), n_threads)
+    m = _NO_MASK if mask is None else _mask_of(mask, x.shape)
+    _activation.relu_into(_flat(x), _flat(out), m, resolve_threads(n_threads))
     return out
 
 
-def relu_backward(dout, y, out=None, n_threads=None):
-    """``dout`` where the ReLU output ``y`` is > 0 (or NaN), else 0."""
-    y = np.asarray(float_array(y, "y"), order="C")
-    dout = np.asarray(float_array(dout, "dout"), dtype=y.dtype, order="C")
-    if dout.shape != y.shape:
-        raise ValueError(f"dout has shape {dout.shape}, the forward output had {y.shape}")
-    out = output(out, y.shape, y.dtype, "dx",
-                 in_place_ok(out, [(dout, "dout"), (y, "y")]))
-    _elementwise(_activation.relu_backward_into, (dout, y, out), n_threads)
+def relu_backward(dout, y=None, out=None, n_threads=None, *, mask=None):
+    """``dout`` where the ReLU output ``y`` is > 0 (or NaN), else 0; or, given the
+    book's ``mask`` (bool, True where the input was <= 0) instead of ``y``, ``dout``
+    where the mask is False."""
+    if (y is None) == (mask is None):
+        raise TypeError("relu_backward needs one of y (the forward output) or mask")
+    ref = y if mask is None else mask
+    if mask is None:
+        ref = y = np.asarray(float_array(y, "y"), order="C")
+        dout = np.asarray(float_array(dout, "dout"), dtype=y.dtype, order="C")
+    else:
+        dout = np.asarray(float_array(dout, "dout"), order="C")
+    if dout.shape != ref.shape:
+        raise ValueError(f"dout has shape {dout.shape}, the forward output had {ref.shape}")
+    inputs = [(dout, "dout")] + ([(y, "y")] if mask is None else [])
+    out = output(out, ref.shape, dout.dtype, "dx", in_place_ok(out, inputs))
+    nt = resolve_threads(n_threads)
+    if mask is None:
+        _activation.relu_backward_into(_flat(dout), _flat(y), _flat(out), nt)
+    else:
+        _activation.relu_backward_mask_into(_flat(dout), _mask_of(mask, ref.shape),
+                                            _flat(out), nt)
     return out

@@ -10,7 +10,7 @@ Kernel: ``src/_lrn.pyx``; NumPy reference: :mod:`cconv.ops.reference.lrn`. PyTor
 
 The paper multiplies the sum by ``alpha`` itself, so its ``alpha`` is this one divided by
 ``size`` (AlexNet: size 5, alpha 1e-4, beta 0.75, k 2). Every function checks its
-arguments once, then runs the batch in fixed chunks on cconv's worker threads; inputs may
+arguments once, then runs the batch in one OpenMP call (fixed row blocks); inputs may
 be non-contiguous or read-only; outputs are C-contiguous in the input's float dtype.
 """
 import sys

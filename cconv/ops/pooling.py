@@ -4,8 +4,8 @@ Kernel: ``src/_pooling.pyx``; NumPy reference: :mod:`cconv.ops.reference.pooling
 x (N, C, H, W) -> out (N, C, OH, OW). Max pooling also returns ``arg`` (uint16), each
 window's first maximum as ``kh * pool_w + kw`` (``np.argmax``'s value; padding reads as
 -inf; NaN propagates). Average pooling divides by ``pool_h * pool_w`` (padding counts as
-0). Each function checks its arguments once, then runs the batch in fixed chunks on
-cconv's worker threads; results do not depend on the thread count.
+0). Each function checks its arguments once, then runs the batch in one OpenMP call
+whose threads take planes dynamically; results do not depend on the thread count.
 """
 import numpy as np
 

@@ -2,15 +2,24 @@
 import numpy as np
 
 
-def relu(x):
-    """``x`` with every element ``<= 0`` set to 0 (the book's mask; NaN passes)."""
+def relu(x, *, mask=None):
+    """``x`` with every element ``<= 0`` set to 0 (the book's mask; NaN passes); the
+    mask ``x <= 0`` is written into ``mask`` when given."""
     out = x.copy()
-    out[x <= 0] = 0
+    m = x <= 0
+    out[m] = 0
+    if mask is not None:
+        mask[...] = m
     return out
 
 
-def relu_backward(dout, y):
-    """``dout`` where the forward output ``y`` was not ``<= 0``, else 0 (a new array)."""
-    dx = np.array(dout, dtype=y.dtype, copy=True)
-    dx[y <= 0] = 0
+def relu_backward(dout, y=None, *, mask=None):
+    """``dout`` where the forward output ``y`` was not ``<= 0`` (or where the book's
+    ``mask`` is False), else 0 (a new array)."""
+    if mask is None:
+        dx = np.array(dout, dtype=y.dtype, copy=True)
+        dx[y <= 0] = 0
+    else:
+        dx = np.array(dout, copy=True)
+        dx[mask] = 0
     return dx
