@@ -3,13 +3,7 @@
 #define CCONV_SIMD_H
 #include <Python.h>  /* Py_ssize_t; Cython's generated C includes it first */
 #include <string.h>
-#ifndef CCONV_SSE2   /* gcc/clang say __SSE2__; MSVC says _M_X64 or _M_IX86_FP */
-#if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
-#define CCONV_SSE2 1
-#else
-#define CCONV_SSE2 0
-#endif
-#endif
+#include "sse2.h"
 #if CCONV_SSE2
 #include <emmintrin.h>
 #endif

@@ -2,13 +2,7 @@
    x86-64, NEON on arm64) through GCC/clang vector extensions; plain scalar C with other
    compilers (MSVC) or when built with -DCCONV_SSE2=0. 16 vector registers: a 4 x 3 block
    of accumulators. */
-#ifndef CCONV_SSE2
-#if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
-#define CCONV_SSE2 1
-#else
-#define CCONV_SSE2 0
-#endif
-#endif
+#include "../sse2.h"
 #if (defined(__GNUC__) || defined(__clang__)) && \
     (CCONV_SSE2 || defined(__ARM_NEON) || defined(__aarch64__))
 #define VBYTES 16
