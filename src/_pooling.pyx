@@ -13,6 +13,8 @@ from libc.string cimport memset
 
 from _simd cimport CCONV_SSE2
 
+import numpy as np
+
 include "_build.pxi"
 include "_geometry.pxi"
 
@@ -35,6 +37,9 @@ cdef extern from "pooling.h":
                                 Py_ssize_t OH, Py_ssize_t OW) noexcept nogil
     void cconv_avgpool22_back_d(const double* g, double* dx, Py_ssize_t H, Py_ssize_t W,
                                 Py_ssize_t OH, Py_ssize_t OW) noexcept nogil
+
+
+cdef uint16_t[:, :, :, ::1] _NO_ARG = np.zeros((0, 0, 0, 0), np.uint16)  # avg: no argmax
 
 
 cdef int _pool_check(str where, const Py_ssize_t* x, const Py_ssize_t* y,
@@ -120,34 +125,6 @@ cdef inline void _maxpool_plane(const floating* x, floating* out, uint16_t* arg,
             _max_window(x, H, W, ih0, iw0, PH, PW, out + i, arg + i)
 
 
-def maxpool_forward_into(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
-                         uint16_t[:, :, :, ::1] arg, Py_ssize_t PH, Py_ssize_t PW,
-                         Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
-                         int n_threads):
-    _pool_check("maxpool_forward_into", &x.shape[0], &out.shape[0], &arg.shape[0],
-                PH, PW, sh, sw, ph, pw)
-    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
-    cdef Py_ssize_t OH = out.shape[2], OW = out.shape[3]
-    cdef Py_ssize_t t
-    if N * C == 0 or OH * OW == 0:
-        return
-    cdef floating* op = &out[0, 0, 0, 0]
-    cdef uint16_t* ap = &arg[0, 0, 0, 0]
-    if H == 0 or W == 0:
-        # Every window lies in the padding, which reads as -inf (argmax 0, as np.argmax);
-        # x has no element to take the address of.
-        for t in range(N * C * OH * OW):
-            op[t] = -INFINITY
-            ap[t] = 0
-        return
-    cdef const floating* xp = &x[0, 0, 0, 0]
-    # Plane (n, c) of out and arg belongs to one work item.
-    for t in prange(N * C, nogil=True, schedule='dynamic', chunksize=8,
-                    num_threads=n_threads):
-        _maxpool_plane(xp + t * H * W, op + t * OH * OW, ap + t * OH * OW,
-                       H, W, OH, OW, PH, PW, sh, sw, ph, pw)
-
-
 cdef bint _no_windows(floating[:, :, :, ::1] dx, Py_ssize_t OH, Py_ssize_t OW) noexcept:
     # A backward with nothing to add: dx is empty, or no window fits (dx is then zeroed).
     cdef Py_ssize_t n = dx.shape[0] * dx.shape[1] * dx.shape[2] * dx.shape[3]
@@ -182,31 +159,6 @@ cdef inline void _maxpool_back_plane(const floating* dout, const uint16_t* arg,
                 dx[ih * W + iw] += dout[oh * OW + ow]
 
 
-def maxpool_backward_into(const floating[:, :, :, ::1] dout,
-                          const uint16_t[:, :, :, ::1] arg,
-                          floating[:, :, :, ::1] dx, Py_ssize_t PH, Py_ssize_t PW,
-                          Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
-                          int n_threads):
-    """arg values outside [0, PH*PW) route nowhere or to another cell of the window's
-    rows (never outside dx); the caller checks them."""
-    _pool_check("maxpool_backward_into", &dx.shape[0], &dout.shape[0], &arg.shape[0],
-                PH, PW, sh, sw, ph, pw)
-    cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
-    cdef Py_ssize_t OH = dout.shape[2], OW = dout.shape[3]
-    cdef Py_ssize_t t
-    if _no_windows(dx, OH, OW):
-        return
-    cdef floating* dp = &dx[0, 0, 0, 0]
-    cdef const floating* gp = &dout[0, 0, 0, 0]
-    cdef const uint16_t* ap = &arg[0, 0, 0, 0]
-    # Plane (n, c) of dx belongs to one work item; overlapping windows add in (oh, ow)
-    # order whatever the thread count.
-    for t in prange(N * C, nogil=True, schedule='dynamic', chunksize=8,
-                    num_threads=n_threads):
-        _maxpool_back_plane(gp + t * OH * OW, ap + t * OH * OW, dp + t * H * W,
-                            H, W, OH, OW, PH, PW, sh, sw, ph, pw)
-
-
 cdef inline void _avgpool_plane(const floating* x, floating* out,
                                 Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
                                 Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t sh, Py_ssize_t sw,
@@ -238,10 +190,12 @@ cdef inline void _avgpool_plane(const floating* x, floating* out,
             out[oh * OW + ow] = s / cnt   # a division, as the reference's mean
 
 
-def avgpool_forward_into(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
-                         Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t sh, Py_ssize_t sw,
-                         Py_ssize_t ph, Py_ssize_t pw, int n_threads):
-    _pool_check("avgpool_forward_into", &x.shape[0], &out.shape[0], NULL,
+cdef _pool_forward(str where, const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
+                   uint16_t[:, :, :, ::1] arg, Py_ssize_t PH, Py_ssize_t PW,
+                   Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
+                   int n_threads, bint is_max):
+    """Both forward passes: plane (n, c) of out (and arg) belongs to one work item."""
+    _pool_check(where, &x.shape[0], &out.shape[0], &arg.shape[0] if is_max else NULL,
                 PH, PW, sh, sw, ph, pw)
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t OH = out.shape[2], OW = out.shape[3]
@@ -249,15 +203,39 @@ def avgpool_forward_into(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] 
     if N * C == 0 or OH * OW == 0:
         return
     cdef floating* op = &out[0, 0, 0, 0]
+    cdef uint16_t* ap = &arg[0, 0, 0, 0] if is_max else NULL
     if H == 0 or W == 0:
-        # Every window lies in the padding, which counts as 0.
-        memset(op, 0, N * C * OH * OW * sizeof(floating))
+        # Every window lies in the padding, which reads as -inf for the max (argmax 0,
+        # as np.argmax) and counts as 0 in the average; x has no element to address.
+        for t in range(N * C * OH * OW):
+            op[t] = -INFINITY if is_max else 0
+            if is_max:
+                ap[t] = 0
         return
     cdef const floating* xp = &x[0, 0, 0, 0]
     for t in prange(N * C, nogil=True, schedule='dynamic', chunksize=8,
                     num_threads=n_threads):
-        _avgpool_plane(xp + t * H * W, op + t * OH * OW, H, W, OH, OW,
-                       PH, PW, sh, sw, ph, pw)
+        if is_max:
+            _maxpool_plane(xp + t * H * W, op + t * OH * OW, ap + t * OH * OW,
+                           H, W, OH, OW, PH, PW, sh, sw, ph, pw)
+        else:
+            _avgpool_plane(xp + t * H * W, op + t * OH * OW, H, W, OH, OW,
+                           PH, PW, sh, sw, ph, pw)
+
+
+def maxpool_forward_into(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
+                         uint16_t[:, :, :, ::1] arg, Py_ssize_t PH, Py_ssize_t PW,
+                         Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
+                         int n_threads):
+    _pool_forward("maxpool_forward_into", x, out, arg, PH, PW, sh, sw, ph, pw, n_threads,
+                  True)
+
+
+def avgpool_forward_into(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
+                         Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t sh, Py_ssize_t sw,
+                         Py_ssize_t ph, Py_ssize_t pw, int n_threads):
+    _pool_forward("avgpool_forward_into", x, out, _NO_ARG, PH, PW, sh, sw, ph, pw,
+                  n_threads, False)
 
 
 cdef inline void _avgpool_back_plane(const floating* dout, floating* dx,
@@ -301,10 +279,13 @@ cdef inline void _avgpool_back_plane(const floating* dout, floating* dx,
                         dx[ih * W + iw] += g
 
 
-def avgpool_backward_into(const floating[:, :, :, ::1] dout, floating[:, :, :, ::1] dx,
-                          Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t sh, Py_ssize_t sw,
-                          Py_ssize_t ph, Py_ssize_t pw, int n_threads):
-    _pool_check("avgpool_backward_into", &dx.shape[0], &dout.shape[0], NULL,
+cdef _pool_backward(str where, const floating[:, :, :, ::1] dout,
+                    const uint16_t[:, :, :, ::1] arg, floating[:, :, :, ::1] dx,
+                    Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t sh, Py_ssize_t sw,
+                    Py_ssize_t ph, Py_ssize_t pw, int n_threads, bint is_max):
+    """Both backward passes: plane (n, c) of dx belongs to one work item; overlapping
+    windows add in (oh, ow) order whatever the thread count. arg: max pooling's only."""
+    _pool_check(where, &dx.shape[0], &dout.shape[0], &arg.shape[0] if is_max else NULL,
                 PH, PW, sh, sw, ph, pw)
     cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
     cdef Py_ssize_t OH = dout.shape[2], OW = dout.shape[3]
@@ -313,7 +294,30 @@ def avgpool_backward_into(const floating[:, :, :, ::1] dout, floating[:, :, :, :
         return
     cdef floating* dp = &dx[0, 0, 0, 0]
     cdef const floating* gp = &dout[0, 0, 0, 0]
+    cdef const uint16_t* ap = &arg[0, 0, 0, 0] if is_max else NULL
     for t in prange(N * C, nogil=True, schedule='dynamic', chunksize=8,
                     num_threads=n_threads):
-        _avgpool_back_plane(gp + t * OH * OW, dp + t * H * W, H, W, OH, OW,
-                            PH, PW, sh, sw, ph, pw)
+        if is_max:
+            _maxpool_back_plane(gp + t * OH * OW, ap + t * OH * OW, dp + t * H * W,
+                                H, W, OH, OW, PH, PW, sh, sw, ph, pw)
+        else:
+            _avgpool_back_plane(gp + t * OH * OW, dp + t * H * W, H, W, OH, OW,
+                                PH, PW, sh, sw, ph, pw)
+
+
+def maxpool_backward_into(const floating[:, :, :, ::1] dout,
+                          const uint16_t[:, :, :, ::1] arg,
+                          floating[:, :, :, ::1] dx, Py_ssize_t PH, Py_ssize_t PW,
+                          Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
+                          int n_threads):
+    """arg values outside [0, PH*PW) route nowhere or to another cell of the window's
+    rows (never outside dx); the caller checks them."""
+    _pool_backward("maxpool_backward_into", dout, arg, dx, PH, PW, sh, sw, ph, pw,
+                   n_threads, True)
+
+
+def avgpool_backward_into(const floating[:, :, :, ::1] dout, floating[:, :, :, ::1] dx,
+                          Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t sh, Py_ssize_t sw,
+                          Py_ssize_t ph, Py_ssize_t pw, int n_threads):
+    _pool_backward("avgpool_backward_into", dout, _NO_ARG, dx, PH, PW, sh, sw, ph, pw,
+                   n_threads, False)
