@@ -70,15 +70,9 @@ cdef inline void _fwd_block(const floating* x, floating* out, floating* scale,
             o[i] = xr[i] * _negpow(v, beta, b075)
 
 
-cdef int _lrn_check(str where, const Py_ssize_t* x, Py_ssize_t size, Py_ssize_t rows,
-                    list others) except -1:
-    """Every other array has x's shape; size and rows are >= 1."""
+cdef int _lrn_check(str where, Py_ssize_t size, Py_ssize_t rows) except -1:
     if size < 1 or rows < 1:
         raise ValueError(f"{where}: size {size} and rows {rows} must be >= 1")
-    want = _dims(x, 4)
-    for name, shape in others:
-        if shape != want:
-            raise ValueError(f"{where}: {name} has shape {shape}, x has {want}")
     return 0
 
 
@@ -86,8 +80,10 @@ def lrn_forward_into(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
                      floating[:, :, :, ::1] scale, Py_ssize_t size, double alpha,
                      double beta, double k, Py_ssize_t rows, int n_threads):
     """rows >= 1: pixel rows per work item (any value gives the same result)."""
-    _lrn_check("lrn_forward_into", &x.shape[0], size, rows,
-               [("out", _dims(&out.shape[0], 4)), ("scale", _dims(&scale.shape[0], 4))])
+    _lrn_check("lrn_forward_into", size, rows)
+    cdef tuple shape = _dims(&x.shape[0], 4)
+    _expect("lrn_forward_into", "out", &out.shape[0], 4, shape)
+    _expect("lrn_forward_into", "scale", &scale.shape[0], 4, shape)
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t HW = H * W, nblk, t, n, h0, h1, off
     if N * C * HW == 0:
@@ -153,9 +149,11 @@ def lrn_backward_into(const floating[:, :, :, ::1] dout, const floating[:, :, :,
                       floating[:, ::1] work, Py_ssize_t size, double alpha, double beta,
                       Py_ssize_t rows, int n_threads):
     """work: (>= threads used, (C + 1) * rows * W), one row of scratch per thread."""
-    _lrn_check("lrn_backward_into", &x.shape[0], size, rows,
-               [("dout", _dims(&dout.shape[0], 4)), ("scale", _dims(&scale.shape[0], 4)),
-                ("dx", _dims(&dx.shape[0], 4))])
+    _lrn_check("lrn_backward_into", size, rows)
+    cdef tuple shape = _dims(&x.shape[0], 4)
+    _expect("lrn_backward_into", "dout", &dout.shape[0], 4, shape)
+    _expect("lrn_backward_into", "scale", &scale.shape[0], 4, shape)
+    _expect("lrn_backward_into", "dx", &dx.shape[0], 4, shape)
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t HW = H * W, nblk, t, n, h0, h1, off, L
     if N * C * HW == 0:

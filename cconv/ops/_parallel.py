@@ -132,15 +132,3 @@ def for_batch(fn, n, per_sample_bytes, n_threads, target=1 << 20):
     shared among the threads by :func:`run_chunks`. Returns the number of chunks.
     """
     return for_chunks(fn, n, chunk_size(per_sample_bytes, n, target), n_threads)
-
-
-def kernel_chunks(call, n, per_sample_bytes, n_threads, target=1 << 20):
-    """Run a compiled kernel over the batch ``0..n-1``: ``call(slice(0, n), n_threads)``.
-
-    The whole batch goes to the kernel in one call, whose OpenMP loop shares it out
-    (work items own what they write, taken dynamically, so a thread the OS runs late
-    costs nothing and the result does not depend on the thread count). No Python
-    worker thread is involved: the GIL is released once, for the whole call.
-    (``per_sample_bytes`` and ``target`` are kept for the callers' signature.)
-    """
-    call(slice(0, n), n_threads)

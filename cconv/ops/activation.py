@@ -49,20 +49,20 @@ def relu_backward(dout, y=None, out=None, n_threads=None, *, mask=None):
     where the mask is False."""
     if (y is None) == (mask is None):
         raise TypeError("relu_backward needs one of y (the forward output) or mask")
-    ref = y if mask is None else mask
     if mask is None:
-        ref = y = np.asarray(float_array(y, "y"), order="C")
+        y = np.asarray(float_array(y, "y"), order="C")
         dout = np.asarray(float_array(dout, "dout"), dtype=y.dtype, order="C")
+        shape, inputs = y.shape, [(dout, "dout"), (y, "y")]
     else:
         dout = np.asarray(float_array(dout, "dout"), order="C")
-    if dout.shape != ref.shape:
-        raise ValueError(f"dout has shape {dout.shape}, the forward output had {ref.shape}")
-    inputs = [(dout, "dout")] + ([(y, "y")] if mask is None else [])
-    out = output(out, ref.shape, dout.dtype, "dx", in_place_ok(out, inputs))
+        shape, inputs = mask.shape, [(dout, "dout")]
+    if dout.shape != shape:
+        raise ValueError(f"dout has shape {dout.shape}, the forward output had {shape}")
+    out = output(out, shape, dout.dtype, "dx", in_place_ok(out, inputs))
     nt = resolve_threads(n_threads)
     if mask is None:
         _activation.relu_backward_into(_flat(dout), _flat(y), _flat(out), nt)
     else:
-        _activation.relu_backward_mask_into(_flat(dout), _mask_of(mask, ref.shape),
-                                            _flat(out), nt)
+        _activation.relu_backward_mask_into(_flat(dout), _mask_of(mask, shape), _flat(out),
+                                            nt)
     return out

@@ -20,7 +20,6 @@ import numpy as np
 from .. import _lrn
 from .._checks import float_array, integer, real
 from .._threads import resolve_threads
-from . import _parallel
 from ._buffers import output
 from .geometry import check_4d
 
@@ -70,13 +69,12 @@ def _rows(shape, itemsize, n_threads):
     return max(1, min(rows, cap))
 
 
-def _chunks(fn, x, n_threads):
-    """``fn(s, nt, rows)`` per batch chunk (see :func:`cconv.ops._parallel.kernel_chunks`)."""
-    def call(s, nt):
-        nt = _threads(nt, x[s].shape) if nt > 1 else 1
-        fn(s, nt, _rows(x[s].shape, x.itemsize, nt))
-    _parallel.kernel_chunks(call, x.shape[0], x[0].nbytes if x.shape[0] else 0,
-                            resolve_threads(n_threads))
+def _run(fn, x, n_threads):
+    """``fn(nt, rows)`` once for the whole batch: the threads its size warrants and the
+    pixel rows per work item (the kernel's one OpenMP loop shares the row blocks)."""
+    nt = resolve_threads(n_threads)
+    nt = _threads(nt, x.shape) if nt > 1 else 1
+    fn(nt, _rows(x.shape, x.itemsize, nt))
 
 
 def lrn_forward(x, size=5, alpha=1e-4, beta=0.75, k=2.0, out=None, scale=None,
@@ -109,8 +107,8 @@ def lrn_forward(x, size=5, alpha=1e-4, beta=0.75, k=2.0, out=None, scale=None,
     out = output(out, x.shape, x.dtype, "out", inputs=[(x, "x")])
     scale = output(scale, x.shape, x.dtype, "scale", inputs=[(x, "x"), (out, "out")])
     x = np.ascontiguousarray(x)
-    _chunks(lambda s, nt, rows: _lrn.lrn_forward_into(x[s], out[s], scale[s], size, alpha,
-                                                      beta, k, rows, nt), x, n_threads)
+    _run(lambda nt, rows: _lrn.lrn_forward_into(x, out, scale, size, alpha, beta, k, rows,
+                                                nt), x, n_threads)
     return out, scale
 
 
@@ -158,10 +156,9 @@ def lrn_backward(dout, x, scale, size=5, alpha=1e-4, beta=0.75, k=2.0, out=None,
     scale = np.ascontiguousarray(scale)
     N, C, H, W = x.shape
 
-    def chunk(s, nt, rows):
-        items = (s.stop - s.start) * (-(-H // rows)) if H else 0
+    def run(nt, rows):
+        items = N * (-(-H // rows)) if H else 0
         work = np.empty((max(1, min(nt, items)), (C + 1) * rows * W), dtype=x.dtype)
-        _lrn.lrn_backward_into(dout[s], x[s], scale[s], dx[s], work, size, alpha, beta,
-                               rows, nt)
-    _chunks(chunk, x, n_threads)
+        _lrn.lrn_backward_into(dout, x, scale, dx, work, size, alpha, beta, rows, nt)
+    _run(run, x, n_threads)
     return dx

@@ -12,7 +12,6 @@ import numpy as np
 from .. import _pooling
 from .._checks import float_array
 from .._threads import resolve_threads
-from . import _parallel
 from ._buffers import output, same_dtype
 from .geometry import check_4d, shape4, window_geometry
 
@@ -27,12 +26,6 @@ def _check_arg_range(pool_h, pool_w):
     if cells > np.iinfo(ARG_DTYPE).max + 1:
         raise ValueError(f"a {pool_h}x{pool_w} max-pooling window has {cells:,} cells; "
                          f"its argmax is stored as uint16, so at most 65,536 are supported")
-
-
-def _chunks(fn, x_shape, itemsize, n_threads):
-    """``fn(s, nt)`` over fixed batch chunks ``s`` (about 1 MiB of input each)."""
-    per_sample = int(np.prod(x_shape[1:], dtype=np.int64)) * itemsize
-    _parallel.kernel_chunks(fn, x_shape[0], per_sample, resolve_threads(n_threads))
 
 
 def _forward_input(x, pool_h, pool_w, stride, pad):
@@ -69,8 +62,7 @@ def maxpool_forward(x, pool_h, pool_w, stride=1, pad=0, out=None, arg=None, n_th
     _check_arg_range(geo[0], geo[1])
     out = output(out, shape, x.dtype, "out", [(x, "x")])
     arg = output(arg, shape, ARG_DTYPE, "arg", [(x, "x"), (out, "out")])
-    _chunks(lambda s, nt: _pooling.maxpool_forward_into(x[s], out[s], arg[s], *geo, nt),
-            x.shape, x.itemsize, n_threads)
+    _pooling.maxpool_forward_into(x, out, arg, *geo, resolve_threads(n_threads))
     return out, arg
 
 
@@ -93,8 +85,7 @@ def maxpool_backward(dout, arg, x_shape, pool_h, pool_w, stride=1, pad=0, out=No
                          f"{pool_h}x{pool_w} pool, got [{arg.min()}, {arg.max()}]")
     arg = np.ascontiguousarray(arg, dtype=ARG_DTYPE)   # values checked: they fit
     dx = output(out, shape, dout.dtype, "dx", [(dout, "dout"), (arg, "arg")])
-    _chunks(lambda s, nt: _pooling.maxpool_backward_into(dout[s], arg[s], dx[s], *geo, nt),
-            shape, dout.itemsize, n_threads)
+    _pooling.maxpool_backward_into(dout, arg, dx, *geo, resolve_threads(n_threads))
     return dx
 
 
@@ -102,8 +93,7 @@ def avgpool_forward(x, pool_h, pool_w, stride=1, pad=0, out=None, n_threads=None
     """Average pooling (N, C, H, W) -> (N, C, OH, OW); divides by pool_h*pool_w."""
     x, shape, geo = _forward_input(x, pool_h, pool_w, stride, pad)
     out = output(out, shape, x.dtype, "out", [(x, "x")])
-    _chunks(lambda s, nt: _pooling.avgpool_forward_into(x[s], out[s], *geo, nt),
-            x.shape, x.itemsize, n_threads)
+    _pooling.avgpool_forward_into(x, out, *geo, resolve_threads(n_threads))
     return out
 
 
@@ -112,6 +102,5 @@ def avgpool_backward(dout, x_shape, pool_h, pool_w, stride=1, pad=0, out=None,
     """Spread ``dout`` (N, C, OH, OW) evenly over each window; returns dx of ``x_shape``."""
     dout, shape, geo = _grad_input(dout, x_shape, pool_h, pool_w, stride, pad, dtype)
     dx = output(out, shape, dout.dtype, "dx", [(dout, "dout")])
-    _chunks(lambda s, nt: _pooling.avgpool_backward_into(dout[s], dx[s], *geo, nt),
-            shape, dout.itemsize, n_threads)
+    _pooling.avgpool_backward_into(dout, dx, *geo, resolve_threads(n_threads))
     return dx
