@@ -34,6 +34,12 @@ cdef extern from "conv/conv.h" nogil:
                       int) noexcept nogil
         int (*dw_f64)(const cconv_conv_shape*, const double*, const double*, double*,
                       double*, int) noexcept nogil
+        int (*matmul_f32)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const float*, ptrdiff_t, ptrdiff_t,
+                          const float*, ptrdiff_t, ptrdiff_t, const float*, float*, ptrdiff_t,
+                          int) noexcept nogil
+        int (*matmul_f64)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const double*, ptrdiff_t, ptrdiff_t,
+                          const double*, ptrdiff_t, ptrdiff_t, const double*, double*,
+                          ptrdiff_t, int) noexcept nogil
         double (*fma_loop_f32)(long, int*) noexcept nogil
         double (*fma_loop_f64)(long, int*) noexcept nogil
     int CCONV_ISA_COUNT
@@ -225,6 +231,41 @@ def backward_filter_into(const floating[:, :, :, ::1] x,     # IN (N, C, H, W)
             rc = v.dw_f32(&g, _in(x), _in(dout), _out(dw), dbp, n_threads)
         else:
             rc = v.dw_f64(&g, _in(x), _in(dout), _out(dw), dbp, n_threads)
+    _check(rc)
+
+
+def matmul_into(const floating[:, :] a,   # IN (M, K), any strides (a transposed view)
+                const floating[:, :] b,   # IN (K, N), any strides
+                floating[:, ::1] c,       # OUT (M, N)
+                const floating[::1] bias,  # IN (N,), or empty: none
+                int n_threads):
+    """c = a @ b (+ bias on every row): the engine's register tiles (the fully connected
+    layers); every value is one sum over k in order, whatever n_threads."""
+    cdef Py_ssize_t M = a.shape[0], K = a.shape[1], N = b.shape[1]
+    cdef Py_ssize_t ars = a.strides[0] // sizeof(floating), acs = a.strides[1] // sizeof(floating)
+    cdef Py_ssize_t brs = b.strides[0] // sizeof(floating), bcs = b.strides[1] // sizeof(floating)
+    cdef const cconv_conv_isa* v = cconv_conv_active()
+    cdef const floating* ap = NULL
+    cdef const floating* bp = NULL
+    cdef const floating* biasp = NULL
+    cdef int rc = 0
+    _expect("matmul_into", "b", &b.shape[0], 2, (K, N))
+    _expect("matmul_into", "the output", &c.shape[0], 2, (M, N))
+    if bias.shape[0] != 0:
+        _expect("matmul_into", "the bias", &bias.shape[0], 1, (N,))
+        biasp = &bias[0]
+    if M * N == 0:
+        return
+    if K > 0:
+        ap = &a[0, 0]
+        bp = &b[0, 0]
+    with nogil:
+        if floating is float:
+            rc = v.matmul_f32(M, N, K, ap, ars, acs, bp, brs, bcs, biasp, &c[0, 0], N,
+                              n_threads)
+        else:
+            rc = v.matmul_f64(M, N, K, ap, ars, acs, bp, brs, bcs, biasp, &c[0, 0], N,
+                              n_threads)
     _check(rc)
 
 

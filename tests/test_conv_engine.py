@@ -217,3 +217,73 @@ def test_cli_reports_a_bad_cconv_isa_in_one_line():
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert r.stderr.startswith("cconv: error: CCONV_ISA='sse9' cannot be used")
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def _matmul(a, b, bias=None, n_threads=2):
+    out = np.full((a.shape[0], b.shape[1]), np.nan, a.dtype)
+    _conv.matmul_into(a, b, out, np.zeros(0, a.dtype) if bias is None else bias, n_threads)
+    return out
+
+
+def check_matmul(M, K, N, dtype, ta=False, tb=False, bias=True, seed=0):
+    """The engine's matmul (the fully connected layers) against float64 NumPy, with the
+    same rounding bound as the convolutions; ta/tb hand it transposed (strided) views."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((K, M) if ta else (M, K)).astype(dtype)
+    b = rng.standard_normal((N, K) if tb else (K, N)).astype(dtype)
+    a, b = (a.T if ta else a), (b.T if tb else b)
+    c = rng.standard_normal(N).astype(dtype) if bias else None
+    got = _matmul(a, b, c)
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    ref = a64 @ b64 + (0 if c is None else c.astype(np.float64))
+    bound = np.abs(a64) @ np.abs(b64) + (0 if c is None else np.abs(c.astype(np.float64)))
+    tol = 2 * (K + 1) * np.finfo(dtype).eps * bound + np.finfo(dtype).tiny
+    bad = ~(np.abs(got - ref) <= tol)
+    assert got.dtype == dtype and not bad.any(), (
+        f"{bad.sum()} of {bad.size} off ({M}x{K} @ {K}x{N}, ta={ta}, tb={tb}, "
+        f"{np.dtype(dtype).name}, {_conv.active_isa()})")
+
+
+# the networks' products (SimpleConvNet, DeepConvNet, LeNet), and edges: one row or
+# column, widths around the tile and vector sizes, an empty k
+MATMUL_GRID = [(100, 4320, 100), (100, 1024, 50), (100, 50, 10), (1, 1, 1), (1, 7, 33),
+               (9, 5, 1), (17, 3, 16), (8, 2, 17), (5, 4, 48), (3, 6, 49), (13, 11, 64),
+               (6, 0, 5)]
+
+
+@pytest.mark.parametrize("case", MATMUL_GRID)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matmul_equals_reference(isa, case, dtype):
+    M, K, N = case
+    for ta, tb in [(False, False), (True, False), (False, True)]:
+        check_matmul(M, K, N, dtype, ta, tb, bias=not tb)
+
+
+@settings(max_examples=int(os.environ.get("CCONV_FUZZ_EXAMPLES", 150)) // 3, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(M=st.integers(1, 40), K=st.integers(0, 70), N=st.integers(1, 120),
+       dtype=st.sampled_from(DTYPES), ta=st.booleans(), tb=st.booleans(),
+       bias=st.booleans(), seed=st.integers(0, 2**31 - 1))
+def test_property_matmul_equals_reference(isa, M, K, N, dtype, ta, tb, bias, seed):
+    check_matmul(M, K, N, dtype, ta, tb, bias, seed)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matmul_does_not_depend_on_the_thread_count(isa, dtype):
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((37, 301)).astype(dtype)
+    b = rng.standard_normal((301, 101)).astype(dtype)
+    ref = _matmul(a, b, n_threads=1)
+    for nt in (2, 3, 8):
+        np.testing.assert_array_equal(_matmul(a, b, n_threads=nt), ref)
+        np.testing.assert_array_equal(_matmul(b.T, a.T, n_threads=nt), _matmul(b.T, a.T, n_threads=1))
+
+
+def test_matmul_refuses_arrays_that_disagree():
+    a, b = np.ones((3, 4)), np.ones((5, 2))
+    with pytest.raises(ValueError, match=r"b has shape \(5, 2\).*\(4, 2\)"):
+        _conv.matmul_into(a, b, np.empty((3, 2)), np.zeros(0), 1)
+    with pytest.raises(ValueError, match="the output has shape"):
+        _conv.matmul_into(a, np.ones((4, 2)), np.empty((2, 3)), np.zeros(0), 1)
+    with pytest.raises(ValueError, match="the bias has shape"):
+        _conv.matmul_into(a, np.ones((4, 2)), np.empty((3, 2)), np.zeros(3), 1)

@@ -487,3 +487,62 @@ def test_pickle_length_claims_are_checked_before_allocating(tmp_path):
     with pytest.raises(ParamsFileError, match="bytearray8"):
         small_simple().load_params(path)
     assert time.monotonic() - t0 < 5
+
+
+def _unfused(net, x, t):
+    """The book's path, one layer at a time (no Convolution -> Relu fusion), and its
+    gradients: what the fused network must reproduce bit for bit."""
+    y = net._input(x)
+    for layer in net.layers.values():
+        y = layer.call(y, True)
+    net.last_layer.forward(y, t)
+    d = net.last_layer.backward(1)
+    for layer in reversed(net.layers.values()):
+        d = layer.backward(d)
+        if d is None:
+            break
+    return y, {k: getattr(net.layers[ln], net.layers[ln].grad_name(a)).copy()
+               for k, (ln, a) in net.param_map.items()}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("make", [small_simple, small_deep])
+def test_convolution_relu_fusion_changes_no_value(make, dtype):
+    # The network runs Conv -> Relu as one pass (ReLU in the convolution's epilogue);
+    # scores, masks and gradients are those of the layer-by-layer book path, exactly.
+    net = make(dtype=dtype)
+    jitter_biases(net, 3)
+    x = np.random.default_rng(4).standard_normal((5,) + tuple(net.config["input_dim"]))
+    x[0, 0, :2] = np.nan if dtype == np.float64 else 0.0   # NaN passes, as the mask says
+    t = np.arange(5) % 10
+    y_ref, g_ref = _unfused(net, x, t)
+    masks_ref = {n: l.mask.copy() for n, l in net.layers.items() if hasattr(l, "mask")}
+    y = net.predict(x, train_flg=True)
+    assert all(l._y is not None for n, l in net.layers.items()
+               if type(l).__name__ == "Relu" and n in ("Relu1",)), "Relu1 was not fused"
+    np.testing.assert_array_equal(y, y_ref)
+    for n, m in masks_ref.items():
+        np.testing.assert_array_equal(net.layers[n].mask, m, err_msg=n)
+    g = net.gradient(x, t)
+    for k in g_ref:
+        np.testing.assert_array_equal(g[k], g_ref[k], err_msg=k)
+
+
+def test_forward_until_a_convolution_gives_its_output_before_the_relu():
+    net = small_deep()
+    jitter_biases(net, 1)
+    x = np.random.default_rng(6).standard_normal((2, 1, 12, 12))
+    conv = net.forward_until(x, 'Conv2')
+    assert (conv < 0).any(), "the ReLU was applied to a convolution's own output"
+    np.testing.assert_array_equal(net.forward_until(x, 'Relu2'), np.maximum(conv, 0))
+
+
+def test_a_patched_layer_is_not_fused_past():
+    # A forward set on the instance (a hook, a profiler) is called, not skipped.
+    net = small_simple()
+    seen = []
+    conv = net.layers['Conv1']
+    real = conv.forward
+    conv.forward = lambda x: seen.append(x.shape) or real(x)
+    net.predict(np.zeros((2, 1, 10, 10)))
+    assert seen == [(2, 1, 10, 10)]

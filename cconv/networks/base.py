@@ -19,6 +19,8 @@ from ..gradient import numerical_gradient
 from ..io.book_pickle import ParamsFileError, load_book_pickle
 from ..io.files import open_regular
 from ..io.npz import load_npz, save_npz_atomic
+from ..nn.activation import Relu
+from ..nn.conv import Convolution
 from ..ops.geometry import out_size as conv_out  # noqa: F401  (for the networks)
 
 _FLOATS = (np.float32, np.float64)
@@ -100,6 +102,14 @@ def _read_params_file(path):
     raise ParamsFileError(f"{path}: neither an .npz archive nor a params pickle")
 
 
+def _fusable(layer, nxt):
+    """A Convolution and the Relu after it, both of exactly those classes and neither
+    with a forward of its own set on the instance (a hook, a patch): then the ReLU can
+    run in the convolution's epilogue."""
+    return (type(layer) is Convolution and type(nxt) is Relu
+            and "forward" not in vars(layer) and "forward" not in vars(nxt))
+
+
 class Network:
     """Base class of cconv's CNNs (SimpleConvNet, DeepConvNet, LeNet, AlexNet).
 
@@ -160,21 +170,34 @@ class Network:
         ``x`` is converted to the network's dtype. ``train_flg`` switches Dropout and
         BatchNormalization to training behaviour.
         """
-        x = self._input(x)
-        for layer in self.layers.values():
-            x = layer.call(x, train_flg)
-        return x
+        return self._run(self._input(x), train_flg)
 
     def forward_until(self, x, name, train_flg=False):
         """The output of layer ``name`` (e.g. ``'Conv1'``, ``'Relu1'``) for input ``x``."""
         if name not in self.layers:
             raise KeyError(f"no layer {name!r}; layers are {list(self.layers)}")
-        x = self._input(x)
-        for lname, layer in self.layers.items():
+        return self._run(self._input(x), train_flg, stop=name)
+
+    def _run(self, x, train_flg, stop=None):
+        """The layers in order, up to and including ``stop`` (None: all). A Convolution
+        followed by a Relu runs as one pass (:meth:`Convolution.forward_relu` and
+        :meth:`Relu.take_output`) unless the output between them is asked for."""
+        items = list(self.layers.items())
+        i = 0
+        while i < len(items):
+            lname, layer = items[i]
+            if lname != stop and i + 1 < len(items) and _fusable(layer, items[i + 1][1]):
+                rname, relu = items[i + 1]
+                x = relu.take_output(layer.forward_relu(x))
+                i += 2
+                if rname == stop:
+                    return x
+                continue
             x = layer.call(x, train_flg)
-            if lname == name:
+            if lname == stop:
                 return x
-        raise AssertionError("unreachable")
+            i += 1
+        return x
 
     def _input(self, x):
         x = self._cast(x)

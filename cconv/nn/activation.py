@@ -30,13 +30,27 @@ class Relu(Layer):
     corrupts the caller's array; here ``backward`` returns a new array and never
     modifies ``dout``. Like the book, ``backward`` reads its own mask, so it stays right
     when the caller edits the returned output. NaN inputs pass through, as in the book
-    (``NaN <= 0`` is False).
+    (``NaN <= 0`` is False). In a network, a Relu right after a Convolution is applied
+    by the convolution while its sums are in registers (:meth:`take_output`); its
+    ``backward`` then reads that output, which the network's next layer only reads.
     """
 
     def __init__(self, n_threads=None):
         self.out = None
-        self.mask = None
+        self._mask = None
+        self._y = None   # the output, when a convolution applied this ReLU (take_output)
         self.n_threads = n_threads
+
+    @property
+    def mask(self):
+        """Where the last input was <= 0 (the book's mask), bool, the input's shape."""
+        if self._mask is None and self._y is not None:
+            self._mask = self._y <= 0   # the same as x <= 0: y is 0 there, x (or NaN) else
+        return self._mask
+
+    @mask.setter
+    def mask(self, value):
+        self._mask, self._y = value, None
 
     def forward(self, x):
         """``x`` (any shape) -> ``max(0, x)``, same shape and dtype."""
@@ -47,8 +61,23 @@ class Relu(Layer):
         self.out = out
         return out
 
+    def take_output(self, y):
+        """Record ``y``, an output that a convolution's epilogue already rectified
+        (``Convolution.forward_relu``), as this layer's forward; returns ``y``.
+
+        A network calls it in place of :meth:`forward` for a Convolution -> Relu pair:
+        no second pass over the data. ``backward`` then reads ``y`` (``y <= 0`` exactly
+        where the input was), and ``mask`` is made from it on demand.
+        """
+        self._mask, self._y, self.out = None, y, y
+        return y
+
     def backward(self, dout):
         """``dout`` (shape of the output) -> ``dx``, a new array; ``dout`` is left alone."""
+        if self._mask is None and self._y is not None:
+            y = self._y
+            return ops.relu_backward(dout_array(self, dout, y.shape, y.dtype), y=y,
+                                     n_threads=self.n_threads)
         mask = forward_done(self, self.mask)
         d = dout_array(self, dout, mask.shape, self.out.dtype)
         if not (isinstance(mask, np.ndarray) and mask.dtype == np.bool_):

@@ -94,11 +94,21 @@ class Convolution(Layer):
 
     def forward(self, x):
         """``x`` (N, C, H, W) -> (N, FN, OH, OW), C-contiguous."""
+        return self._forward(x, False)
+
+    def forward_relu(self, x):
+        """``max(forward(x), 0)`` in one pass: the ReLU applied while the sums are in
+        registers (NaN passes, as in the book's mask). ``backward`` still differentiates
+        the convolution alone; a network pairs this with :meth:`Relu.take_output`."""
+        return self._forward(x, True)
+
+    def _forward(self, x, relu):
         b = self.b
         if np.ndim(b) == 0:  # one number for every filter: the op takes (FN,)
             b = np.full(self.W.shape[0], b, dtype=self.W.dtype)
         out, self._saved = ops.conv_forward(x, self.W, b, self.stride, self.pad,
-                                            n_threads=self.n_threads, saved=self._saved)
+                                            n_threads=self.n_threads, saved=self._saved,
+                                            relu=relu)
         self.x = self._saved.x
         self.col_W = self.W.reshape(self.W.shape[0], -1).T
         return out

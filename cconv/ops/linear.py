@@ -1,15 +1,17 @@
-"""The fully connected product ``x @ W + b`` and its gradients (BLAS, no compiled kernel).
+"""The fully connected product ``x @ W + b`` and its gradients.
 
-NumPy reference: :mod:`cconv.ops.reference.linear` (the book's ``np.dot``). The work is
-cut in fixed chunks on cconv's worker threads with single-threaded BLAS, so results do
-not depend on the thread count.
+Kernel: the convolution engine's ``matmul`` (``src/conv/conv_template.h``: the same
+register tiles as the convolutions, operands packed by all threads, one OpenMP region
+per product, GIL released; each output value is one sum over k in order, so results do
+not depend on the thread count, and no BLAS thread pool is involved). NumPy reference:
+:mod:`cconv.ops.reference.linear` (the book's ``np.dot``).
 """
 import numpy as np
 
 from .._checks import float_array
 from .._threads import resolve_threads
-from . import _parallel
 from ._buffers import same_dtype
+from .conv import _engine
 
 __all__ = ["affine_forward", "affine_backward"]
 
@@ -47,11 +49,8 @@ def affine_forward(x, W, b, n_threads=None):
     dt = np.result_type(x2.dtype, W.dtype, b.dtype)
     Wd, bd = same_dtype(W, dt), same_dtype(b, dt)
     out = np.empty((N, M), dtype=dt)
-
-    def rows(c, s):
-        np.matmul(x2[s], Wd, out=out[s])
-        out[s] += bd
-    _parallel.for_batch(rows, N, x2.shape[1] * x2.itemsize, resolve_threads(n_threads))
+    _engine().matmul_into(same_dtype(x2, dt), Wd, out, np.ascontiguousarray(bd),
+                          resolve_threads(n_threads))
     return out, x2
 
 
@@ -72,14 +71,9 @@ def affine_backward(dout, x2, W, n_threads=None):
     dout = np.ascontiguousarray(dout, dtype=dt)
     dx = np.empty((N, D), dtype=dt)
     dW = np.empty((D, M), dtype=dt)
-    # Blocks of the D features: block s owns dx[:, s] = dout @ W[s].T and
-    # dW[s] = x[:, s].T @ dout, each a whole product over the batch, so no partial
-    # sums and no thread has more than its share. The blocks depend on the shape
-    # only: results are the same for any thread count.
-    nb = max(1, min(8, D, N * D * M // (1 << 18)))
-
-    def cols(c, s):
-        np.matmul(dout, WT[:, s], out=dx[:, s])
-        np.matmul(xd[:, s].T, dout, out=dW[s])
-    _parallel.for_chunks(cols, D, -(-D // nb), resolve_threads(n_threads))
+    nt = resolve_threads(n_threads)
+    none = np.zeros(0, dt)
+    engine = _engine()
+    engine.matmul_into(dout, WT, dx, none, nt)      # dx = dout @ W.T (W read transposed)
+    engine.matmul_into(xd.T, dout, dW, none, nt)    # dW = x.T @ dout
     return same_dtype(dx, x2.dtype), dW, dout.sum(axis=0)

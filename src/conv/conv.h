@@ -36,6 +36,17 @@ typedef int (*cconv_conv_dw_f32)(const cconv_conv_shape*, const float* x, const 
 typedef int (*cconv_conv_dw_f64)(const cconv_conv_shape*, const double* x, const double* dout,
                                  double* dw, double* db, int n_threads);
 
+/* C = A @ B (+ bias per column, unless NULL): A (M, K), B (K, N) by element strides,
+   C (M, N) with row stride ldc; the sums do not depend on n_threads. */
+typedef int (*cconv_matmul_f32)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float* a,
+                                ptrdiff_t ars, ptrdiff_t acs, const float* b, ptrdiff_t brs,
+                                ptrdiff_t bcs, const float* bias, float* c, ptrdiff_t ldc,
+                                int n_threads);
+typedef int (*cconv_matmul_f64)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const double* a,
+                                ptrdiff_t ars, ptrdiff_t acs, const double* b, ptrdiff_t brs,
+                                ptrdiff_t bcs, const double* bias, double* c, ptrdiff_t ldc,
+                                int n_threads);
+
 typedef struct {
     const char* name;          /* "baseline", "avx2", "avx512" */
     const char* detail;        /* what the variant was compiled for */
@@ -48,6 +59,8 @@ typedef struct {
     cconv_conv_dx_f64 dx_f64;
     cconv_conv_dw_f32 dw_f32;
     cconv_conv_dw_f64 dw_f64;
+    cconv_matmul_f32 matmul_f32;
+    cconv_matmul_f64 matmul_f64;
     /* an FMA-throughput loop: returns a value that depends on every FMA (so nothing is
        optimised away); n_iter * flops_per_iter float32 FLOPs */
     double (*fma_loop_f32)(long n_iter, int* flops_per_iter);
