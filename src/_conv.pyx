@@ -26,10 +26,10 @@ cdef extern from "conv/conv.h" nogil:
                        int, float*, int) noexcept nogil
         int (*fwd_f64)(const cconv_conv_shape*, const double*, const double*, const double*,
                        int, double*, int) noexcept nogil
-        int (*dx_f32)(const cconv_conv_shape*, const float*, const float*, float*,
-                      int) noexcept nogil
-        int (*dx_f64)(const cconv_conv_shape*, const double*, const double*, double*,
-                      int) noexcept nogil
+        int (*dx_f32)(const cconv_conv_shape*, const float*, const float*, const float*,
+                      float*, int) noexcept nogil
+        int (*dx_f64)(const cconv_conv_shape*, const double*, const double*, const double*,
+                      double*, int) noexcept nogil
         int (*dw_f32)(const cconv_conv_shape*, const float*, const float*, float*, float*,
                       int) noexcept nogil
         int (*dw_f64)(const cconv_conv_shape*, const double*, const double*, double*,
@@ -191,21 +191,28 @@ def forward_into(const floating[:, :, :, ::1] x,  # IN (N, C, H, W)
 def backward_data_into(const floating[:, :, :, ::1] dout,  # IN (N, F, OH, OW)
                        const floating[:, :, :, ::1] w,     # IN (F, C, FH, FW)
                        floating[:, :, :, ::1] dx,          # OUT (N, C, H, W)
-                       int sh, int sw, int ph, int pw, int n_threads):
-    """dx = the input gradient of the convolution for dout."""
+                       int sh, int sw, int ph, int pw, int n_threads,
+                       const floating[:, :, :, ::1] gate=None):  # IN (N, C, H, W), or None
+    """dx = the input gradient of the convolution for dout; with gate (the output of a
+    ReLU that fed the convolution, i.e. its input), 0 where gate <= 0: the ReLU's
+    backward in the same pass."""
     cdef cconv_conv_shape g = _geometry("backward_data_into", &dx.shape[0], &w.shape[0],
                                         &dout.shape[0], sh, sw, ph, pw)
     cdef const cconv_conv_isa* v = cconv_conv_active()
+    cdef const floating* gp = NULL
     cdef int rc = 0
+    if gate is not None:
+        _expect("backward_data_into", "the gate", &gate.shape[0], 4, _dims(&dx.shape[0], 4))
+        gp = _in(gate)
     if _empty(&dx.shape[0]):
         return
     with nogil:
         if _empty(&dout.shape[0]):
             memset(_out(dx), 0, g.N * g.C * g.H * g.W * sizeof(floating))
         elif floating is float:
-            rc = v.dx_f32(&g, _in(dout), _in(w), _out(dx), n_threads)
+            rc = v.dx_f32(&g, _in(dout), _in(w), gp, _out(dx), n_threads)
         else:
-            rc = v.dx_f64(&g, _in(dout), _in(w), _out(dx), n_threads)
+            rc = v.dx_f64(&g, _in(dout), _in(w), gp, _out(dx), n_threads)
     _check(rc)
 
 

@@ -287,3 +287,23 @@ def test_matmul_refuses_arrays_that_disagree():
         _conv.matmul_into(a, np.ones((4, 2)), np.empty((2, 3)), np.zeros(0), 1)
     with pytest.raises(ValueError, match="the bias has shape"):
         _conv.matmul_into(a, np.ones((4, 2)), np.empty((3, 2)), np.zeros(3), 1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_input_gradient_through_the_relu_before(isa, dtype):
+    # gate = the ReLU output that fed the convolution: dx is 0 where it is <= 0 (NaN
+    # passes, as the book's mask), in the same pass; bit-identical to masking after.
+    rng = np.random.default_rng(8)
+    for (N, C, H, W, F, FH, FW, s, p) in [(3, 4, 9, 9, 5, 3, 3, 1, 1), (2, 3, 11, 8, 7, 5, 3, 2, 2),
+                                          (1, 17, 6, 6, 9, 1, 1, 1, 0)]:
+        x = np.maximum(rng.standard_normal((N, C, H, W)), 0).astype(dtype)
+        x.flat[::7] = np.nan
+        w = rng.standard_normal((F, C, FH, FW)).astype(dtype)
+        OH, OW = _out(H, FH, s, p), _out(W, FW, s, p)
+        d = rng.standard_normal((N, F, OH, OW)).astype(dtype)
+        plain, gated = np.empty_like(x), np.empty_like(x)
+        _conv.backward_data_into(d, w, plain, s, s, p, p, 2)
+        _conv.backward_data_into(d, w, gated, s, s, p, p, 2, x)
+        np.testing.assert_array_equal(gated, np.where(x <= 0, 0, plain))
+    with pytest.raises(ValueError, match="the gate has shape"):
+        _conv.backward_data_into(d, w, gated, s, s, p, p, 2, x[:, :1].copy())

@@ -546,3 +546,15 @@ def test_a_patched_layer_is_not_fused_past():
     conv.forward = lambda x: seen.append(x.shape) or real(x)
     net.predict(np.zeros((2, 1, 10, 10)))
     assert seen == [(2, 1, 10, 10)]
+
+
+def test_relu_backward_is_taken_by_the_layer_after_it(monkeypatch):
+    # Relu1..Relu6 feed a Convolution or a max Pooling, whose backward_with_relu does
+    # their backward too; Relu7 feeds Dropout, so its own backward runs.
+    from cconv.nn import Relu
+    calls = []
+    real = Relu.backward
+    monkeypatch.setattr(Relu, "backward", lambda self, d: calls.append(self) or real(self, d))
+    net = small_deep()
+    net.gradient(np.random.default_rng(2).standard_normal((3, 1, 12, 12)), np.arange(3))
+    assert calls == [net.layers['Relu7']]

@@ -248,3 +248,18 @@ def test_pooling_gradient_random_shapes(case, seed):
     assert gradient_check_layer(L.Pooling(ph, pw, s, p), x, seed=seed)["x"] < GTOL
     assert gradient_check_layer(L.AvgPooling(ph, pw, s, p), x, seed=seed)["x"] < GTOL
 
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("geo", [(2, 2, 2, 0), (3, 3, 2, 1), (3, 2, 1, 1)])
+def test_backward_with_relu_is_relu_backward_after_pool_backward(geo, dtype):
+    from cconv.nn import Pooling, Relu
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3, 4, 9, 8)).astype(dtype)
+    x[0, 0] = -1.0                                  # windows whose maximum is <= 0
+    x[1, 2, 3, 3] = np.nan                          # NaN passes, as the book's mask
+    relu, pool = Relu(), Pooling(*geo)
+    out = pool.forward(relu.forward(x))
+    d = rng.standard_normal(out.shape).astype(dtype)
+    want = relu.backward(pool.backward(d))
+    np.testing.assert_array_equal(pool.backward_with_relu(d), want)

@@ -21,6 +21,7 @@ from ..io.files import open_regular
 from ..io.npz import load_npz, save_npz_atomic
 from ..nn.activation import Relu
 from ..nn.conv import Convolution
+from ..nn.pooling import Pooling
 from ..ops.geometry import out_size as conv_out  # noqa: F401  (for the networks)
 
 _FLOATS = (np.float32, np.float64)
@@ -108,6 +109,15 @@ def _fusable(layer, nxt):
     run in the convolution's epilogue."""
     return (type(layer) is Convolution and type(nxt) is Relu
             and "forward" not in vars(layer) and "forward" not in vars(nxt))
+
+
+def _takes_relu(layer, relu):
+    """A Convolution or max Pooling whose input is the output of the Relu before it
+    (exact classes, no backward set on either instance): its backward can take the
+    ReLU's in the same pass (``backward_with_relu``)."""
+    return (type(relu) is Relu and type(layer) in (Convolution, Pooling)
+            and relu.out is not None and getattr(layer, "x", None) is relu.out
+            and "backward" not in vars(layer) and "backward" not in vars(relu))
 
 
 class Network:
@@ -278,8 +288,16 @@ class Network:
         loss = self.loss(x, t, train_flg=True)
         self.last_loss = float(loss)
         dout = self.last_layer.backward(1)
-        for layer in reversed(self.layers.values()):
-            dout = layer.backward(dout)
+        layers = list(reversed(self.layers.values()))
+        i = 0
+        while i < len(layers):
+            layer = layers[i]
+            if i + 1 < len(layers) and _takes_relu(layer, layers[i + 1]):
+                dout = layer.backward_with_relu(dout)   # and the Relu before it
+                i += 2
+            else:
+                dout = layer.backward(dout)
+                i += 1
             if dout is None:  # a first Convolution with need_dx=False
                 break
         grads = {}

@@ -118,9 +118,18 @@ class Convolution(Layer):
 
         Sets ``dW`` and ``db``.
         """
+        return self._backward(dout, False)
+
+    def backward_with_relu(self, dout):
+        """``relu.backward(self.backward(dout))`` in one pass, for the Relu whose output
+        was this layer's input ``x``: ``dx`` is 0 where ``x <= 0``. A network calls it
+        for a Relu -> Convolution pair."""
+        return self._backward(dout, True)
+
+    def _backward(self, dout, relu_input):
         saved = forward_done(self, self._saved)
         dx, dW, db = ops.conv_backward(dout, saved, self.W, need_dx=self.need_dx,
-                                       n_threads=self.n_threads)
+                                       n_threads=self.n_threads, relu_input=relu_input)
         self.dW = grad_like(dW, self.W)
         # a scalar bias (the book's Convolution(w, 0)) is one value shared by the
         # filters: db is (FN,) in the layer's dtype, W's

@@ -1,6 +1,6 @@
 """Pooling layers: Pooling (max) and AvgPooling (math in :mod:`cconv.ops.pooling`)."""
 from .. import ops
-from .._checks import forward_done, pair
+from .._checks import dout_array, forward_done, pair
 from .base import Layer
 
 __all__ = ["Pooling", "AvgPooling"]
@@ -75,16 +75,30 @@ class Pooling(_Pool):
     def __init__(self, pool_h, pool_w, stride=1, pad=0, n_threads=None):
         super().__init__(pool_h, pool_w, stride, pad, n_threads)
         self.arg_max = None
+        self._out = None
 
     def forward(self, x):
         """``x`` (N, C, H, W) -> (N, C, OH, OW), the maximum of each window."""
         out, self.arg_max = self._run(ops.maxpool_forward, x)
+        self._out = out
         return out
 
     def backward(self, dout):
         """``dout`` (N, C, OH, OW) -> ``dx`` (N, C, H, W): each gradient to its argmax."""
         shape, geo, dt = self._grad_args()
         return ops.maxpool_backward(dout, self.arg_max, shape, *geo,
+                                    n_threads=self.n_threads, dtype=dt)
+
+    def backward_with_relu(self, dout):
+        """``relu.backward(self.backward(dout))`` for the Relu whose output was this
+        layer's input: a gradient goes to its window's argmax, where the input is the
+        window's maximum, so the ReLU's mask is read on the (smaller) output: gradients
+        of windows whose maximum is <= 0 are dropped. A network calls it for a
+        Relu -> Pooling pair."""
+        shape, geo, dt = self._grad_args()
+        d = dout_array(self, dout, self._out.shape, dt)
+        d = ops.relu_backward(d, y=self._out, n_threads=self.n_threads)
+        return ops.maxpool_backward(d, self.arg_max, shape, *geo,
                                     n_threads=self.n_threads, dtype=dt)
 
 

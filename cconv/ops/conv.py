@@ -123,13 +123,16 @@ def conv_forward(x, W, b, stride=1, pad=0, *, n_threads=None, saved=None, relu=F
     return out, ConvSaved(x, None, W.shape, (FH, FW, sh, sw, ph, pw), (N, FN, oh, ow))
 
 
-def conv_backward(dout, saved, W, *, need_dx=True, need_dW=True, n_threads=None):
+def conv_backward(dout, saved, W, *, need_dx=True, need_dW=True, n_threads=None,
+                  relu_input=False):
     """Gradients of :func:`conv_forward`: returns ``(dx, dW, db)``.
 
     ``dout`` must have exactly the forward output's shape (N, FN, OH, OW); ``W`` the
     forward's filter shape. ``dx`` (N, C, H, W) is None when ``need_dx`` is False (a
     network's first layer), ``dW`` and ``db`` when ``need_dW`` is False. Arrays are in
-    the forward input's dtype.
+    the forward input's dtype. ``relu_input``: the forward's input was a ReLU's output,
+    and ``dx`` is taken through that ReLU too (0 where the input was <= 0), in the same
+    pass.
     """
     if not isinstance(saved, ConvSaved):
         raise TypeError(f"saved must be the ConvSaved of conv_forward, not "
@@ -158,7 +161,7 @@ def conv_backward(dout, saved, W, *, need_dx=True, need_dW=True, n_threads=None)
             dx[...] = 0
         else:
             engine.backward_data_into(d, same_dtype(np.ascontiguousarray(W), dt), dx,
-                                     sh, sw, ph, pw, nt)
+                                     sh, sw, ph, pw, nt, x if relu_input else None)
     return dx, dW, db
 
 

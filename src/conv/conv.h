@@ -24,11 +24,13 @@ typedef int (*cconv_conv_fwd_f32)(const cconv_conv_shape*, const float* x, const
                                   const float* b, int relu, float* y, int n_threads);
 typedef int (*cconv_conv_fwd_f64)(const cconv_conv_shape*, const double* x, const double* w,
                                   const double* b, int relu, double* y, int n_threads);
-/* dx = the input gradient of conv for dout (N, F, OH, OW). */
+/* dx = the input gradient of conv for dout (N, F, OH, OW); where gate (NULL: none; x's
+   shape, the output of a ReLU before the convolution) is <= 0, dx = 0: that ReLU's
+   backward in the same pass. */
 typedef int (*cconv_conv_dx_f32)(const cconv_conv_shape*, const float* dout, const float* w,
-                                 float* dx, int n_threads);
+                                 const float* gate, float* dx, int n_threads);
 typedef int (*cconv_conv_dx_f64)(const cconv_conv_shape*, const double* dout, const double* w,
-                                 double* dx, int n_threads);
+                                 const double* gate, double* dx, int n_threads);
 /* dW (and db = dout summed over n, oh, ow, unless NULL), overwritten; the sums run in an
    order fixed by the shapes alone, so they do not depend on n_threads. */
 typedef int (*cconv_conv_dw_f32)(const cconv_conv_shape*, const float* x, const float* dout,

@@ -191,8 +191,9 @@ static void FN(place)(const REAL* src, ptrdiff_t Cin, ptrdiff_t Hs, ptrdiff_t Ws
    each output value is one fwd_tile sum, the same whatever the items. */
 static int FN(run_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t Hs, ptrdiff_t Ws,
                         cc_axis ah, cc_axis aw, ptrdiff_t Cout, ptrdiff_t FH, ptrdiff_t FW,
-                        const REAL* A, const REAL* bias, int relu, REAL* dst, ptrdiff_t OHd,
-                        ptrdiff_t OWd, ptrdiff_t steph, ptrdiff_t stepw, int n_threads)
+                        const REAL* A, const REAL* bias, int relu, const REAL* gate,
+                        REAL* dst, ptrdiff_t OHd, ptrdiff_t OWd, ptrdiff_t steph,
+                        ptrdiff_t stepw, int n_threads)
 {
     const ptrdiff_t T = FWD_NV * VL, Wr = aw.len, Lseg = ah.len * aw.len, K = Cin * FH * FW;
     const ptrdiff_t nfb = (Cout + FWD_FB - 1) / FWD_FB;
@@ -241,8 +242,13 @@ static int FN(run_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t H
                     for (n = 0; n < ns; n++)
                         for (i = 0; i < OHd; i++) {
                             const REAL* yr = Y + (f - fb * FWD_FB) * Qr + n * Lseg + i * steph * Wr;
-                            REAL* d = dst + (((n0 + n) * Cout + f) * OHd + i) * OWd;
-                            if (relu)
+                            ptrdiff_t at = (((n0 + n) * Cout + f) * OHd + i) * OWd;
+                            REAL* d = dst + at;
+                            if (gate) {   /* 0 where the gate (a ReLU's output) is <= 0 */
+                                const REAL* gr = gate + at;
+                                for (j = 0; j < OWd; j++)
+                                    d[j] = gr[j] <= 0 ? 0 : yr[j * stepw];
+                            } else if (relu)
                                 for (j = 0; j < OWd; j++) {
                                     REAL v = yr[j * stepw];
                                     d[j] = v <= 0 ? 0 : v;  /* NaN passes, as the book's mask */
@@ -266,9 +272,9 @@ static int FN(run_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t H
    none) padded to whole channel blocks. */
 static int FN(packed_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t Hs,
                            ptrdiff_t Ws, cc_axis ah, cc_axis aw, const cconv_conv_shape* g,
-                           const REAL* w, int flip, const REAL* b, int relu, REAL* dst,
-                           ptrdiff_t OHd, ptrdiff_t OWd, ptrdiff_t steph, ptrdiff_t stepw,
-                           int n_threads)
+                           const REAL* w, int flip, const REAL* b, int relu,
+                           const REAL* gate, REAL* dst, ptrdiff_t OHd, ptrdiff_t OWd,
+                           ptrdiff_t steph, ptrdiff_t stepw, int n_threads)
 {
     ptrdiff_t Cout = flip ? g->C : g->F, nb = (Cout + FWD_FB - 1) / FWD_FB, f;
     REAL* A = FN(pack)(w, g->F, g->C, g->FH, g->FW, flip);
@@ -277,8 +283,8 @@ static int FN(packed_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_
     if (A && bias) {
         for (f = 0; f < nb * FWD_FB; f++)
             bias[f] = (b && f < Cout) ? b[f] : 0;
-        rc = FN(run_conv)(src, N, Cin, Hs, Ws, ah, aw, Cout, g->FH, g->FW, A, bias, relu, dst,
-                          OHd, OWd, steph, stepw, n_threads);
+        rc = FN(run_conv)(src, N, Cin, Hs, Ws, ah, aw, Cout, g->FH, g->FW, A, bias, relu, gate,
+                          dst, OHd, OWd, steph, stepw, n_threads);
     }
     cc_free(A);
     cc_free(bias);
@@ -293,21 +299,23 @@ int FN(forward)(const cconv_conv_shape* g, const REAL* x, const REAL* w, const R
     cc_axis aw = cc_axis_make(g->W, 1, g->pw, (g->OW - 1) * g->sw + 1, g->FW);
     if (g->N * g->F * g->OH * g->OW == 0)
         return 0;
-    return FN(packed_conv)(x, g->N, g->C, g->H, g->W, ah, aw, g, w, 0, b, relu, y, g->OH,
+    return FN(packed_conv)(x, g->N, g->C, g->H, g->W, ah, aw, g, w, 0, b, relu, NULL, y, g->OH,
                            g->OW, g->sh, g->sw, n_threads);
 }
 
-int FN(backward_data)(const cconv_conv_shape* g, const REAL* dout, const REAL* w, REAL* dx,
-                      int n_threads)
+int FN(backward_data)(const cconv_conv_shape* g, const REAL* dout, const REAL* w,
+                      const REAL* gate, REAL* dx, int n_threads)
 {
     /* dx is the stride-1 correlation of dout, dilated by the stride and padded by
-       filter - 1 - pad, with the filters turned 180 degrees and their channels swapped */
+       filter - 1 - pad, with the filters turned 180 degrees and their channels swapped;
+       gate (unless NULL, of dx's shape): dx is 0 where gate <= 0, the backward of the
+       ReLU whose output gate is (NaN passes) */
     cc_axis ah = cc_axis_make(g->OH, g->sh, g->FH - 1 - g->ph, g->H, g->FH);
     cc_axis aw = cc_axis_make(g->OW, g->sw, g->FW - 1 - g->pw, g->W, g->FW);
     if (g->N * g->C * g->H * g->W == 0)
         return 0;
-    return FN(packed_conv)(dout, g->N, g->F, g->OH, g->OW, ah, aw, g, w, 1, NULL, 0, dx, g->H,
-                           g->W, 1, 1, n_threads);
+    return FN(packed_conv)(dout, g->N, g->F, g->OH, g->OW, ah, aw, g, w, 1, NULL, 0, gate, dx,
+                           g->H, g->W, 1, 1, n_threads);
 }
 
 /* dW[f][k] = sum over (n, output position) of dout * the tap's input value. The batch is
