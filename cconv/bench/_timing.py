@@ -1,4 +1,5 @@
-"""Timing helpers of the benchmarks: interleaved rounds, medians, copy bandwidth."""
+"""Timing helpers of the benchmarks: interleaved rounds, bursts of back-to-back calls,
+medians, copy bandwidth."""
 import time
 
 import numpy as np
@@ -22,6 +23,21 @@ def interleaved(fns, repeat=7, warmup=1):
     for _ in range(repeat):
         for k, f in fns.items():
             ts[k] += _time(f, 1)
+    return {k: float(np.median(v)) for k, v in ts.items()}, ts
+
+
+def bursts(fns, repeat=7, burst=5, warmup=1):
+    """Like :func:`interleaved`, but each implementation runs ``burst`` calls back to back
+    in its turn of a round (training as it runs: step after step), and each call is timed;
+    the first call of a turn, which follows another implementation's, is not counted.
+    Returns (medians, times) over the ``repeat * (burst - 1)`` counted calls."""
+    for f in fns.values():
+        for _ in range(warmup):
+            f()
+    ts = {k: [] for k in fns}
+    for _ in range(repeat):
+        for k, f in fns.items():
+            ts[k] += _time(f, burst)[1:]
     return {k: float(np.median(v)) for k, v in ts.items()}, ts
 
 

@@ -6,7 +6,7 @@ import time
 import numpy as np
 
 from .._threads import _available_cpus
-from ._timing import interleaved
+from ._timing import bursts, interleaved
 
 def _torch_twin(net, torch):
     """The same network in PyTorch, with the same weights (:func:`cconv.export.to_torch`),
@@ -20,16 +20,38 @@ def _torch_twin(net, torch):
     return module
 
 
-def _batch(dtype, n=100, seed=0):
-    """A batch of real MNIST when the loader finds it, else random images."""
-    try:
-        from ..datasets import load_mnist
-        (x, t), _ = load_mnist(flatten=False, download=False)
-        return x[:n].astype(dtype), t[:n].astype(np.int64), "MNIST"
-    except Exception:
-        rng = np.random.default_rng(seed)
-        return (rng.random((n, 1, 28, 28)).astype(dtype), rng.integers(0, 10, n),
-                "random images")
+#: Steps an implementation runs back to back in its turn of a round.
+BURST = 5
+
+#: Distinct batches each implementation cycles through: every step gets a fresh batch.
+N_BATCHES = 16
+
+
+class _Batches:
+    """Fresh batches of real MNIST (random images when the loader finds none), the
+    same sequence for every implementation: ``next_for(key)`` gives ``key``'s next one."""
+
+    def __init__(self, dtype, n=100, count=N_BATCHES, seed=0):
+        try:
+            from ..datasets import load_mnist
+            (x, t), _ = load_mnist(flatten=False, download=False)
+            self.source = "MNIST"
+        except Exception:
+            rng = np.random.default_rng(seed)
+            x, t = rng.random((n * count, 1, 28, 28)), rng.integers(0, 10, n * count)
+            self.source = "random images"
+        self.batches = [(np.ascontiguousarray(x[i * n:(i + 1) * n], dtype=dtype),
+                         np.asarray(t[i * n:(i + 1) * n], dtype=np.int64))
+                        for i in range(count)]
+        self._at = {}
+
+    def next_index(self, key):
+        i = self._at.get(key, 0)
+        self._at[key] = (i + 1) % len(self.batches)
+        return i
+
+    def next_for(self, key):
+        return self.batches[self.next_index(key)]
 
 
 def _peak_bytes(fn):
@@ -44,7 +66,7 @@ def _peak_bytes(fn):
 
 
 def bench_train(nets=("simple", "deep", "lenet", "alexnet"), dtypes=("float32", "float64"),
-                repeat=15,
+                repeat=5,
                 batch=100, with_torch=True, with_reference=True, inference=True,
                 json_path=None, file=None):
     """Median time of one training step (forward + backward + Adam) per implementation.
@@ -70,14 +92,11 @@ def bench_train(nets=("simple", "deep", "lenet", "alexnet"), dtypes=("float32", 
             import torch
         except ImportError:
             say("PyTorch is not installed: its columns are skipped (pip install torch)")
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        threadpool_limits = None
     old_threads = get_num_threads()
     rows = []
-    say(f"cconv training-step benchmark: batch {batch}, {nt} threads, Adam, "
-        f"median of {repeat} interleaved rounds")
+    say(f"cconv training-step benchmark: batch {batch}, {nt} threads, Adam; "
+        f"{repeat} interleaved rounds, in each {BURST} back-to-back steps per "
+        f"implementation on fresh batches (the first not counted); medians")
     hdr = (f"{'network':<8} {'dtype':<8} {'impl':<22} {'median ms':>9} {'min-max ms':>15} "
            f"{'img/s':>7} {'vs torch':>8} {'vs book':>8} {'peak MiB':>8}")
     say(hdr)
@@ -85,20 +104,20 @@ def bench_train(nets=("simple", "deep", "lenet", "alexnet"), dtypes=("float32", 
     for name in nets:
         for dt in dtypes:
             dt = np.dtype(dt)
-            x, t, src = _batch(dt, batch)
+            data = _Batches(dt, batch)
+            src = data.source
             kw = {"dropout_ratio": 0.5} if name == "deep" else {}
             net = get_network(name, dtype=dt, rng=0, **kw)
             opt = Adam(lr=0.001)
             fns = {}
 
             def cconv_step(n):
-                def f():
+                key = f"cconv {n}"
+
+                def f():   # no BLAS in a step: every product runs on the engine
                     set_num_threads(n)
-                    if threadpool_limits is not None:
-                        with threadpool_limits(limits=n, user_api="blas"):
-                            opt.update(net.params, net.gradient(x, t))
-                    else:
-                        opt.update(net.params, net.gradient(x, t))
+                    x, t = data.next_for(key)
+                    opt.update(net.params, net.gradient(x, t))
                 return f
             ref = None
             if with_reference and dt == np.float64:
@@ -108,8 +127,11 @@ def bench_train(nets=("simple", "deep", "lenet", "alexnet"), dtypes=("float32", 
                     pass
             if ref is not None:
                 ropt = book.Adam(lr=0.001)
-                xr = x.astype(np.float64)
-                fns["book NumPy (float64)"] = lambda: ropt.update(ref.params, ref.gradient(xr, t))
+
+                def book_step():
+                    x, t = data.next_for("book")
+                    ropt.update(ref.params, ref.gradient(x.astype(np.float64), t))
+                fns["book NumPy (float64)"] = book_step
             fns["cconv 1 thread"] = cconv_step(1)
             fns[f"cconv {nt} threads"] = cconv_step(nt)
             tm = _torch_twin(net, torch) if torch is not None else None
@@ -118,15 +140,16 @@ def bench_train(nets=("simple", "deep", "lenet", "alexnet"), dtypes=("float32", 
             if tm is not None:
                 topt = torch.optim.Adam(tm.parameters(), lr=0.001)
                 lossf = torch.nn.CrossEntropyLoss()
-                tx, tt = torch.from_numpy(x), torch.from_numpy(np.asarray(t, np.int64))
+                tbatches = [(torch.from_numpy(x), torch.from_numpy(t)) for x, t in data.batches]
 
                 def torch_step():
                     torch.set_num_threads(nt)
+                    tx, tt = tbatches[data.next_index("torch")]
                     topt.zero_grad()
                     lossf(tm(tx), tt).backward()
                     topt.step()
                 fns[f"PyTorch {nt} threads"] = torch_step
-            med, ts = interleaved(fns, repeat=repeat, warmup=2)
+            med, ts = bursts(fns, repeat=repeat, burst=BURST, warmup=2)
             _add_cold_start(fns, med, ts, [f"cconv {nt} threads", f"PyTorch {nt} threads"],
                             repeat)
             tkey = f"PyTorch {nt} threads"
@@ -185,6 +208,10 @@ def _add_cold_start(fns, med, ts, keys, repeat, idle=0.02):
         ts[k + COLD] = cold[k]
 
 
+#: Images per inference call, the same for every implementation (the issue's setting).
+PREDICT_BATCH = 100
+
+
 def _bench_inference(name, net, torch, tm, dt, nt, say, n=10000):
     from .._threads import set_num_threads
     try:
@@ -197,7 +224,7 @@ def _bench_inference(name, net, torch, tm, dt, nt, say, n=10000):
 
     def cc():
         set_num_threads(nt)
-        net.predict_labels(xt, batch_size=500)
+        net.predict_labels(xt, batch_size=PREDICT_BATCH)
     fns[f"cconv {nt} threads"] = cc
     if torch is not None:
         tm.eval()
@@ -206,8 +233,8 @@ def _bench_inference(name, net, torch, tm, dt, nt, say, n=10000):
         def tp():
             torch.set_num_threads(nt)
             with torch.no_grad():
-                for i in range(0, len(tx), 500):
-                    tm(tx[i:i + 500]).argmax(1)
+                for i in range(0, len(tx), PREDICT_BATCH):
+                    tm(tx[i:i + PREDICT_BATCH]).argmax(1)
         fns[f"PyTorch {nt} threads"] = tp
     ort_predict = _onnxruntime_predict(net, dt, nt, say)
     if ort_predict is not None:
@@ -229,7 +256,8 @@ def _bench_inference(name, net, torch, tm, dt, nt, say, n=10000):
 
 
 def _onnxruntime_predict(net, dt, nt, say):
-    """``f(x)``: labels by onnxruntime on ``to_onnx(net)``'s graph, in batches of 500;
+    """``f(x)``: labels by onnxruntime on ``to_onnx(net)``'s graph, in batches of
+    PREDICT_BATCH;
     None when onnx/onnxruntime are missing or for float64 (no Conv kernel for it)."""
     if dt != np.float32:
         return None
@@ -249,6 +277,6 @@ def _onnxruntime_predict(net, dt, nt, say):
         return None
 
     def predict(x):
-        for i in range(0, len(x), 500):
-            sess.run(None, {"x": x[i:i + 500]})[0].argmax(1)
+        for i in range(0, len(x), PREDICT_BATCH):
+            sess.run(None, {"x": x[i:i + PREDICT_BATCH]})[0].argmax(1)
     return predict
