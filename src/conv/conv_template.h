@@ -33,54 +33,36 @@ typedef REAL FN(half) __attribute__((vector_size(VBYTES / 2)));
 #define SPLAT(s) ((REAL)(s))
 #endif
 
-/* Y[f][0 .. nv*VL) = bias[f] + sum_k A[k][f] * X[off[k] + ...] for the FWD_FB
-   channels of one block (X and Y already point at the tile's first position); nv is a
-   constant of each caller below, so the loops unroll and the accumulators stay in
-   registers. */
-static inline __attribute__((always_inline)) void FN(tile_n)(
-    const REAL* CC_RESTRICT A, const REAL* CC_RESTRICT X, const ptrdiff_t* CC_RESTRICT off,
-    ptrdiff_t K, const REAL* CC_RESTRICT bias, REAL* CC_RESTRICT Y, ptrdiff_t ldy, const int nv)
+/* Y[f][0 .. FWD_NV*VL) = bias[f] + sum_k A[k][f] * X[off[k] + ...] for the FWD_FB
+   channels of one block (X and Y already point at the tile's first position). Never
+   inlined: the accumulators get the whole register file to themselves. */
+static CC_NOINLINE void FN(fwd_tile)(const REAL* CC_RESTRICT A, const REAL* CC_RESTRICT X,
+                         const ptrdiff_t* CC_RESTRICT off, ptrdiff_t K,
+                         const REAL* CC_RESTRICT bias, REAL* CC_RESTRICT Y, ptrdiff_t ldy)
 {
     VEC acc[FWD_FB][FWD_NV];
     ptrdiff_t k;
     int f, v;
     CC_UNROLL for (f = 0; f < FWD_FB; f++) {
-        CC_UNROLL for (v = 0; v < nv; v++)
+        CC_UNROLL for (v = 0; v < FWD_NV; v++)
             acc[f][v] = SPLAT(bias[f]);
     }
     for (k = 0; k < K; k++) {
         const REAL* xp = X + off[k];
         const REAL* a = A + k * FWD_FB;
         VEC xv[FWD_NV];
-        CC_UNROLL for (v = 0; v < nv; v++)
+        CC_UNROLL for (v = 0; v < FWD_NV; v++)
             xv[v] = LOADU(xp + v * VL);
         CC_UNROLL for (f = 0; f < FWD_FB; f++) {
             REAL af = a[f];
-            CC_UNROLL for (v = 0; v < nv; v++)
+            CC_UNROLL for (v = 0; v < FWD_NV; v++)
                 acc[f][v] += af * xv[v];
         }
     }
     CC_UNROLL for (f = 0; f < FWD_FB; f++) {
-        CC_UNROLL for (v = 0; v < nv; v++)
+        CC_UNROLL for (v = 0; v < FWD_NV; v++)
             STOREU(Y + f * ldy + v * VL, acc[f][v]);
     }
-}
-
-/* The tile of FWD_NV vectors (the convolutions' and matmul's), never inlined: the
-   accumulators get the whole register file to themselves. */
-static CC_NOINLINE void FN(fwd_tile)(const REAL* CC_RESTRICT A, const REAL* CC_RESTRICT X,
-                         const ptrdiff_t* CC_RESTRICT off, ptrdiff_t K,
-                         const REAL* CC_RESTRICT bias, REAL* CC_RESTRICT Y, ptrdiff_t ldy)
-{
-    FN(tile_n)(A, X, off, K, bias, Y, ldy, FWD_NV);
-}
-
-/* One vector wide: matmul's last column tile when a whole one would mostly be padding. */
-static CC_NOINLINE void FN(fwd_tile1)(const REAL* CC_RESTRICT A, const REAL* CC_RESTRICT X,
-                          const ptrdiff_t* CC_RESTRICT off, ptrdiff_t K,
-                          const REAL* CC_RESTRICT bias, REAL* CC_RESTRICT Y, ptrdiff_t ldy)
-{
-    FN(tile_n)(A, X, off, K, bias, Y, ldy, 1);
 }
 
 /* The lanes of v added as a tree of halves (fixed order): a few vector adds instead of
@@ -440,26 +422,156 @@ int FN(backward_filter)(const cconv_conv_shape* g, const REAL* x, const REAL* do
     return failed ? CCONV_CONV_ENOMEM : 0;
 }
 
-/* C[i][j] = sum_k A[i][k] * B[k][j] (+ bias[j] unless NULL) for A (M, K), B (K, N) and
-   C (M, N, row stride ldc), A and B given by element strides (a transposed view needs no
-   copy). A is packed in blocks of FWD_FB rows, B in panels of a tile's width (each
-   contiguous over k, zero-padded), both by all threads; then work items (a column tile, a row block) come from a shared
-   counter, consecutive items sharing their B panel. Every C value is one tile's sum over
-   all of k in order: the result does not depend on the thread count. */
+/* Y[f][0 .. nv*VL) = sum_k A_f[k*acs] * X[off[k] + ...] for FWD_FB rows A_f of A read
+   where they lie (a broadcast costs one load wherever its value is), nv constant per
+   caller (the loops unroll and the accumulators stay in registers). */
+static inline __attribute__((always_inline)) void FN(mm_tile_n)(
+    const REAL* const* CC_RESTRICT arow, ptrdiff_t acs, const REAL* CC_RESTRICT X,
+    const ptrdiff_t* CC_RESTRICT off, ptrdiff_t K, REAL* CC_RESTRICT Y, ptrdiff_t ldy,
+    const int nv)
+{
+    VEC acc[FWD_FB][FWD_NV];
+    const REAL* ap[FWD_FB];
+    ptrdiff_t k, ka;
+    int f, v;
+    CC_UNROLL for (f = 0; f < FWD_FB; f++) {
+        ap[f] = arow[f];
+        CC_UNROLL for (v = 0; v < nv; v++)
+            acc[f][v] = SPLAT(0);
+    }
+    for (k = 0, ka = 0; k < K; k++, ka += acs) {
+        const REAL* xp = X + off[k];
+        VEC xv[FWD_NV];
+        CC_UNROLL for (v = 0; v < nv; v++)
+            xv[v] = LOADU(xp + v * VL);
+        CC_UNROLL for (f = 0; f < FWD_FB; f++) {
+            REAL af = ap[f][ka];
+            CC_UNROLL for (v = 0; v < nv; v++)
+                acc[f][v] += af * xv[v];
+        }
+    }
+    CC_UNROLL for (f = 0; f < FWD_FB; f++) {
+        CC_UNROLL for (v = 0; v < nv; v++)
+            STOREU(Y + f * ldy + v * VL, acc[f][v]);
+    }
+}
+
+static CC_NOINLINE void FN(mm_tile)(const REAL* const* arow, ptrdiff_t acs, const REAL* X,
+                                    const ptrdiff_t* off, ptrdiff_t K, REAL* Y, ptrdiff_t ldy)
+{
+    FN(mm_tile_n)(arow, acs, X, off, K, Y, ldy, FWD_NV);
+}
+
+static CC_NOINLINE void FN(mm_tile1)(const REAL* const* arow, ptrdiff_t acs, const REAL* X,
+                                     const ptrdiff_t* off, ptrdiff_t K, REAL* Y, ptrdiff_t ldy)
+{
+    FN(mm_tile_n)(arow, acs, X, off, K, Y, ldy, 1);
+}
+
+/* C = A @ B for A (M, K), B (K, N) and C (M, N), each by element strides, plus
+   bias_i[i] (per row, unless NULL) and bias_j[j] (per column, unless NULL). A's rows
+   are read in place; B's column panels too where B's rows are contiguous (bcs == 1),
+   else they are packed, like the last, narrower panel, by all threads. Work items (a
+   column panel, a block of FWD_FB rows) come from a shared counter, consecutive items
+   sharing their panel. Every C value is one tile's sum over all of k in order: the
+   result does not depend on the thread count. */
+static int FN(mm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const REAL* a, ptrdiff_t ars,
+                  ptrdiff_t acs, const REAL* b, ptrdiff_t brs, ptrdiff_t bcs,
+                  const REAL* bias_i, const REAL* bias_j, REAL* c, ptrdiff_t crs,
+                  ptrdiff_t ccs, int n_threads)
+{
+    const ptrdiff_t T = FWD_NV * VL, nib = (M + FWD_FB - 1) / FWD_FB;
+    /* whole panels, then one vector wide if what is left fits in one vector */
+    const ptrdiff_t nfull = N / T + (N % T > VL ? 1 : 0), tail = N - nfull * T > 0;
+    const ptrdiff_t njt = nfull + tail;
+    /* panels read in place: the whole ones lying inside B, when its rows are contiguous */
+    const ptrdiff_t ninplace = bcs == 1 ? N / T : 0, npack = njt - ninplace;
+    const int nt = cc_threads(n_threads);
+    REAL* Bp;
+    ptrdiff_t *off, *offp, *off1;
+    ptrdiff_t i;
+    int failed = 0;
+    Bp = (REAL*)cc_alloc((size_t)(K * npack * T) * sizeof(REAL) + 1);
+    off = (ptrdiff_t*)cc_alloc((size_t)(3 * K) * sizeof(ptrdiff_t) + 1);
+    if (!Bp || !off) {
+        cc_free(Bp);
+        cc_free(off);
+        return CCONV_CONV_ENOMEM;
+    }
+    offp = off + K;
+    off1 = off + 2 * K;
+    for (i = 0; i < K; i++) {
+        off[i] = i * brs;    /* a panel in B itself */
+        offp[i] = i * T;     /* a packed whole panel */
+        off1[i] = i * VL;    /* the packed narrow one */
+    }
+    CC_OMP(omp parallel num_threads(nt))
+    {
+        REAL* Y = (REAL*)cc_alloc((size_t)(FWD_FB * T) * sizeof(REAL));
+        ptrdiff_t it, k;
+        if (!Y)
+            cc_mark_failed(&failed);
+        if (npack > 0) {
+            CC_OMP(omp for schedule(static))
+            for (k = 0; k < K; k++) {
+                ptrdiff_t jt, jj;
+                for (jt = ninplace; jt < njt; jt++) {   /* packed panel: K rows of its width */
+                    ptrdiff_t j0 = jt * T, w = jt < nfull ? T : VL;
+                    REAL* bp = Bp + (jt - ninplace) * T * K + k * w;
+                    const REAL* src = b + k * brs + j0 * bcs;
+                    ptrdiff_t n = N - j0 < w ? N - j0 : w;
+                    for (jj = 0; jj < n; jj++)
+                        bp[jj] = src[jj * bcs];
+                    for (jj = n; jj < w; jj++)
+                        bp[jj] = 0;
+                }
+            }
+        }
+        CC_OMP(omp for schedule(dynamic, 1))
+        for (it = 0; it < nib * njt; it++) {
+            ptrdiff_t jt = it / nib, ib = it % nib, j0 = jt * T, w = jt < nfull ? T : VL;
+            ptrdiff_t r0 = ib * FWD_FB, nr = M - r0 < FWD_FB ? M - r0 : FWD_FB;
+            ptrdiff_t n = N - j0 < w ? N - j0 : w, jj;
+            const REAL* arow[FWD_FB];
+            int f;
+            if (!Y)
+                continue;
+            for (f = 0; f < FWD_FB; f++)   /* rows past M repeat the last (dropped below) */
+                arow[f] = a + (r0 + (f < nr ? f : nr - 1)) * ars;
+            if (jt < ninplace)
+                FN(mm_tile)(arow, acs, b + j0, off, K, Y, T);
+            else if (jt < nfull)
+                FN(mm_tile)(arow, acs, Bp + (jt - ninplace) * T * K, offp, K, Y, T);
+            else
+                FN(mm_tile1)(arow, acs, Bp + (jt - ninplace) * T * K, off1, K, Y, T);
+            for (f = 0; f < nr; f++) {
+                REAL* cr = c + (r0 + f) * crs + j0 * ccs;
+                const REAL* yr = Y + f * T;
+                REAL bi = bias_i ? bias_i[r0 + f] : 0;
+                if (bias_j)
+                    for (jj = 0; jj < n; jj++)
+                        cr[jj * ccs] = yr[jj] + bi + bias_j[j0 + jj];
+                else
+                    for (jj = 0; jj < n; jj++)
+                        cr[jj * ccs] = yr[jj] + bi;
+            }
+        }
+        cc_free(Y);
+    }
+    cc_free(Bp);
+    cc_free(off);
+    return failed ? CCONV_CONV_ENOMEM : 0;
+}
+
+/* C[i][j] = sum_k A[i][k] * B[k][j] (+ bias[j] unless NULL) for A (M, K), B (K, N) by
+   element strides (a transposed view needs no copy) and C (M, N, row stride ldc). When
+   B's rows are not contiguous but A's columns are, the transposed product C' = B' A'
+   is computed instead (then B' = A' is read in place). */
 int FN(matmul)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const REAL* a, ptrdiff_t ars,
                ptrdiff_t acs, const REAL* b, ptrdiff_t brs, ptrdiff_t bcs, const REAL* bias,
                REAL* c, ptrdiff_t ldc, int n_threads)
 {
-    const ptrdiff_t T = FWD_NV * VL, nib = (M + FWD_FB - 1) / FWD_FB;
-    /* whole tiles, then one vector-wide tile if what is left fits in one vector */
-    const ptrdiff_t nfull = N / T + (N % T > VL ? 1 : 0), tail = N - nfull * T > 0;
-    const ptrdiff_t njt = nfull + tail, Np = nfull * T + tail * VL;
-    const int nt = cc_threads(n_threads);
-    REAL *Ap, *Bp;
-    ptrdiff_t *off, *off1;
-    REAL zero[FWD_FB] = {0};
     ptrdiff_t i, j;
-    int failed = 0;
     if (M * N == 0)
         return 0;
     if (K == 0) {
@@ -468,93 +580,9 @@ int FN(matmul)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const REAL* a, ptrdiff_t a
                 c[i * ldc + j] = bias ? bias[j] : 0;
         return 0;
     }
-    Ap = (REAL*)cc_alloc((size_t)(nib * K * FWD_FB) * sizeof(REAL));
-    Bp = (REAL*)cc_alloc((size_t)(K * Np) * sizeof(REAL));
-    off = (ptrdiff_t*)cc_alloc((size_t)(2 * K) * sizeof(ptrdiff_t));
-    if (!Ap || !Bp || !off) {
-        cc_free(Ap);
-        cc_free(Bp);
-        cc_free(off);
-        return CCONV_CONV_ENOMEM;
-    }
-    off1 = off + K;
-    for (i = 0; i < K; i++) {
-        off[i] = i * T;
-        off1[i] = i * VL;
-    }
-    CC_OMP(omp parallel num_threads(nt))
-    {
-        REAL* Y = (REAL*)cc_alloc((size_t)(FWD_FB * T) * sizeof(REAL));
-        ptrdiff_t it, k;
-        if (!Y)
-            cc_mark_failed(&failed);
-        CC_OMP(omp for schedule(static))
-        for (it = 0; it < nib; it++) {
-            REAL* ap = Ap + it * K * FWD_FB;
-            ptrdiff_t r0 = it * FWD_FB, nr = M - r0 < FWD_FB ? M - r0 : FWD_FB;
-            int f;
-            if (ars == 1)   /* the block's rows side by side for each k: copies */
-                for (k = 0; k < K; k++) {
-                    memcpy(ap + k * FWD_FB, a + r0 + k * acs, (size_t)nr * sizeof(REAL));
-                    for (f = (int)nr; f < FWD_FB; f++)
-                        ap[k * FWD_FB + f] = 0;
-                }
-            else
-                for (f = 0; f < FWD_FB; f++) {
-                    const REAL* ar = a + (r0 + f) * ars;
-                    if (f < nr)
-                        for (k = 0; k < K; k++)
-                            ap[k * FWD_FB + f] = ar[k * acs];
-                    else
-                        for (k = 0; k < K; k++)
-                            ap[k * FWD_FB + f] = 0;
-                }
-        }
-        CC_OMP(omp for schedule(static))
-        for (k = 0; k < K; k++) {
-            ptrdiff_t jj, jt;
-            for (jt = 0; jt < njt; jt++) {   /* panel jt: rows of its width, one per k */
-                ptrdiff_t j0 = jt * T, w = jt < nfull ? T : VL;
-                REAL* bp = Bp + j0 * K + k * w;
-                const REAL* src = b + k * brs + j0 * bcs;
-                ptrdiff_t n = N - j0 < w ? N - j0 : w;
-                if (bcs == 1)
-                    memcpy(bp, src, (size_t)n * sizeof(REAL));
-                else
-                    for (jj = 0; jj < n; jj++)
-                        bp[jj] = src[jj * bcs];
-                for (jj = n; jj < w; jj++)
-                    bp[jj] = 0;
-            }
-        }
-        CC_OMP(omp for schedule(dynamic, 1))
-        for (it = 0; it < nib * njt; it++) {
-            ptrdiff_t jt = it / nib, ib = it % nib, j0 = jt * T, w = jt < nfull ? T : VL;
-            ptrdiff_t r, jj;
-            int f;
-            if (!Y)
-                continue;
-            if (jt < nfull)
-                FN(fwd_tile)(Ap + ib * K * FWD_FB, Bp + j0 * K, off, K, zero, Y, T);
-            else
-                FN(fwd_tile1)(Ap + ib * K * FWD_FB, Bp + j0 * K, off1, K, zero, Y, T);
-            for (f = 0; f < FWD_FB && (r = ib * FWD_FB + f) < M; f++) {
-                REAL* cr = c + r * ldc + j0;
-                const REAL* yr = Y + f * T;
-                ptrdiff_t n = N - j0 < w ? N - j0 : w;
-                if (bias)
-                    for (jj = 0; jj < n; jj++)
-                        cr[jj] = yr[jj] + bias[j0 + jj];
-                else
-                    memcpy(cr, yr, (size_t)n * sizeof(REAL));
-            }
-        }
-        cc_free(Y);
-    }
-    cc_free(Ap);
-    cc_free(Bp);
-    cc_free(off);
-    return failed ? CCONV_CONV_ENOMEM : 0;
+    if (bcs != 1 && ars == 1)
+        return FN(mm)(N, M, K, b, bcs, brs, a, acs, ars, bias, NULL, c, 1, ldc, n_threads);
+    return FN(mm)(M, N, K, a, ars, acs, b, brs, bcs, NULL, bias, c, ldc, 1, n_threads);
 }
 
 /* PEAK_ACC independent multiply-add chains (one FMA each where the flags allow). */
