@@ -4,15 +4,19 @@
 #include "conv_common.h"
 
 #define REAL float
+#define CC_IREAL int32_t   /* the integer lanes of REAL's width */
 #define SFX f32
 #include "conv_template.h"
 #undef REAL
+#undef CC_IREAL
 #undef SFX
 
 #define REAL double
+#define CC_IREAL int64_t
 #define SFX f64
 #include "conv_template.h"
 #undef REAL
+#undef CC_IREAL
 #undef SFX
 
 #define CC_ENTRY2(isa, sfx, name) cc_##isa##_##sfx##_##name

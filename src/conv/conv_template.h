@@ -17,11 +17,14 @@
 #if VBYTES > 0
 typedef REAL FN(vec) __attribute__((vector_size(VBYTES)));
 typedef REAL FN(uvec) __attribute__((vector_size(VBYTES), aligned(sizeof(REAL)), may_alias));
+typedef CC_IREAL FN(ivec) __attribute__((vector_size(VBYTES)));
 #define VEC FN(vec)
 #define VL ((ptrdiff_t)(VBYTES / sizeof(REAL)))
 #define LOADU(p) (*(const FN(uvec)*)(p))
 #define STOREU(p, v) (*(FN(uvec)*)(p) = (v))
 #define SPLAT(s) ((VEC){0} + (REAL)(s))
+/* lanes <= 0 cleared: the comparison's all-ones lanes mask the bits away */
+#define RELU(x) ((VEC)((FN(ivec))(x) & ~(FN(ivec))((x) <= SPLAT(0))))
 #if VBYTES >= 32
 typedef REAL FN(half) __attribute__((vector_size(VBYTES / 2)));
 #endif
@@ -31,6 +34,7 @@ typedef REAL FN(half) __attribute__((vector_size(VBYTES / 2)));
 #define LOADU(p) (*(p))
 #define STOREU(p, v) (*(p) = (v))
 #define SPLAT(s) ((REAL)(s))
+#define RELU(x) ((x) <= 0 ? (REAL)0 : (x))
 #endif
 
 /* Y[f][0 .. FWD_NV*VL) = bias[f] + sum_k A[k][f] * X[off[k] + ...] for the FWD_FB
@@ -38,7 +42,8 @@ typedef REAL FN(half) __attribute__((vector_size(VBYTES / 2)));
    inlined: the accumulators get the whole register file to themselves. */
 static CC_NOINLINE void FN(fwd_tile)(const REAL* CC_RESTRICT A, const REAL* CC_RESTRICT X,
                          const ptrdiff_t* CC_RESTRICT off, ptrdiff_t K,
-                         const REAL* CC_RESTRICT bias, REAL* CC_RESTRICT Y, ptrdiff_t ldy)
+                         const REAL* CC_RESTRICT bias, int relu, REAL* CC_RESTRICT Y,
+                         ptrdiff_t ldy)
 {
     VEC acc[FWD_FB][FWD_NV];
     ptrdiff_t k;
@@ -59,6 +64,11 @@ static CC_NOINLINE void FN(fwd_tile)(const REAL* CC_RESTRICT A, const REAL* CC_R
                 acc[f][v] += af * xv[v];
         }
     }
+    if (relu)   /* x <= 0 ? 0 : x, in registers (NaN passes, as the book's mask) */
+        CC_UNROLL for (f = 0; f < FWD_FB; f++) {
+            CC_UNROLL for (v = 0; v < FWD_NV; v++)
+                acc[f][v] = RELU(acc[f][v]);
+        }
     CC_UNROLL for (f = 0; f < FWD_FB; f++) {
         CC_UNROLL for (v = 0; v < FWD_NV; v++)
             STOREU(Y + f * ldy + v * VL, acc[f][v]);
@@ -219,7 +229,7 @@ static int FN(run_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t H
                 for (n = 0; n < nrun; n++)
                     for (t = 0; t < ntile; t++)
                         FN(fwd_tile)(A + fb * K * FWD_FB, X + n * stride + t * T, off, K,
-                                     bias + fb * FWD_FB, Y + n * stride + t * T, Qr);
+                                     bias + fb * FWD_FB, relu, Y + n * stride + t * T, Qr);
                 for (f = fb * FWD_FB; f < Cout && f < (fb + 1) * FWD_FB; f++)
                     for (n = 0; n < ns; n++)
                         for (i = 0; i < OHd; i++) {
@@ -230,12 +240,7 @@ static int FN(run_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t H
                                 const REAL* gr = gate + at;
                                 for (j = 0; j < OWd; j++)
                                     d[j] = gr[j] <= 0 ? 0 : yr[j * stepw];
-                            } else if (relu)
-                                for (j = 0; j < OWd; j++) {
-                                    REAL v = yr[j * stepw];
-                                    d[j] = v <= 0 ? 0 : v;  /* NaN passes, as the book's mask */
-                                }
-                            else if (stepw == 1)
+                            } else if (stepw == 1)   /* (a ReLU was applied in fwd_tile) */
                                 memcpy(d, yr, (size_t)OWd * sizeof(REAL));
                             else
                                 for (j = 0; j < OWd; j++)
@@ -611,3 +616,4 @@ double FN(fma_loop)(long n_iter, int* flops_per_iter)
 #undef LOADU
 #undef STOREU
 #undef SPLAT
+#undef RELU
