@@ -7,6 +7,7 @@ OpenMP threads the whole call; results do not depend on the thread count.
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.stddef cimport ptrdiff_t
+from libc.stdint cimport uint16_t
 from libc.string cimport memset
 
 
@@ -23,9 +24,9 @@ cdef extern from "conv/conv.h" nogil:
         int fwd_block
         int fwd_vectors
         int (*fwd_f32)(const cconv_conv_shape*, const float*, const float*, const float*,
-                       int, float*, int) noexcept nogil
+                       int, float*, float*, uint16_t*, int) noexcept nogil
         int (*fwd_f64)(const cconv_conv_shape*, const double*, const double*, const double*,
-                       int, double*, int) noexcept nogil
+                       int, double*, double*, uint16_t*, int) noexcept nogil
         int (*dx_f32)(const cconv_conv_shape*, const float*, const float*, const float*,
                       float*, int) noexcept nogil
         int (*dx_f64)(const cconv_conv_shape*, const double*, const double*, const double*,
@@ -182,9 +183,49 @@ def forward_into(const floating[:, :, :, ::1] x,  # IN (N, C, H, W)
         return
     with nogil:
         if floating is float:
-            rc = v.fwd_f32(&g, _in(x), _in(w), bp, relu, _out(y), n_threads)
+            rc = v.fwd_f32(&g, _in(x), _in(w), bp, relu, _out(y), NULL, NULL, n_threads)
         else:
-            rc = v.fwd_f64(&g, _in(x), _in(w), bp, relu, _out(y), n_threads)
+            rc = v.fwd_f64(&g, _in(x), _in(w), bp, relu, _out(y), NULL, NULL, n_threads)
+    _check(rc)
+
+
+def forward_pool_into(const floating[:, :, :, ::1] x,  # IN (N, C, H, W)
+                      const floating[:, :, :, ::1] w,  # IN (F, C, FH, FW)
+                      const floating[::1] b,           # IN (F,), or empty: no bias
+                      floating[:, :, :, ::1] y,        # OUT (N, F, OH, OW), or None
+                      floating[:, :, :, ::1] pool_out,  # OUT (N, F, OH // 2, OW // 2)
+                      uint16_t[:, :, :, ::1] pool_arg,  # OUT (N, F, OH // 2, OW // 2)
+                      int sh, int sw, int ph, int pw, bint relu, int n_threads):
+    """forward_into, and the 2x2 stride-2 max pooling of its output (values and argmax
+    kh*2 + kw, as maxpool_forward_into gives them) from the sums while they are in
+    cache; y None: the convolution's own output is not stored."""
+    cdef Py_ssize_t want[4]
+    cdef Py_ssize_t OH, OW
+    want[0] = x.shape[0]; want[1] = w.shape[0]
+    _window_out("forward_pool_into", x.shape[2], x.shape[3], w.shape[2], w.shape[3],
+                sh, sw, ph, pw, &OH, &OW)
+    want[2] = OH; want[3] = OW
+    cdef cconv_conv_shape g = _geometry("forward_pool_into", &x.shape[0], &w.shape[0],
+                                        &y.shape[0] if y is not None else want,
+                                        sh, sw, ph, pw)
+    cdef const floating* bp = _bias(b, g.F, "forward_pool_into")
+    cdef const cconv_conv_isa* v = cconv_conv_active()
+    cdef int rc = 0
+    pooled = (g.N, g.F, OH // 2, OW // 2)
+    _expect("forward_pool_into", "the pooled output", &pool_out.shape[0], 4, pooled)
+    _expect("forward_pool_into", "the argmax", &pool_arg.shape[0], 4, pooled)
+    if g.N * g.F * OH * OW == 0:
+        return
+    cdef floating* yp = _out(y) if y is not None else NULL
+    cdef floating* po = _out(pool_out)
+    cdef uint16_t* pa = NULL if _empty(&pool_arg.shape[0]) else &pool_arg[0, 0, 0, 0]
+    if po == NULL and yp == NULL:
+        return
+    with nogil:
+        if floating is float:
+            rc = v.fwd_f32(&g, _in(x), _in(w), bp, relu, yp, po, pa, n_threads)
+        else:
+            rc = v.fwd_f64(&g, _in(x), _in(w), bp, relu, yp, po, pa, n_threads)
     _check(rc)
 
 

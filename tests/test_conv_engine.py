@@ -307,3 +307,52 @@ def test_input_gradient_through_the_relu_before(isa, dtype):
         np.testing.assert_array_equal(gated, np.where(x <= 0, 0, plain))
     with pytest.raises(ValueError, match="the gate has shape"):
         _conv.backward_data_into(d, w, gated, s, s, p, p, 2, x[:, :1].copy())
+
+
+@settings(max_examples=int(os.environ.get("CCONV_FUZZ_EXAMPLES", 150)) // 3, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(N=st.integers(1, 5), C=st.integers(0, 9), H=st.integers(2, 13), W=st.integers(2, 13),
+       F=st.integers(1, 19), FH=st.integers(1, 4), FW=st.integers(1, 4),
+       s=st.integers(1, 2), p=st.integers(0, 2), dtype=st.sampled_from(DTYPES),
+       keep=st.booleans(), nan=st.booleans(), seed=st.integers(0, 2**31 - 1))
+def test_conv_relu_maxpool_is_the_three_ops_in_turn(isa, N, C, H, W, F, FH, FW, s, p, dtype,
+                                                    keep, nan, seed):
+    # The pooling done in the convolution's epilogue gives bit for bit what
+    # maxpool_forward gives for the rectified output (ties: the first maximum; NaN wins).
+    from hypothesis import assume
+    from cconv import ops
+    assume(FH <= H + 2 * p and FW <= W + 2 * p)   # (a filter that does not fit: its own error)
+    OH, OW = _out(H, FH, s, p), _out(W, FW, s, p)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((F, C, FH, FW)).astype(dtype)
+    b = rng.standard_normal(F).astype(dtype)
+    if nan and x.size:
+        x.flat[rng.integers(0, x.size)] = np.nan
+    if min(OH, OW) < 2:
+        with pytest.raises(ValueError, match="needs at least 2x2"):
+            ops.conv_relu_maxpool_forward(x, w, b, s, p)
+        return
+    y, pooled, arg, saved = ops.conv_relu_maxpool_forward(x, w, b, s, p, keep_output=keep)
+    ref, _ = ops.conv_forward(x, w, b, s, p, relu=True)
+    ref_p, ref_a = ops.maxpool_forward(ref, 2, 2, 2, 0)
+    assert (y is None) == (not keep)
+    if keep:
+        np.testing.assert_array_equal(y, ref)
+    np.testing.assert_array_equal(pooled, ref_p)
+    np.testing.assert_array_equal(arg, ref_a)
+    assert saved.out_shape == ref.shape
+
+
+def test_forward_pool_into_refuses_arrays_that_disagree():
+    x, w, b = np.ones((2, 3, 6, 6)), np.ones((4, 3, 3, 3)), np.zeros(4)
+    good_p, good_a = np.empty((2, 4, 2, 2)), np.empty((2, 4, 2, 2), np.uint16)
+    with pytest.raises(ValueError, match="the pooled output has shape"):
+        _conv.forward_pool_into(x, w, b, None, np.empty((2, 4, 3, 3)), good_a, 1, 1, 0, 0,
+                                True, 1)
+    with pytest.raises(ValueError, match="the argmax has shape"):
+        _conv.forward_pool_into(x, w, b, None, good_p, np.empty((2, 4, 1, 2), np.uint16),
+                                1, 1, 0, 0, True, 1)
+    with pytest.raises(ValueError, match="the output"):
+        _conv.forward_pool_into(x, w, b, np.empty((2, 4, 5, 4)), good_p, good_a, 1, 1, 0, 0,
+                                True, 1)

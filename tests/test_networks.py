@@ -558,3 +558,23 @@ def test_relu_backward_is_taken_by_the_layer_after_it(monkeypatch):
     net = small_deep()
     net.gradient(np.random.default_rng(2).standard_normal((3, 1, 12, 12)), np.arange(3))
     assert calls == [net.layers['Relu7']]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("make", [small_simple, small_deep])
+def test_inference_with_pooling_in_the_convolution_changes_no_value(make, dtype):
+    # Outside training, Conv -> Relu -> 2x2 Pooling runs as one pass that never stores
+    # the convolution's output; the scores are those of the layer-by-layer path.
+    net = make(dtype=dtype)
+    jitter_biases(net, 5)
+    x = np.random.default_rng(9).standard_normal((4,) + tuple(net.config["input_dim"]))
+    x[1, 0, 3, :] = np.nan
+    y = net._input(x)
+    for layer in net.layers.values():
+        y = layer.call(y, False)
+    np.testing.assert_array_equal(net.predict(x), y)
+    np.testing.assert_array_equal(net.forward_until(x, 'Pool1'),
+                                  net.layers['Pool1'].forward(
+                                      net.layers['Relu1' if make is small_simple else 'Relu2']
+                                      .forward(net.forward_until(
+                                          x, 'Conv1' if make is small_simple else 'Conv2'))))

@@ -23,6 +23,7 @@ from ..nn.activation import Relu
 from ..nn.conv import Convolution
 from ..nn.pooling import Pooling
 from ..ops.geometry import out_size as conv_out  # noqa: F401  (for the networks)
+from ..ops.geometry import window_geometry
 
 _FLOATS = (np.float32, np.float64)
 
@@ -111,6 +112,23 @@ def _fusable(layer, nxt):
             and "forward" not in vars(layer) and "forward" not in vars(nxt))
 
 
+def _poolable(conv, pool, x):
+    """A max Pooling of exactly that class, no forward set on the instance, 2x2 windows,
+    stride 2, no padding (the book's), after a convolution whose output for ``x`` is at
+    least 2x2: the convolution's epilogue can pool."""
+    if type(pool) is not Pooling or "forward" in vars(pool) or np.ndim(x) != 4:
+        return False
+    try:
+        if (pool.window != (2, 2, 2, 2, 0, 0) or type(conv.W) is not np.ndarray
+                or conv.W.ndim != 4):
+            return False
+        oh, ow, *_ = window_geometry(np.shape(x), conv.W.shape[2], conv.W.shape[3],
+                                     conv.stride, conv.pad)
+    except (TypeError, ValueError):
+        return False   # the layers' own calls report it
+    return oh >= 2 and ow >= 2
+
+
 def _takes_relu(layer, relu):
     """A Convolution or max Pooling whose input is the output of the Relu before it
     (exact classes, no backward set on either instance): its backward can take the
@@ -196,6 +214,17 @@ class Network:
         i = 0
         while i < len(items):
             lname, layer = items[i]
+            if (lname != stop and i + 2 < len(items) and items[i + 1][0] != stop
+                    and _fusable(layer, items[i + 1][1])
+                    and _poolable(layer, items[i + 2][1], x)):
+                (_, relu), (pname, pool) = items[i + 1], items[i + 2]
+                # outside training nothing needs the convolution's own output: not stored
+                y, pooled, arg = layer.forward_relu_pool(x, keep_output=bool(train_flg))
+                x = pool.take_output(pooled, arg, relu.take_output(y))
+                i += 3
+                if pname == stop:
+                    return x
+                continue
             if lname != stop and i + 1 < len(items) and _fusable(layer, items[i + 1][1]):
                 rname, relu = items[i + 1]
                 x = relu.take_output(layer.forward_relu(x))

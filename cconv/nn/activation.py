@@ -69,7 +69,7 @@ class Relu(Layer):
         no second pass over the data. ``backward`` then reads ``y`` (``y <= 0`` exactly
         where the input was), and ``mask`` is made from it on demand.
         """
-        self._mask, self._y, self.out = None, y, y
+        self._mask, self._y, self.out = None, y, y   # y None: an inference pass kept none
         return y
 
     def backward(self, dout):

@@ -89,6 +89,16 @@ class Pooling(_Pool):
         return ops.maxpool_backward(dout, self.arg_max, shape, *geo,
                                     n_threads=self.n_threads, dtype=dt)
 
+    def take_output(self, out, arg, x):
+        """Record a pooling that a convolution's epilogue computed
+        (``Convolution.forward_relu_pool``) as this layer's forward of ``x`` (None when
+        that output was not kept: an inference pass, after which ``backward`` cannot
+        run); returns ``out``."""
+        self.x = x
+        self._geometry = (self.pool_h, self.pool_w, self.stride, self.pad)
+        self.arg_max, self._out = arg, out
+        return out
+
     def backward_with_relu(self, dout):
         """``relu.backward(self.backward(dout))`` for the Relu whose output was this
         layer's input: a gradient goes to its window's argmax, where the input is the

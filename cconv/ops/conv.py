@@ -26,7 +26,7 @@ from ._buffers import output, same_dtype
 from .geometry import check_4d, window_geometry
 from .im2col import im2col
 
-__all__ = ["ConvSaved", "conv_forward", "conv_backward", "bias_add_", "sum_channels",
+__all__ = ["ConvSaved", "conv_forward", "conv_relu_maxpool_forward", "conv_backward", "bias_add_", "sum_channels",
            "conv_isa", "use_conv_isa", "fma_flops"]
 
 
@@ -94,6 +94,20 @@ def _weights(W, b):
     return W, b
 
 
+def _forward_args(x, W, b, stride, pad):
+    """A forward's arguments checked: ``(x, W, b, (N, C, FN, FH, FW, OH, OW, sh, sw, ph,
+    pw))``, ``x`` C-contiguous."""
+    W, b = _weights(W, b)
+    x = float_array(x, "x")
+    check_4d(x, "x")
+    FN, C, FH, FW = W.shape
+    if x.shape[1] != C:
+        raise ValueError(f"x has {x.shape[1]} channels but W of shape {W.shape} expects {C}")
+    oh, ow, sh, sw, ph, pw = window_geometry(x.shape, FH, FW, stride, pad)
+    return (np.ascontiguousarray(x), W, b,
+            (x.shape[0], C, FN, FH, FW, oh, ow, sh, sw, ph, pw))
+
+
 def conv_forward(x, W, b, stride=1, pad=0, *, n_threads=None, saved=None, relu=False):
     """Convolve ``x`` (N, C, H, W) with filters ``W`` (FN, C, FH, FW), add ``b`` (FN,).
 
@@ -102,15 +116,7 @@ def conv_forward(x, W, b, stride=1, pad=0, *, n_threads=None, saved=None, relu=F
     as in the book's mask); ``saved``, a :class:`ConvSaved` for :func:`conv_backward`
     (``saved=`` is accepted for the interface; the engine keeps no buffers).
     """
-    W, b = _weights(W, b)
-    x = float_array(x, "x")
-    check_4d(x, "x")
-    FN, C, FH, FW = W.shape
-    if x.shape[1] != C:
-        raise ValueError(f"x has {x.shape[1]} channels but W of shape {W.shape} expects {C}")
-    oh, ow, sh, sw, ph, pw = window_geometry(x.shape, FH, FW, stride, pad)
-    N = x.shape[0]
-    x = np.ascontiguousarray(x)
+    x, W, b, (N, C, FN, FH, FW, oh, ow, sh, sw, ph, pw) = _forward_args(x, W, b, stride, pad)
     out = output(None, (N, FN, oh, ow), x.dtype, "out")
     if C == 0:   # no input channels: every output is its bias
         out[...] = np.asarray(b, dtype=x.dtype)[None, :, None, None]
@@ -121,6 +127,37 @@ def conv_forward(x, W, b, stride=1, pad=0, *, n_threads=None, saved=None, relu=F
                            np.ascontiguousarray(b, dtype=x.dtype), out, sh, sw, ph, pw,
                            bool(relu), resolve_threads(n_threads))
     return out, ConvSaved(x, None, W.shape, (FH, FW, sh, sw, ph, pw), (N, FN, oh, ow))
+
+
+def conv_relu_maxpool_forward(x, W, b, stride=1, pad=0, *, keep_output=True,
+                              n_threads=None):
+    """``maxpool(relu(conv_forward(x, W, b)))`` over 2x2 windows, stride 2, in one pass:
+    the pooling is done from the sums while they are in cache.
+
+    Returns ``(out, pooled, arg, saved)``: ``out`` the rectified convolution output as
+    :func:`conv_forward` with ``relu=True`` gives it (None unless ``keep_output``: then it
+    is never written), ``pooled`` and ``arg`` (uint16, each window's argmax
+    ``kh * 2 + kw``) exactly as :func:`~cconv.ops.pooling.maxpool_forward` gives them for
+    ``out``, and ``saved`` for :func:`conv_backward`. The output must be at least 2x2.
+    """
+    x, W, b, (N, C, FN, FH, FW, oh, ow, sh, sw, ph, pw) = _forward_args(x, W, b, stride, pad)
+    if oh < 2 or ow < 2:
+        raise ValueError(f"the convolution's output is {oh}x{ow}; a 2x2 pooling needs "
+                         "at least 2x2")
+    out = output(None, (N, FN, oh, ow), x.dtype, "out") if keep_output else None
+    pooled = output(None, (N, FN, oh // 2, ow // 2), x.dtype, "pooled")
+    arg = np.empty(pooled.shape, np.uint16)
+    if C == 0:   # no input channels: every output is its bias; the plain path
+        from .pooling import maxpool_forward
+        y, saved = conv_forward(x, W, b, (sh, sw), (ph, pw), relu=True, n_threads=n_threads)
+        pooled, arg = maxpool_forward(y, 2, 2, 2, 0, n_threads=n_threads)
+        return (y if keep_output else None), pooled, arg, saved
+    else:
+        _engine().forward_pool_into(x, np.ascontiguousarray(W, dtype=x.dtype),
+                                    np.ascontiguousarray(b, dtype=x.dtype), out, pooled,
+                                    arg, sh, sw, ph, pw, True, resolve_threads(n_threads))
+    return out, pooled, arg, ConvSaved(x, None, W.shape, (FH, FW, sh, sw, ph, pw),
+                                       (N, FN, oh, ow))
 
 
 def conv_backward(dout, saved, W, *, need_dx=True, need_dW=True, n_threads=None,

@@ -9,6 +9,7 @@
 #define CCONV_CONV_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define CCONV_CONV_ENOMEM (-1)
 
@@ -19,11 +20,16 @@ typedef struct {
     ptrdiff_t OH, OW;          /* output (H + 2ph - FH) / sh + 1, ... */
 } cconv_conv_shape;
 
-/* y = conv(x, W) + b, then max(y, 0) if relu; b may be NULL (no bias). */
+/* y = conv(x, W) + b, then max(y, 0) if relu; b may be NULL (no bias). With pool_out
+   (and pool_arg, (N, F, OH/2, OW/2)): also y's 2x2 stride-2 max pooling and each
+   window's argmax kh*2 + kw, as the pooling kernels give them; y may then be NULL (not
+   stored). */
 typedef int (*cconv_conv_fwd_f32)(const cconv_conv_shape*, const float* x, const float* w,
-                                  const float* b, int relu, float* y, int n_threads);
+                                  const float* b, int relu, float* y, float* pool_out,
+                                  uint16_t* pool_arg, int n_threads);
 typedef int (*cconv_conv_fwd_f64)(const cconv_conv_shape*, const double* x, const double* w,
-                                  const double* b, int relu, double* y, int n_threads);
+                                  const double* b, int relu, double* y, double* pool_out,
+                                  uint16_t* pool_arg, int n_threads);
 /* dx = the input gradient of conv for dout (N, F, OH, OW); where gate (NULL: none; x's
    shape, the output of a ReLU before the convolution) is <= 0, dx = 0: that ReLU's
    backward in the same pass. */

@@ -177,16 +177,63 @@ static void FN(place)(const REAL* src, ptrdiff_t Cin, ptrdiff_t Hs, ptrdiff_t Ws
             }
 }
 
+/* What run_conv does with the sums besides storing them: ReLU in registers (relu), or
+   zeroing where gate <= 0 (gate: a ReLU output of dst's shape, the input gradient's
+   fold); and, with pool_out, the 2x2 stride-2 max pooling of the output (pool_out and
+   pool_arg of (N, Cout, OHd/2, OWd/2)) from the sums while they are in cache. */
+typedef struct {
+    int relu;
+    const REAL* gate;
+    REAL* pool_out;
+    uint16_t* pool_arg;
+} FN(epilogue);
+
+/* One plane's 2x2 stride-2 max pooling from rows ldr apart, columns sc apart: each
+   window's first maximum and its index kh*2 + kw, a NaN winning (its first one), as
+   _pooling.pyx's max pooling does. */
+static void FN(pool22)(const REAL* y, ptrdiff_t ldr, ptrdiff_t sc, REAL* out,
+                       uint16_t* arg, ptrdiff_t POH, ptrdiff_t POW)
+{
+    ptrdiff_t pi, pj;
+    for (pi = 0; pi < POH; pi++) {
+        const REAL* r0 = y + 2 * pi * ldr;
+        const REAL* r1 = r0 + ldr;
+        for (pj = 0; pj < POW; pj++) {
+            REAL v[4];
+            int k;
+            v[0] = r0[2 * pj * sc];
+            v[1] = r0[(2 * pj + 1) * sc];
+            v[2] = r1[2 * pj * sc];
+            v[3] = r1[(2 * pj + 1) * sc];
+            if (v[0] != v[0] || v[1] != v[1] || v[2] != v[2] || v[3] != v[3]) {
+                for (k = 0; v[k] == v[k]; k++)
+                    ;
+                out[pi * POW + pj] = v[k];
+                arg[pi * POW + pj] = (uint16_t)k;
+            } else {
+                int g01 = v[1] > v[0], g23 = v[3] > v[2];
+                REAL m01 = g01 ? v[1] : v[0], m23 = g23 ? v[3] : v[2];
+                int g = m23 > m01;
+                out[pi * POW + pj] = g ? m23 : m01;
+                arg[pi * POW + pj] = (uint16_t)(g01 + g * (2 + g23 - g01));
+            }
+        }
+    }
+}
+
 /* dst[n][o][i][j] = layout-grid output at (i*steph, j*stepw), for Cout output channels
-   computed from src (N, Cin, Hs, Ws) placed by (ah, aw) and the packed filters A. Work
-   items are (chunk of samples, group of channel blocks), taken from a shared counter;
-   each output value is one fwd_tile sum, the same whatever the items. */
+   computed from src (N, Cin, Hs, Ws) placed by (ah, aw) and the packed filters A (dst
+   NULL: not stored, e.g. when only its pooling is wanted); the epilogue e as above.
+   Work items are (chunk of samples, group of channel blocks), taken from a shared
+   counter; each output value is one fwd_tile sum, the same whatever the items. */
 static int FN(run_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t Hs, ptrdiff_t Ws,
                         cc_axis ah, cc_axis aw, ptrdiff_t Cout, ptrdiff_t FH, ptrdiff_t FW,
-                        const REAL* A, const REAL* bias, int relu, const REAL* gate,
+                        const REAL* A, const REAL* bias, const FN(epilogue)* e,
                         REAL* dst, ptrdiff_t OHd, ptrdiff_t OWd, ptrdiff_t steph,
                         ptrdiff_t stepw, int n_threads)
 {
+    const REAL* gate = e->gate;
+    const ptrdiff_t POH = OHd / 2, POW = OWd / 2;
     const ptrdiff_t T = FWD_NV * VL, Wr = aw.len, Lseg = ah.len * aw.len, K = Cin * FH * FW;
     const ptrdiff_t nfb = (Cout + FWD_FB - 1) / FWD_FB;
     const int nt = cc_threads(n_threads);
@@ -229,10 +276,15 @@ static int FN(run_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t H
                 for (n = 0; n < nrun; n++)
                     for (t = 0; t < ntile; t++)
                         FN(fwd_tile)(A + fb * K * FWD_FB, X + n * stride + t * T, off, K,
-                                     bias + fb * FWD_FB, relu, Y + n * stride + t * T, Qr);
+                                     bias + fb * FWD_FB, e->relu, Y + n * stride + t * T, Qr);
                 for (f = fb * FWD_FB; f < Cout && f < (fb + 1) * FWD_FB; f++)
-                    for (n = 0; n < ns; n++)
-                        for (i = 0; i < OHd; i++) {
+                    for (n = 0; n < ns; n++) {
+                        if (e->pool_out) {
+                            ptrdiff_t at = ((n0 + n) * Cout + f) * POH * POW;
+                            FN(pool22)(Y + (f - fb * FWD_FB) * Qr + n * Lseg, steph * Wr, stepw,
+                                       e->pool_out + at, e->pool_arg + at, POH, POW);
+                        }
+                        for (i = 0; dst && i < OHd; i++) {
                             const REAL* yr = Y + (f - fb * FWD_FB) * Qr + n * Lseg + i * steph * Wr;
                             ptrdiff_t at = (((n0 + n) * Cout + f) * OHd + i) * OWd;
                             REAL* d = dst + at;
@@ -246,6 +298,7 @@ static int FN(run_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t H
                                 for (j = 0; j < OWd; j++)
                                     d[j] = yr[j * stepw];
                         }
+                    }
             }
         }
         cc_free(X);
@@ -259,9 +312,9 @@ static int FN(run_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t H
    none) padded to whole channel blocks. */
 static int FN(packed_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t Hs,
                            ptrdiff_t Ws, cc_axis ah, cc_axis aw, const cconv_conv_shape* g,
-                           const REAL* w, int flip, const REAL* b, int relu,
-                           const REAL* gate, REAL* dst, ptrdiff_t OHd, ptrdiff_t OWd,
-                           ptrdiff_t steph, ptrdiff_t stepw, int n_threads)
+                           const REAL* w, int flip, const REAL* b, const FN(epilogue)* e,
+                           REAL* dst, ptrdiff_t OHd, ptrdiff_t OWd, ptrdiff_t steph,
+                           ptrdiff_t stepw, int n_threads)
 {
     ptrdiff_t Cout = flip ? g->C : g->F, nb = (Cout + FWD_FB - 1) / FWD_FB, f;
     REAL* A = FN(pack)(w, g->F, g->C, g->FH, g->FW, flip);
@@ -270,8 +323,8 @@ static int FN(packed_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_
     if (A && bias) {
         for (f = 0; f < nb * FWD_FB; f++)
             bias[f] = (b && f < Cout) ? b[f] : 0;
-        rc = FN(run_conv)(src, N, Cin, Hs, Ws, ah, aw, Cout, g->FH, g->FW, A, bias, relu, gate,
-                          dst, OHd, OWd, steph, stepw, n_threads);
+        rc = FN(run_conv)(src, N, Cin, Hs, Ws, ah, aw, Cout, g->FH, g->FW, A, bias, e, dst,
+                          OHd, OWd, steph, stepw, n_threads);
     }
     cc_free(A);
     cc_free(bias);
@@ -279,15 +332,20 @@ static int FN(packed_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_
 }
 
 int FN(forward)(const cconv_conv_shape* g, const REAL* x, const REAL* w, const REAL* b,
-                int relu, REAL* y, int n_threads)
+                int relu, REAL* y, REAL* pool_out, uint16_t* pool_arg, int n_threads)
 {
     /* stride-1 grid up to the last row/column a strided output needs */
     cc_axis ah = cc_axis_make(g->H, 1, g->ph, (g->OH - 1) * g->sh + 1, g->FH);
     cc_axis aw = cc_axis_make(g->W, 1, g->pw, (g->OW - 1) * g->sw + 1, g->FW);
+    FN(epilogue) e;
+    e.relu = relu;
+    e.gate = NULL;
+    e.pool_out = pool_out;
+    e.pool_arg = pool_arg;
     if (g->N * g->F * g->OH * g->OW == 0)
         return 0;
-    return FN(packed_conv)(x, g->N, g->C, g->H, g->W, ah, aw, g, w, 0, b, relu, NULL, y, g->OH,
-                           g->OW, g->sh, g->sw, n_threads);
+    return FN(packed_conv)(x, g->N, g->C, g->H, g->W, ah, aw, g, w, 0, b, &e, y, g->OH, g->OW,
+                           g->sh, g->sw, n_threads);
 }
 
 int FN(backward_data)(const cconv_conv_shape* g, const REAL* dout, const REAL* w,
@@ -299,10 +357,15 @@ int FN(backward_data)(const cconv_conv_shape* g, const REAL* dout, const REAL* w
        ReLU whose output gate is (NaN passes) */
     cc_axis ah = cc_axis_make(g->OH, g->sh, g->FH - 1 - g->ph, g->H, g->FH);
     cc_axis aw = cc_axis_make(g->OW, g->sw, g->FW - 1 - g->pw, g->W, g->FW);
+    FN(epilogue) e;
+    e.relu = 0;
+    e.gate = gate;
+    e.pool_out = NULL;
+    e.pool_arg = NULL;
     if (g->N * g->C * g->H * g->W == 0)
         return 0;
-    return FN(packed_conv)(dout, g->N, g->F, g->OH, g->OW, ah, aw, g, w, 1, NULL, 0, gate, dx,
-                           g->H, g->W, 1, 1, n_threads);
+    return FN(packed_conv)(dout, g->N, g->F, g->OH, g->OW, ah, aw, g, w, 1, NULL, &e, dx, g->H,
+                           g->W, 1, 1, n_threads);
 }
 
 /* dW[f][k] = sum over (n, output position) of dout * the tap's input value. The batch is
