@@ -190,35 +190,58 @@ typedef struct {
 
 /* One plane's 2x2 stride-2 max pooling from rows ldr apart, columns sc apart: each
    window's first maximum and its index kh*2 + kw, a NaN winning (its first one), as
-   _pooling.pyx's max pooling does. */
+   _pooling.pyx's max pooling does. The comparisons are selects, so the compiler can
+   vectorise the row; a plane holding a NaN is redone window by window. */
 static void FN(pool22)(const REAL* y, ptrdiff_t ldr, ptrdiff_t sc, REAL* out,
                        uint16_t* arg, ptrdiff_t POH, ptrdiff_t POW)
 {
     ptrdiff_t pi, pj;
+    int nan = 0;
     for (pi = 0; pi < POH; pi++) {
-        const REAL* r0 = y + 2 * pi * ldr;
-        const REAL* r1 = r0 + ldr;
+        const REAL* CC_RESTRICT r0 = y + 2 * pi * ldr;
+        const REAL* CC_RESTRICT r1 = r0 + ldr;
+        REAL* CC_RESTRICT o = out + pi * POW;
+        uint16_t* CC_RESTRICT a = arg + pi * POW;
+        if (sc == 1)
+            for (pj = 0; pj < POW; pj++) {
+                REAL v0 = r0[2 * pj], v1 = r0[2 * pj + 1], v2 = r1[2 * pj], v3 = r1[2 * pj + 1];
+                int g01 = v1 > v0, g23 = v3 > v2, g;
+                REAL m01 = g01 ? v1 : v0, m23 = g23 ? v3 : v2;
+                nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);
+                g = m23 > m01;
+                o[pj] = g ? m23 : m01;
+                a[pj] = (uint16_t)(g01 + g * (2 + g23 - g01));
+            }
+        else
+            for (pj = 0; pj < POW; pj++) {
+                REAL v0 = r0[2 * pj * sc], v1 = r0[(2 * pj + 1) * sc];
+                REAL v2 = r1[2 * pj * sc], v3 = r1[(2 * pj + 1) * sc];
+                int g01 = v1 > v0, g23 = v3 > v2, g;
+                REAL m01 = g01 ? v1 : v0, m23 = g23 ? v3 : v2;
+                nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);
+                g = m23 > m01;
+                o[pj] = g ? m23 : m01;
+                a[pj] = (uint16_t)(g01 + g * (2 + g23 - g01));
+            }
+    }
+    if (!nan)
+        return;
+    for (pi = 0; pi < POH; pi++)
         for (pj = 0; pj < POW; pj++) {
+            const REAL* r0 = y + 2 * pi * ldr + 2 * pj * sc;
             REAL v[4];
             int k;
-            v[0] = r0[2 * pj * sc];
-            v[1] = r0[(2 * pj + 1) * sc];
-            v[2] = r1[2 * pj * sc];
-            v[3] = r1[(2 * pj + 1) * sc];
-            if (v[0] != v[0] || v[1] != v[1] || v[2] != v[2] || v[3] != v[3]) {
-                for (k = 0; v[k] == v[k]; k++)
-                    ;
+            v[0] = r0[0];
+            v[1] = r0[sc];
+            v[2] = r0[ldr];
+            v[3] = r0[ldr + sc];
+            for (k = 0; k < 4 && v[k] == v[k]; k++)
+                ;
+            if (k < 4) {   /* the first NaN wins */
                 out[pi * POW + pj] = v[k];
                 arg[pi * POW + pj] = (uint16_t)k;
-            } else {
-                int g01 = v[1] > v[0], g23 = v[3] > v[2];
-                REAL m01 = g01 ? v[1] : v[0], m23 = g23 ? v[3] : v[2];
-                int g = m23 > m01;
-                out[pi * POW + pj] = g ? m23 : m01;
-                arg[pi * POW + pj] = (uint16_t)(g01 + g * (2 + g23 - g01));
             }
         }
-    }
 }
 
 /* dst[n][o][i][j] = layout-grid output at (i*steph, j*stepw), for Cout output channels
