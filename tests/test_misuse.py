@@ -448,3 +448,22 @@ def test_compiled_calls_check_their_own_arrays(name):
     good()
     with pytest.raises(ValueError, match="shape|elements|must be >= 1"):
         bad()
+
+
+def test_ctrl_c_while_a_file_object_is_made_stays_a_ctrl_c(tmp_path, monkeypatch):
+    # io.open, failing part-way, closes the descriptor it was given; the caller must not
+    # close it again (that turned a Ctrl-C during the training log's append into
+    # "cconv: error: Bad file descriptor", exit 2, once in 9 runs of the Ctrl-C test).
+    import io
+    from cconv.io import files
+    from cconv.training.log import JsonLog
+
+    def interrupted(fd, mode, encoding):
+        f = io.open(fd, mode, encoding=encoding if "b" not in mode else None)
+        f.close()                      # what io.open does when its text layer fails
+        raise KeyboardInterrupt
+    monkeypatch.setattr(files, "_file_object", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        JsonLog(tmp_path / "log.jsonl").write(epoch=1)
+    with pytest.raises(KeyboardInterrupt):
+        files.open_regular(__file__)

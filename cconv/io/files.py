@@ -7,6 +7,7 @@ file; FIFOs, devices, sockets and folders are refused before a byte is read.
 device or folder is never replaced by a regular file.
 """
 import errno
+import io
 import os
 import stat
 
@@ -63,10 +64,18 @@ def _open_checked(path, flags, mode, encoding, doing):
             raise _refuse(path, st.st_mode, doing)
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
-        return os.fdopen(fd, mode, encoding=encoding if "b" not in mode else None)
     except BaseException:
         os.close(fd)
         raise
+    return _file_object(fd, mode, encoding)
+
+
+def _file_object(fd, mode, encoding):
+    """The file object owning ``fd``. Nothing closes fd after this is called: when
+    ``io.open`` fails part-way (a Ctrl-C while it sets up the text layer, say) it has
+    closed fd itself, and closing it again would turn that KeyboardInterrupt into "Bad
+    file descriptor" (or close a number reused meanwhile)."""
+    return io.open(fd, mode, encoding=encoding if "b" not in mode else None)
 
 
 def open_regular(path, mode="rb", encoding=None):
