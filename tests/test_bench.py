@@ -84,3 +84,18 @@ def test_bench_layers_covers_every_variant_and_pass(tmp_path):
     assert json.loads((tmp_path / "l.json").read_text())["rows"]
     assert "%peak" in out.getvalue()
     assert ops.conv_isa()["active"] == before   # the variant in use is put back
+
+
+def test_bench_steps_times_every_layer_and_puts_the_classes_back(tmp_path):
+    from cconv.bench import bench_steps
+    from cconv.nn import Convolution, Pooling, Relu
+    before = {c: dict(vars(c)) for c in (Convolution, Pooling, Relu)}
+    res = bench_steps(nets=("simple",), steps=2, warmup=1, batch=8,
+                      json_path=str(tmp_path / "s.json"), file=io.StringIO())
+    got = {(r["layer"], r["method"]) for r in res["rows"]}
+    assert {("Conv1", "forward_relu_pool"), ("Conv1", "backward"), ("Affine1", "forward"),
+            ("Pool1", "backward_with_relu"), ("Adam", "update")} <= got
+    assert all(r["median_ms"] > 0 for r in res["rows"] if r["method"] != "take_output")
+    assert json.loads((tmp_path / "s.json").read_text())["rows"]
+    for c, d in before.items():
+        assert dict(vars(c)) == d, f"{c.__name__} was left wrapped"

@@ -27,6 +27,9 @@ def cmd_bench(args, argv):
         else:
             accepted = inspect.signature(fn).parameters
             results["train"] = fn(**{k: v for k, v in kw.items() if k in accepted})
+    if args.what in ("steps", "all"):
+        results["steps"] = bench.bench_steps(
+            **({} if args.repeat is None else {"steps": args.repeat}))
     if args.json is not None and results:
         _write_json(args.json, results)
         print(f"wrote {args.json}")
@@ -41,8 +44,10 @@ def add_parser(sub, nets, net_lines):
                     "  kernels  im2col/col2im/pooling vs the book's NumPy, 1 and all threads\n"
                     "  layers   each convolution layer (forward, dx, dW) per instruction set,\n"
                     "           GFLOP/s and %% of the measured FMA peak\n"
-                    "  train    training steps of the networks\n  all      all of them")
-    p.add_argument("what", nargs="?", choices=("kernels", "layers", "train", "all"),
+                    "  train    training steps of the networks\n"
+                    "  steps    where a training step's time goes, layer by layer\n"
+                    "  all      all of them")
+    p.add_argument("what", nargs="?", choices=("kernels", "layers", "train", "steps", "all"),
                    default="kernels", help="which benchmark")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     p.add_argument("--repeat", type=_positive, metavar="N",

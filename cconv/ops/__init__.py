@@ -4,8 +4,7 @@ Layers, the optimizer, the benchmarks and the tests all call these functions; on
 modules of this package import the compiled kernels (``cconv._im2col``, ``cconv._conv``,
 ``cconv._pooling``, ``cconv._lrn``, ``cconv._activation``, ``cconv._optimizer``). Each
 function checks its arguments once per call, taking every size from the arrays it is
-handed, then runs the kernel (one OpenMP call; the GEMMs of im2col and the affine
-layers in fixed chunks on cconv's worker threads). Every function
+handed, then runs the kernel (one OpenMP call, the GIL released). Every function
 takes ``out=`` buffers where it allocates (checked: shape, dtype, contiguity, no overlap
 with an input) and ``n_threads`` (see :func:`cconv.set_num_threads`). Inputs may be
 non-contiguous, Fortran-ordered or read-only; outputs are C-contiguous in the input's
