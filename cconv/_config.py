@@ -34,6 +34,7 @@ def config():
         # the convolution engine's instruction-set variant (CCONV_ISA forces one)
         "conv_isa": isa["info"],
         "conv_isa_forced": isa["forced"],
+        "winograd": ops.winograd(),
         "conv_isas_built": isa["built"],
         "conv_isas_supported": isa["supported"],
         "last_level_cache": last_level_cache_bytes(),
@@ -94,6 +95,9 @@ def show_config(file=None):
           f"{', forced by CCONV_ISA' if info['conv_isa_forced'] else ''}; "
           f"built: {', '.join(info['conv_isas_built'])}; this CPU runs: "
           f"{', '.join(info['conv_isas_supported'])}", file=out)
+    print(f"winograd:        {info['winograd']} (F(2x2, 3x3) for 3x3 stride-1 layers with 16+ "
+          "channels: off, auto = where it measured faster, on = wherever it applies)",
+          file=out)
     cache = info["last_level_cache"]
     print(f"streaming:       im2col outputs of {info['stream_min_bytes'] / 2**20:.1f} MiB and "
           f"more ({'half the ' + format(cache / 2**20, '.0f') + ' MiB' if cache else 'no'}"

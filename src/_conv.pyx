@@ -49,6 +49,8 @@ cdef extern from "conv/conv.h" nogil:
     const cconv_conv_isa* cconv_conv_active()
     int cconv_conv_select(int i)
     int cconv_conv_best()
+    int cconv_conv_winograd()
+    void cconv_conv_set_winograd(int mode)
 
 #: The variants, slowest first; their index is the C enum's.
 ISAS = ("baseline", "avx2", "avx512")
@@ -108,6 +110,26 @@ def select_isa(name):
     if rc == -2:
         raise RuntimeError(f"this CPU or its operating system cannot run {name} "
                            f"({_WHAT[name]}); it supports: {', '.join(supported_isas())}")
+    return prev
+
+
+#: When the 3x3 stride-1 convolutions use Winograd F(2x2, 3x3) (the C enum's order).
+WINOGRAD_MODES = ("off", "auto", "on")
+
+
+def winograd():
+    """The Winograd mode in use: off, auto (where it measured faster) or on (wherever
+    it applies)."""
+    return WINOGRAD_MODES[cconv_conv_winograd()]
+
+
+def set_winograd(mode):
+    """Set the Winograd mode (off, auto, on); returns the previous one."""
+    if mode not in WINOGRAD_MODES:
+        raise ValueError(f"unknown Winograd mode {mode!r}; choose one of "
+                         f"{', '.join(WINOGRAD_MODES)}")
+    prev = winograd()
+    cconv_conv_set_winograd(WINOGRAD_MODES.index(mode))
     return prev
 
 

@@ -417,11 +417,14 @@ def test_bench_json_and_missing_bench_train(monkeypatch, tmp_path, capsys):
                         lambda repeat=7: calls.append(repeat) or {"rows": [1]})
     monkeypatch.setattr(bench, "bench_layers",
                         lambda repeat=7: calls.append(-repeat) or {"rows": [3]})
+    monkeypatch.setattr(bench, "bench_steps",
+                        lambda steps=40: calls.append(steps * 10) or {"rows": [4]})
     monkeypatch.delattr(bench, "bench_train", raising=False)
     path = tmp_path / "b.json"
     assert cli.main(["bench", "all", "--repeat", "2", "--json", str(path)]) == 0
-    assert calls == [2, -2]
-    assert json.loads(path.read_text()) == {"kernels": {"rows": [1]}, "layers": {"rows": [3]}}
+    assert calls == [2, -2, 20]
+    assert json.loads(path.read_text()) == {"kernels": {"rows": [1]}, "layers": {"rows": [3]},
+                                            "steps": {"rows": [4]}}
     assert cli.main(["bench", "train"]) == 1
     assert "not available yet" in capsys.readouterr().err
     monkeypatch.setattr(bench, "bench_train", lambda repeat=15, file=None: {"rows": [2]},

@@ -356,3 +356,119 @@ def test_forward_pool_into_refuses_arrays_that_disagree():
     with pytest.raises(ValueError, match="the output"):
         _conv.forward_pool_into(x, w, b, np.empty((2, 4, 5, 4)), good_p, good_a, 1, 1, 0, 0,
                                 True, 1)
+
+
+# ------------------------------------------------------------------ Winograd F(2x2, 3x3)
+
+@pytest.fixture(params=["off", "on"])
+def winograd(request):
+    """Run the test with the 3x3 stride-1 layers by the direct kernel, then by Winograd."""
+    prev = _conv.set_winograd(request.param)
+    yield request.param
+    _conv.set_winograd(prev)
+
+
+# the 3x3 stride-1 shapes Winograd takes (16+ channels in and out): DeepConvNet's, odd
+# planes (a last tile half outside), every padding it accepts, a plane of one tile
+WINO_GRID = [GRID[0], GRID[1], GRID[2], (2, 16, 9, 7, 19, 3, 3, (1, 1), (0, 0)),
+             (3, 17, 5, 6, 16, 3, 3, (1, 1), (2, 1)), (1, 16, 2, 2, 16, 3, 3, (1, 1), (1, 1)),
+             (2, 33, 3, 3, 40, 3, 3, (1, 1), (0, 2))]
+
+
+@pytest.mark.parametrize("case", WINO_GRID)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("relu", [False, True])
+def test_winograd_equals_reference(isa, winograd, case, dtype, relu):
+    # the forward and the input gradient (both 3x3 stride-1 correlations) against the
+    # book's algorithm in float64, within the same rounding bound as the direct kernel
+    check_against_reference(*case, dtype, relu=relu)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", [GRID[0], GRID[2], (100, 16, 14, 14, 32, 3, 3, (1, 1), (1, 1))])
+def test_winograd_does_not_depend_on_the_thread_count(isa, winograd, case, dtype):
+    N, C, H, Wd, F, FH, FW, stride, pad = case
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((N, C, H, Wd)).astype(dtype)
+    W = rng.standard_normal((F, C, FH, FW)).astype(dtype)
+    b = rng.standard_normal(F).astype(dtype)
+    dout = rng.standard_normal((N, F, _out(H, 3, 1, pad[0]), _out(Wd, 3, 1, pad[1]))).astype(dtype)
+    one = run_engine(x, W, b, dout, stride, pad, n_threads=1)
+    for nt in (2, 3, 8):
+        for a, o in zip(one, run_engine(x, W, b, dout, stride, pad, n_threads=nt)):
+            assert np.array_equal(a, o), f"{nt} threads differ from 1 ({winograd})"
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_winograd_leaves_a_non_finite_input_to_the_direct_kernel(isa, bad):
+    # Winograd's transforms would spread a NaN or an infinity over its whole tile; such
+    # a call runs the direct kernel instead: the results are the direct kernel's, bit
+    # for bit, including the outputs whose windows do not see the bad value.
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 16, 8, 8))
+    x[1, 3, 4, 5] = bad
+    W, b = rng.standard_normal((16, 16, 3, 3)), rng.standard_normal(16)
+    d = rng.standard_normal((2, 16, 8, 8))
+    d[0, 2, 2, 2] = bad
+    got = {}
+    for mode in ("off", "on"):
+        prev = _conv.set_winograd(mode)
+        try:
+            got[mode] = run_engine(x, W, b, d, (1, 1), (1, 1))
+        finally:
+            _conv.set_winograd(prev)
+    for a, o in zip(got["off"], got["on"]):
+        np.testing.assert_array_equal(a, o)
+    assert np.isfinite(got["on"][0][0]).all()   # sample 0 never sees the bad value
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_winograd_pools_and_gates_like_its_own_outputs(isa, winograd, dtype):
+    # the 2x2 tiles are the pooling windows: the pooled output is the pooling of the
+    # convolution's own output; the input gradient's gate zeroes where the gate is <= 0
+    from cconv import ops
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 16, 9, 10)).astype(dtype)
+    w = rng.standard_normal((24, 16, 3, 3)).astype(dtype)
+    b = rng.standard_normal(24).astype(dtype)
+    y, pooled, arg, saved = ops.conv_relu_maxpool_forward(x, w, b, 1, 1)
+    ref_p, ref_a = ops.maxpool_forward(y, 2, 2, 2, 0)
+    np.testing.assert_array_equal(pooled, ref_p)
+    np.testing.assert_array_equal(arg, ref_a)
+    gate = np.maximum(x, 0)
+    d = rng.standard_normal(y.shape).astype(dtype)
+    plain, gated = np.empty_like(x), np.empty_like(x)
+    _conv.backward_data_into(d, w, plain, 1, 1, 1, 1, 2)
+    _conv.backward_data_into(d, w, gated, 1, 1, 1, 1, 2, gate)
+    np.testing.assert_array_equal(gated, np.where(gate <= 0, 0, plain))
+
+
+def test_set_winograd_names_its_modes():
+    prev = _conv.winograd()
+    assert prev in _conv.WINOGRAD_MODES
+    with pytest.raises(ValueError, match="unknown Winograd mode 'fast'.*off, auto, on"):
+        _conv.set_winograd("fast")
+    assert _conv.winograd() == prev
+
+
+@pytest.mark.parametrize("dtype, case, by_winograd", [
+    (np.float64, (2, 64, 8, 8, 64, 3, 3, (1, 1), (1, 1)), True),    # conv6: measured faster
+    (np.float64, (2, 32, 8, 8, 64, 3, 3, (1, 1), (1, 1)), True),    # conv5 forward
+    (np.float32, (2, 64, 8, 8, 64, 3, 3, (1, 1), (1, 1)), False),   # float32: never
+    (np.float64, (2, 16, 12, 12, 16, 3, 3, (1, 1), (1, 1)), False)])  # 16 channels: never
+def test_winograd_auto_takes_the_shapes_where_it_measured_faster(isa, dtype, case,
+                                                                 by_winograd):
+    N, C, H, Wd, F, FH, FW, stride, pad = case
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((N, C, H, Wd)).astype(dtype)
+    W = rng.standard_normal((F, C, FH, FW)).astype(dtype)
+    b = rng.standard_normal(F).astype(dtype)
+    y = {}
+    for mode in ("auto", "on", "off"):
+        prev = _conv.set_winograd(mode)
+        try:
+            y[mode] = run_engine(x, W, b, np.zeros((N, F, H, Wd), dtype), stride, pad)[0]
+        finally:
+            _conv.set_winograd(prev)
+    assert not np.array_equal(y["on"], y["off"])   # the two paths round differently
+    np.testing.assert_array_equal(y["auto"], y["on" if by_winograd else "off"])

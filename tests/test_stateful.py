@@ -490,6 +490,8 @@ def expect_backward(kind, ctx, layer, dout, v):
     if np.dtype(getattr(dout, "dtype", np.float64)) != ctx["out_dtype"]:
         v.loose("dout in another dtype than the forward's output")
     x_shape = ctx["x_shape"]
+    if kind in ("Convolution", "Affine", "Relu", "Pooling", "AvgPooling", "LRN"):
+        v.threads(layer.n_threads)   # read again: it may have been reassigned since
     if kind == "Convolution":
         dx, dW, db = O.conv_backward(d, ctx["x"], ctx["W"], ctx["geo"])
         return dx, {"dW": dW, "db": db}

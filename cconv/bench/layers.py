@@ -1,8 +1,10 @@
 """``cconv bench layers``: each convolution layer of DeepConvNet and SimpleConvNet, batch
 100 — forward, input gradient (dx) and weight gradient (dW, db) — for every
-instruction-set variant of the engine this CPU runs, at 1 thread and all threads, in
-GFLOP/s and as a percentage of the machine's FMA peak, which it measures: each variant's
-FMA-throughput loop (independent multiply-add chains) on one thread, times the threads.
+instruction-set variant of the engine this CPU runs (and, for the 3x3 stride-1 layers'
+forward and input gradient, by Winograd F(2x2, 3x3) too: the "wino" rows, whose FLOPs
+are still the direct convolution's), at 1 thread and all threads, in GFLOP/s and as a
+percentage of the machine's FMA peak, which it measures: each variant's FMA-throughput
+loop (independent multiply-add chains) on one thread, times the threads.
 
 The variants take turns in each round (so a noisy neighbour slows all of them alike);
 medians of the rounds are reported. FLOPs are the convolution's own, 2*N*F*C*FH*FW*OH*OW
@@ -49,6 +51,12 @@ def fma_peak(isa, dtype, seconds=0.05):
     return best
 
 
+def _winograd_applies(spec):
+    """A 3x3 stride-1 layer with 16 or more channels in and out (pad <= 2)."""
+    C, _, _, F, FH, FW, s, p, _ = spec
+    return FH == FW == 3 and s == 1 and p <= 2 and C >= 16 and F >= 16
+
+
 def _layer_case(spec, dtype, n=100, seed=0):
     C, H, W, F, FH, FW, s, p, _ = spec
     OH, OW = (H + 2 * p - FH) // s + 1, (W + 2 * p - FW) // s + 1
@@ -82,6 +90,7 @@ def bench_layers(repeat=7, dtypes=("float32", "float64"), json_path=None, file=N
     nt_all = _available_cpus()
     isas = ops.conv_isa()["supported"]
     prev = ops.conv_isa()["active"]
+    prev_wino = ops.winograd()
     results = {"threads": nt_all, "peak_gflops": {}, "rows": []}
     say(f"cconv layer benchmark: batch 100, 1 and {nt_all} threads, median of {repeat} "
         f"rounds; variants here: {', '.join(isas)} (active: {prev})")
@@ -90,7 +99,7 @@ def bench_layers(repeat=7, dtypes=("float32", "float64"), json_path=None, file=N
         results["peak_gflops"][dt] = peaks
         say(f"FMA peak, {dt}, 1 thread: " + ", ".join(f"{k} {v:.0f} GFLOP/s"
                                                       for k, v in peaks.items()))
-    say(f"{'layer':13s} {'dtype':8s} {'pass':8s} {'isa':9s} {'1T ms':>8s} {'GFLOP/s':>8s} "
+    say(f"{'layer':13s} {'dtype':8s} {'pass':8s} {'isa':11s} {'1T ms':>8s} {'GFLOP/s':>8s} "
         f"{'%peak':>6s} {str(nt_all) + 'T ms':>8s} {'GFLOP/s':>8s} {'%peak':>6s} {'xT':>5s}")
     say("-" * 96)
     try:
@@ -101,28 +110,36 @@ def bench_layers(repeat=7, dtypes=("float32", "float64"), json_path=None, file=N
                 case = _layer_case(spec, dt)
                 flops = case[5]
                 for pname in _passes(spec, case, 1):
-                    # every variant and thread count of this pass takes a turn in each round
+                    # every variant and thread count of this pass takes a turn in each round;
+                    # the direct kernel in each, and Winograd where it applies
+                    variants = [(isa, "off") for isa in isas]
+                    if pname in ("forward", "dx") and _winograd_applies(spec):
+                        variants += [(isa, "on") for isa in isas]
                     fns = {}
-                    for isa in isas:
+                    for isa, wino in variants:
                         for nt in sorted({1, nt_all}):
                             fn = _passes(spec, case, nt)[pname]
-                            fns[(isa, nt)] = (lambda fn=fn, isa=isa:
-                                              (ops.use_conv_isa(isa), fn()))
+                            fns[(isa, wino, nt)] = (lambda fn=fn, isa=isa, wino=wino:
+                                                    (ops.use_conv_isa(isa),
+                                                     ops.use_winograd(wino), fn()))
                     med = _interleave(fns, repeat)
-                    for isa in isas:
-                        t1, tn = med[(isa, 1)], med[(isa, nt_all)]
+                    for isa, wino in variants:
+                        t1, tn = med[(isa, wino, 1)], med[(isa, wino, nt_all)]
                         g1, gn = flops / t1 / 1e9, flops / tn / 1e9
                         peak = results["peak_gflops"][dt][isa]
-                        row = {"layer": name, "dtype": dt, "pass": pname, "isa": isa,
+                        label = isa + (" wino" if wino == "on" else "")
+                        row = {"layer": name, "dtype": dt, "pass": pname, "isa": label,
+                               "winograd": wino == "on",
                                "ms_1": t1 * 1e3, "gflops_1": g1, "pct_peak_1": 100 * g1 / peak,
                                "ms_n": tn * 1e3, "gflops_n": gn,
                                "pct_peak_n": 100 * gn / (peak * nt_all), "speedup": t1 / tn}
                         results["rows"].append(row)
-                        say(f"{name:13s} {dt:8s} {pname:8s} {isa:9s} {t1 * 1e3:8.2f} {g1:8.1f} "
+                        say(f"{name:13s} {dt:8s} {pname:8s} {label:11s} {t1 * 1e3:8.2f} {g1:8.1f} "
                             f"{row['pct_peak_1']:5.0f}% {tn * 1e3:8.2f} {gn:8.1f} "
                             f"{row['pct_peak_n']:5.0f}% {t1 / tn:5.2f}")
     finally:
         ops.use_conv_isa(prev)
+        ops.use_winograd(prev_wino)
     if json_path:
         with open(json_path, "w") as f:
             json.dump(results, f, indent=1)

@@ -4,7 +4,8 @@ its gradients.
 Kernels: ``src/_conv.pyx`` over the C engine in ``src/conv/`` (direct convolution: an
 implicit GEMM that reads its operand in place and never stores the columns; bias, and
 optionally ReLU, applied while the sums are in registers; one OpenMP region per call,
-GIL released; the instruction-set variant chosen at import), plus the bias kernels;
+GIL released; the instruction-set variant chosen at import; Winograd F(2x2, 3x3) for the
+3x3 stride-1 shapes where it measured faster, :func:`use_winograd`), plus the bias kernels;
 NumPy reference: :mod:`cconv.ops.reference.conv`. :func:`conv_forward` and
 :func:`conv_backward` are the door the :class:`~cconv.nn.conv.Convolution` layer goes
 through: each checks its arguments once, taking every size from the arrays it is handed.
@@ -26,8 +27,9 @@ from ._buffers import output, same_dtype
 from .geometry import check_4d, window_geometry
 from .im2col import im2col
 
-__all__ = ["ConvSaved", "conv_forward", "conv_relu_maxpool_forward", "conv_backward", "bias_add_", "sum_channels",
-           "conv_isa", "use_conv_isa", "fma_flops"]
+__all__ = ["ConvSaved", "conv_forward", "conv_relu_maxpool_forward", "conv_backward",
+           "bias_add_", "sum_channels", "conv_isa", "use_conv_isa", "fma_flops", "winograd",
+           "use_winograd"]
 
 
 class ConvSaved:
@@ -217,6 +219,18 @@ def use_conv_isa(name):
     returns the previous one. ValueError for an unknown name, RuntimeError for a variant
     this build lacks or this CPU cannot run."""
     return _engine().select_isa(name)
+
+
+def winograd():
+    """When the 3x3 stride-1 convolutions run by Winograd F(2x2, 3x3): ``'off'``,
+    ``'auto'`` (the default: the shapes where it measured faster than the direct kernel)
+    or ``'on'`` (wherever it applies: 16+ channels in and out, finite input)."""
+    return _engine().winograd()
+
+
+def use_winograd(mode):
+    """Set the Winograd mode (see :func:`winograd`); returns the previous one."""
+    return _engine().set_winograd(mode)
 
 
 def fma_flops(name, dtype, n_iter):

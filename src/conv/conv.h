@@ -88,4 +88,10 @@ int cconv_conv_select(int i);
 /* The best variant that is built and supported. */
 int cconv_conv_best(void);
 
+/* When the 3x3 stride-1 convolutions run by Winograd F(2x2, 3x3): never, where it
+   measured faster than the direct kernel (the default), or wherever it applies. */
+enum { CCONV_WINOGRAD_OFF = 0, CCONV_WINOGRAD_AUTO = 1, CCONV_WINOGRAD_ON = 2 };
+int cconv_conv_winograd(void);
+void cconv_conv_set_winograd(int mode);
+
 #endif

@@ -52,6 +52,16 @@
 #define CC_DW_CHUNK_POSITIONS 2048
 #endif
 
+/* Winograd's "auto" choice for a 3x3 stride-1 call with cin input and cout output
+   channels of `bytes`-byte values, from cconv bench layers on the AVX-512 machine this
+   was written on: faster than the direct kernel only in float64 with 32+ channels in and
+   64+ out (DeepConvNet conv5/conv6 forward, conv6 input gradient: 5-10%); in float32 the
+   direct kernel won every layer (its transforms, on NCHW planes of 8-28 columns, cost
+   more than the 2.25x fewer multiplications save). */
+#ifndef CC_WINO_AUTO
+#define CC_WINO_AUTO(cin, cout, bytes) ((bytes) == 8 && (cin) >= 32 && (cout) >= 64)
+#endif
+
 /* One axis of the flat layout: source indices i0..i0+n-1 land at padded positions
    pos0 + (i - i0) * step; len is the segment length (Wr for columns, R for rows). */
 typedef struct {

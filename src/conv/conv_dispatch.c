@@ -107,3 +107,13 @@ int cconv_conv_select(int i)
     cc_active = v;
     return 0;
 }
+
+static int cc_winograd_mode = CCONV_WINOGRAD_AUTO;
+
+int cconv_conv_winograd(void) { return cc_winograd_mode; }
+
+void cconv_conv_set_winograd(int mode)
+{
+    if (mode >= CCONV_WINOGRAD_OFF && mode <= CCONV_WINOGRAD_ON)
+        cc_winograd_mode = mode;
+}

@@ -331,6 +331,50 @@ static int FN(run_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t H
     return failed ? CCONV_CONV_ENOMEM : 0;
 }
 
+#include "winograd.h"
+
+/* Winograd F(2x2, 3x3) in place of the direct kernel for this call? Only for 3x3
+   stride-1 convolutions with 16 or more channels in and out, padding up to 2 and finite
+   filters, as cconv_conv_winograd() says (off; auto: the shapes where it measured
+   faster, CC_WINO_AUTO; on: wherever it applies). */
+static int FN(wino_wanted)(const cconv_conv_shape* g, const REAL* w, ptrdiff_t pad_h,
+                           ptrdiff_t pad_w, ptrdiff_t cin, ptrdiff_t cout)
+{
+    const int mode = cconv_conv_winograd();
+    ptrdiff_t i, n = g->F * g->C * 9;
+    int bad = 0;
+    if (mode == CCONV_WINOGRAD_OFF || g->FH != 3 || g->FW != 3 || g->sh != 1 || g->sw != 1 ||
+        pad_h < 0 || pad_w < 0 || pad_h > 2 || pad_w > 2 || cin < 16 || cout < 16)
+        return 0;
+    if (mode == CCONV_WINOGRAD_AUTO && !CC_WINO_AUTO(cin, cout, (int)sizeof(REAL)))
+        return 0;
+    for (i = 0; i < n; i++)
+        bad |= (w[i] - w[i]) != 0;
+    return !bad;
+}
+
+/* The call by Winograd: 0 done, 1 not (the input is not finite: run the direct kernel),
+   or CCONV_CONV_ENOMEM. flip: the input gradient. */
+static int FN(wino_call)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t Hs,
+                         ptrdiff_t Ws, ptrdiff_t ph, ptrdiff_t pw, const cconv_conv_shape* g,
+                         const REAL* w, int flip, const REAL* b, const FN(epilogue)* e,
+                         REAL* dst, ptrdiff_t OHd, ptrdiff_t OWd, int n_threads)
+{
+    ptrdiff_t nfb = 0, f, Cout = flip ? g->C : g->F;
+    REAL* U = FN(wino_filters)(w, g->F, g->C, flip, &nfb);
+    REAL* bias = (REAL*)cc_alloc((size_t)((Cout + FWD_FB) * sizeof(REAL)));
+    int rc = CCONV_CONV_ENOMEM;
+    if (U && bias) {
+        for (f = 0; f < nfb * FWD_FB; f++)
+            bias[f] = (b && f < Cout) ? b[f] : 0;
+        rc = FN(wino_conv)(src, N, Cin, Hs, Ws, ph, pw, Cout, U, nfb, bias, e, dst, OHd, OWd,
+                           n_threads);
+    }
+    cc_free(U);
+    cc_free(bias);
+    return rc;
+}
+
 /* run_conv with the filters packed (flip: for the input gradient) and the bias b (NULL:
    none) padded to whole channel blocks. */
 static int FN(packed_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t Hs,
@@ -367,6 +411,12 @@ int FN(forward)(const cconv_conv_shape* g, const REAL* x, const REAL* w, const R
     e.pool_arg = pool_arg;
     if (g->N * g->F * g->OH * g->OW == 0)
         return 0;
+    if (FN(wino_wanted)(g, w, g->ph, g->pw, g->C, g->F)) {
+        int rc = FN(wino_call)(x, g->N, g->C, g->H, g->W, g->ph, g->pw, g, w, 0, b, &e, y,
+                               g->OH, g->OW, n_threads);
+        if (rc != 1)
+            return rc;
+    }
     return FN(packed_conv)(x, g->N, g->C, g->H, g->W, ah, aw, g, w, 0, b, &e, y, g->OH, g->OW,
                            g->sh, g->sw, n_threads);
 }
@@ -387,6 +437,12 @@ int FN(backward_data)(const cconv_conv_shape* g, const REAL* dout, const REAL* w
     e.pool_arg = NULL;
     if (g->N * g->C * g->H * g->W == 0)
         return 0;
+    if (FN(wino_wanted)(g, w, 2 - g->ph, 2 - g->pw, g->F, g->C)) {
+        int rc = FN(wino_call)(dout, g->N, g->F, g->OH, g->OW, 2 - g->ph, 2 - g->pw, g, w, 1,
+                               NULL, &e, dx, g->H, g->W, n_threads);
+        if (rc != 1)
+            return rc;
+    }
     return FN(packed_conv)(dout, g->N, g->F, g->OH, g->OW, ah, aw, g, w, 1, NULL, &e, dx, g->H,
                            g->W, 1, 1, n_threads);
 }
