@@ -123,6 +123,11 @@ def param_array(p, name):
 def forward_done(layer, value):
     """``value`` (state the last forward left), or RuntimeError if there was none."""
     if value is None:
+        if getattr(layer, "_inference_pass", False):
+            raise RuntimeError(
+                f"{type(layer).__name__}.backward after an inference pass: a network's "
+                "predict outside training keeps no activations for backward; run a "
+                "training forward first (forward, or the network's loss or gradient)")
         raise RuntimeError(f"{type(layer).__name__}.backward called before forward: "
                            "call forward first")
     return value

@@ -578,3 +578,17 @@ def test_inference_with_pooling_in_the_convolution_changes_no_value(make, dtype)
                                       net.layers['Relu1' if make is small_simple else 'Relu2']
                                       .forward(net.forward_until(
                                           x, 'Conv1' if make is small_simple else 'Conv2'))))
+
+
+def test_backward_after_an_inference_pass_says_so():
+    # predict outside training keeps no activations of a fused Relu or Pooling; their
+    # backward names the cause instead of "called before forward"
+    net = small_deep()
+    x = np.random.default_rng(2).standard_normal((2, 1, 12, 12))
+    net.predict(x)
+    for name in ("Relu2", "Pool1"):
+        layer = net.layers[name]
+        with pytest.raises(RuntimeError, match="after an inference pass"):
+            layer.backward(np.ones((2, 3, 12, 12) if name == "Relu2" else (2, 3, 6, 6)))
+    net.gradient(x, np.arange(2))   # a training pass brings them back
+    assert net.layers['Relu2'].out is not None and net.layers['Pool1'].x is not None

@@ -59,6 +59,7 @@ class Relu(Layer):
         out = ops.relu(x, n_threads=self.n_threads, mask=mask)   # mask = (x <= 0), one pass
         self.mask = mask
         self.out = out
+        self._inference_pass = False
         return out
 
     def take_output(self, y):
@@ -70,6 +71,7 @@ class Relu(Layer):
         where the input was), and ``mask`` is made from it on demand.
         """
         self._mask, self._y, self.out = None, y, y   # y None: an inference pass kept none
+        self._inference_pass = y is None
         return y
 
     def backward(self, dout):

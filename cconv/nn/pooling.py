@@ -45,6 +45,7 @@ class _Pool(Layer):
         res = op(x, *geo, n_threads=self.n_threads)
         self.x = ops.as_float_array(x, "x")
         self._geometry = geo
+        self._inference_pass = False
         return res
 
     def _grad_args(self):
@@ -97,6 +98,7 @@ class Pooling(_Pool):
         self.x = x
         self._geometry = (self.pool_h, self.pool_w, self.stride, self.pad)
         self.arg_max, self._out = arg, out
+        self._inference_pass = x is None
         return out
 
     def backward_with_relu(self, dout):
