@@ -315,8 +315,8 @@ def test_input_gradient_through_the_relu_before(isa, dtype):
        F=st.integers(1, 19), FH=st.integers(1, 4), FW=st.integers(1, 4),
        s=st.integers(1, 2), p=st.integers(0, 2), dtype=st.sampled_from(DTYPES),
        keep=st.booleans(), nan=st.booleans(), seed=st.integers(0, 2**31 - 1))
-def test_conv_relu_maxpool_is_the_three_ops_in_turn(isa, N, C, H, W, F, FH, FW, s, p, dtype,
-                                                    keep, nan, seed):
+def test_conv_forward_relu_pool_is_the_three_ops_in_turn(isa, N, C, H, W, F, FH, FW, s, p,
+                                                         dtype, keep, nan, seed):
     # The pooling done in the convolution's epilogue gives bit for bit what
     # maxpool_forward gives for the rectified output (ties: the first maximum; NaN wins).
     from hypothesis import assume
@@ -331,9 +331,9 @@ def test_conv_relu_maxpool_is_the_three_ops_in_turn(isa, N, C, H, W, F, FH, FW, 
         x.flat[rng.integers(0, x.size)] = np.nan
     if min(OH, OW) < 2:
         with pytest.raises(ValueError, match="needs at least 2x2"):
-            ops.conv_relu_maxpool_forward(x, w, b, s, p)
+            ops.conv_forward_relu_pool(x, w, b, s, p)
         return
-    y, pooled, arg, saved = ops.conv_relu_maxpool_forward(x, w, b, s, p, keep_output=keep)
+    y, pooled, arg, saved = ops.conv_forward_relu_pool(x, w, b, s, p, keep_output=keep)
     ref, _ = ops.conv_forward(x, w, b, s, p, relu=True)
     ref_p, ref_a = ops.maxpool_forward(ref, 2, 2, 2, 0)
     assert (y is None) == (not keep)
@@ -431,7 +431,7 @@ def test_winograd_pools_and_gates_like_its_own_outputs(isa, winograd, dtype):
     x = rng.standard_normal((3, 16, 9, 10)).astype(dtype)
     w = rng.standard_normal((24, 16, 3, 3)).astype(dtype)
     b = rng.standard_normal(24).astype(dtype)
-    y, pooled, arg, saved = ops.conv_relu_maxpool_forward(x, w, b, 1, 1)
+    y, pooled, arg, saved = ops.conv_forward_relu_pool(x, w, b, 1, 1)
     ref_p, ref_a = ops.maxpool_forward(y, 2, 2, 2, 0)
     np.testing.assert_array_equal(pooled, ref_p)
     np.testing.assert_array_equal(arg, ref_a)

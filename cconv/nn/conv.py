@@ -105,12 +105,12 @@ class Convolution(Layer):
     def forward_relu_pool(self, x, keep_output=True):
         """``(y, pooled, arg)``: ``y = forward_relu(x)`` (None unless ``keep_output``),
         and its 2x2 stride-2 max pooling and argmax, in one pass (see
-        :func:`cconv.ops.conv_relu_maxpool_forward`); a network pairs this with
+        :func:`cconv.ops.conv_forward_relu_pool`); a network pairs this with
         :meth:`Relu.take_output` and :meth:`Pooling.take_output`."""
         b = self.b
         if np.ndim(b) == 0:
             b = np.full(self.W.shape[0], b, dtype=self.W.dtype)
-        y, pooled, arg, self._saved = ops.conv_relu_maxpool_forward(
+        y, pooled, arg, self._saved = ops.conv_forward_relu_pool(
             x, self.W, b, self.stride, self.pad, keep_output=keep_output,
             n_threads=self.n_threads)
         self.x = self._saved.x

@@ -17,9 +17,8 @@ Families (module = kernel = reference = test base name): :mod:`~cconv.ops.im2col
 """
 from .._checks import float_array as as_float_array  # noqa: F401  (the dtype policy)
 from .activation import relu, relu_backward
-from .conv import (ConvSaved, bias_add_, conv_backward, conv_forward, conv_isa,
-                   conv_relu_maxpool_forward, fma_flops, sum_channels, use_conv_isa,
-                   use_winograd, winograd)
+from .conv import (ConvSaved, bias_add_, conv_backward, conv_forward, conv_forward_relu_pool,
+                   conv_isa, fma_flops, sum_channels, use_conv_isa, use_winograd, winograd)
 from .geometry import window_geometry
 from .im2col import col2im, col2im_t, configure_streaming, im2col, im2col_t, stream_threshold
 from .linear import affine_backward, affine_forward
@@ -31,7 +30,7 @@ from .pooling import (ARG_DTYPE, avgpool_backward, avgpool_forward, maxpool_back
 __all__ = ["as_float_array", "window_geometry",
            "im2col", "col2im", "im2col_t", "col2im_t", "stream_threshold",
            "configure_streaming",
-           "ConvSaved", "conv_forward", "conv_relu_maxpool_forward", "conv_backward",
+           "ConvSaved", "conv_forward", "conv_forward_relu_pool", "conv_backward",
            "bias_add_", "sum_channels",
            "conv_isa", "use_conv_isa", "fma_flops", "winograd", "use_winograd",
            "ARG_DTYPE", "maxpool_forward", "maxpool_backward", "avgpool_forward",

@@ -27,7 +27,7 @@ from ._buffers import output, same_dtype
 from .geometry import check_4d, window_geometry
 from .im2col import im2col
 
-__all__ = ["ConvSaved", "conv_forward", "conv_relu_maxpool_forward", "conv_backward",
+__all__ = ["ConvSaved", "conv_forward", "conv_forward_relu_pool", "conv_backward",
            "bias_add_", "sum_channels", "conv_isa", "use_conv_isa", "fma_flops", "winograd",
            "use_winograd"]
 
@@ -131,8 +131,7 @@ def conv_forward(x, W, b, stride=1, pad=0, *, n_threads=None, saved=None, relu=F
     return out, ConvSaved(x, None, W.shape, (FH, FW, sh, sw, ph, pw), (N, FN, oh, ow))
 
 
-def conv_relu_maxpool_forward(x, W, b, stride=1, pad=0, *, keep_output=True,
-                              n_threads=None):
+def conv_forward_relu_pool(x, W, b, stride=1, pad=0, *, keep_output=True, n_threads=None):
     """``maxpool(relu(conv_forward(x, W, b)))`` over 2x2 windows, stride 2, in one pass:
     the pooling is done from the sums while they are in cache.
 
