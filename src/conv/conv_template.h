@@ -619,8 +619,9 @@ static CC_NOINLINE void FN(mm_tile1)(const REAL* const* arow, ptrdiff_t acs, con
    bias_i[i] (per row, unless NULL) and bias_j[j] (per column, unless NULL). A's rows
    are read in place; B's column panels too where B's rows are contiguous (bcs == 1),
    else they are packed, like the last, narrower panel, by all threads. Work items (a
-   column panel, a block of FWD_FB rows) come from a shared counter, consecutive items
-   sharing their panel. Every C value is one tile's sum over all of k in order: the
+   column panel, one block of FWD_FB rows or, for a transposed C, a group of them) come
+   from a shared counter, consecutive items sharing their panel. Every C value is one
+   tile's sum over all of k in order: the
    result does not depend on the thread count. */
 static int FN(mm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const REAL* a, ptrdiff_t ars,
                   ptrdiff_t acs, const REAL* b, ptrdiff_t brs, ptrdiff_t bcs,
@@ -633,6 +634,9 @@ static int FN(mm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const REAL* a, ptrdiff_
     const ptrdiff_t njt = nfull + tail;
     /* panels read in place: the whole ones lying inside B, when its rows are contiguous */
     const ptrdiff_t ninplace = bcs == 1 ? N / T : 0, npack = njt - ninplace;
+    /* row blocks an item takes: one, or, when C is stored transposed (its rows lie side
+       by side in memory), enough that two threads rarely write the same cache line */
+    const ptrdiff_t IBG = ccs == 1 ? 1 : 8, ngr = (nib + IBG - 1) / IBG;
     const int nt = cc_threads(n_threads);
     REAL* Bp;
     ptrdiff_t *off, *offp, *off1;
@@ -675,32 +679,42 @@ static int FN(mm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const REAL* a, ptrdiff_
             }
         }
         CC_OMP(omp for schedule(dynamic, 1))
-        for (it = 0; it < nib * njt; it++) {
-            ptrdiff_t jt = it / nib, ib = it % nib, j0 = jt * T, w = jt < nfull ? T : VL;
-            ptrdiff_t r0 = ib * FWD_FB, nr = M - r0 < FWD_FB ? M - r0 : FWD_FB;
-            ptrdiff_t n = N - j0 < w ? N - j0 : w, jj;
-            const REAL* arow[FWD_FB];
-            int f;
+        for (it = 0; it < ngr * njt; it++) {
+            ptrdiff_t jt = it / ngr, gr = it % ngr, j0 = jt * T, w = jt < nfull ? T : VL;
+            ptrdiff_t n = N - j0 < w ? N - j0 : w, jj, ib;
             if (!Y)
                 continue;
-            for (f = 0; f < FWD_FB; f++)   /* rows past M repeat the last (dropped below) */
-                arow[f] = a + (r0 + (f < nr ? f : nr - 1)) * ars;
-            if (jt < ninplace)
-                FN(mm_tile)(arow, acs, b + j0, off, K, Y, T);
-            else if (jt < nfull)
-                FN(mm_tile)(arow, acs, Bp + (jt - ninplace) * T * K, offp, K, Y, T);
-            else
-                FN(mm_tile1)(arow, acs, Bp + (jt - ninplace) * T * K, off1, K, Y, T);
-            for (f = 0; f < nr; f++) {
-                REAL* cr = c + (r0 + f) * crs + j0 * ccs;
-                const REAL* yr = Y + f * T;
-                REAL bi = bias_i ? bias_i[r0 + f] : 0;
-                if (bias_j)
-                    for (jj = 0; jj < n; jj++)
-                        cr[jj * ccs] = yr[jj] + bi + bias_j[j0 + jj];
+            for (ib = gr * IBG; ib < nib && ib < (gr + 1) * IBG; ib++) {
+                ptrdiff_t r0 = ib * FWD_FB, nr = M - r0 < FWD_FB ? M - r0 : FWD_FB;
+                const REAL* arow[FWD_FB];
+                int f;
+                for (f = 0; f < FWD_FB; f++)   /* rows past M repeat the last (dropped) */
+                    arow[f] = a + (r0 + (f < nr ? f : nr - 1)) * ars;
+                if (jt < ninplace)
+                    FN(mm_tile)(arow, acs, b + j0, off, K, Y, T);
+                else if (jt < nfull)
+                    FN(mm_tile)(arow, acs, Bp + (jt - ninplace) * T * K, offp, K, Y, T);
                 else
-                    for (jj = 0; jj < n; jj++)
-                        cr[jj * ccs] = yr[jj] + bi;
+                    FN(mm_tile1)(arow, acs, Bp + (jt - ninplace) * T * K, off1, K, Y, T);
+                if (ccs == 1)
+                    for (f = 0; f < nr; f++) {
+                        REAL* cr = c + (r0 + f) * crs + j0;
+                        const REAL* yr = Y + f * T;
+                        REAL bi = bias_i ? bias_i[r0 + f] : 0;
+                        if (bias_j)
+                            for (jj = 0; jj < n; jj++)
+                                cr[jj] = yr[jj] + bi + bias_j[j0 + jj];
+                        else
+                            for (jj = 0; jj < n; jj++)
+                                cr[jj] = yr[jj] + bi;
+                    }
+                else   /* C stored transposed: the block's rows side by side per column */
+                    for (jj = 0; jj < n; jj++) {
+                        REAL* cc = c + r0 * crs + (j0 + jj) * ccs;
+                        REAL bj = bias_j ? bias_j[j0 + jj] : 0;
+                        for (f = 0; f < nr; f++)
+                            cc[f * crs] = Y[f * T + jj] + bj + (bias_i ? bias_i[r0 + f] : 0);
+                    }
             }
         }
         cc_free(Y);
@@ -712,8 +726,8 @@ static int FN(mm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const REAL* a, ptrdiff_
 
 /* C[i][j] = sum_k A[i][k] * B[k][j] (+ bias[j] unless NULL) for A (M, K), B (K, N) by
    element strides (a transposed view needs no copy) and C (M, N, row stride ldc). When
-   B's rows are not contiguous but A's columns are, the transposed product C' = B' A'
-   is computed instead (then B' = A' is read in place). */
+   B's rows are not contiguous, the transposed product C' = B' A' may be computed
+   instead (see below). */
 int FN(matmul)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const REAL* a, ptrdiff_t ars,
                ptrdiff_t acs, const REAL* b, ptrdiff_t brs, ptrdiff_t bcs, const REAL* bias,
                REAL* c, ptrdiff_t ldc, int n_threads)
@@ -727,7 +741,10 @@ int FN(matmul)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const REAL* a, ptrdiff_t a
                 c[i * ldc + j] = bias ? bias[j] : 0;
         return 0;
     }
-    if (bcs != 1 && ars == 1)
+    /* B is read in place when its rows are contiguous; when they are not, the transposed
+       product reads A' in place if A's columns are, and otherwise packs the smaller of
+       the two (dx = dout @ W.T: the batch's 100 x 100, not W's 4320 x 100) */
+    if (bcs != 1 && (ars == 1 || M < N))
         return FN(mm)(N, M, K, b, bcs, brs, a, acs, ars, bias, NULL, c, 1, ldc, n_threads);
     return FN(mm)(M, N, K, a, ars, acs, b, brs, bcs, NULL, bias, c, ldc, 1, n_threads);
 }
