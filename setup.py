@@ -43,7 +43,7 @@ KERNELS = ["_im2col", "_pooling", "_lrn", "_activation", "_optimizer"]
 # build_info.h comes with _build.pxi, which every module includes.
 HEADERS = {
     "_im2col": ["im2col.h", "simd.h", "sse2.h", "openmp_compat.h"],
-    "_pooling": ["pooling.h", "simd.h", "sse2.h"],
+    "_pooling": ["pooling.h", "max22.h", "simd.h", "sse2.h"],
     "_optimizer": ["optimizer.h"],
 }
 
@@ -212,7 +212,7 @@ def _conv_extension():
     return Extension("cconv._conv", ["src/_conv.pyx", "src/conv/conv_dispatch.c",
                                      "src/conv/conv_baseline.c"],
                      include_dirs=["src"],
-                     depends=sorted(glob.glob("src/conv/*")) + ["src/sse2.h"],
+                     depends=sorted(glob.glob("src/conv/*")) + ["src/sse2.h", "src/max22.h"],
                      define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")])
 
 

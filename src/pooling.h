@@ -3,6 +3,7 @@
 #define CCONV_POOLING_H
 #include <Python.h>  /* Py_ssize_t; Cython's generated C includes it first */
 #include "simd.h"
+#include "max22.h"
 #include <stdint.h>
 #include <string.h>
 /* SSE2: 4 (float) or 2 (double) windows at a time with the same comparisons as
@@ -88,13 +89,7 @@ static int NAME(const T* x, T* out, uint16_t* arg, Py_ssize_t W,              \
             T v0 = r0[2 * ow], v1 = r0[2 * ow + 1];                           \
             T v2 = r1[2 * ow], v3 = r1[2 * ow + 1];                           \
             nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);         \
-            int g01 = v1 > v0, g23 = v3 > v2;                                 \
-            T m01 = g01 ? v1 : v0, m23 = g23 ? v3 : v2;                       \
-            int g = m23 > m01;                                                \
-            T m = g ? m23 : m01;                                              \
-            o[ow] = m;                                                        \
-            /* arithmetic, not a select: gcc turns the select into a branch */ \
-            a[ow] = (uint16_t)(g01 + g * (2 + g23 - g01));                    \
+            CCONV_MAX22(T, v0, v1, v2, v3, o[ow], a[ow]);                     \
         }                                                                     \
     }                                                                         \
     return nan;                                                               \

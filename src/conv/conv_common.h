@@ -15,6 +15,7 @@
 #include <string.h>
 #include <stdint.h>
 #include "conv.h"
+#include "../max22.h"
 
 #ifdef _OPENMP
 #include <omp.h>

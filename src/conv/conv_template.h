@@ -202,26 +202,18 @@ static void FN(pool22)(const REAL* y, ptrdiff_t ldr, ptrdiff_t sc, REAL* out,
         const REAL* CC_RESTRICT r1 = r0 + ldr;
         REAL* CC_RESTRICT o = out + pi * POW;
         uint16_t* CC_RESTRICT a = arg + pi * POW;
-        if (sc == 1)
+        if (sc == 1)   /* unit-stride rows: the loop the compiler vectorises */
             for (pj = 0; pj < POW; pj++) {
                 REAL v0 = r0[2 * pj], v1 = r0[2 * pj + 1], v2 = r1[2 * pj], v3 = r1[2 * pj + 1];
-                int g01 = v1 > v0, g23 = v3 > v2, g;
-                REAL m01 = g01 ? v1 : v0, m23 = g23 ? v3 : v2;
                 nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);
-                g = m23 > m01;
-                o[pj] = g ? m23 : m01;
-                a[pj] = (uint16_t)(g01 + g * (2 + g23 - g01));
+                CCONV_MAX22(REAL, v0, v1, v2, v3, o[pj], a[pj]);
             }
         else
             for (pj = 0; pj < POW; pj++) {
                 REAL v0 = r0[2 * pj * sc], v1 = r0[(2 * pj + 1) * sc];
                 REAL v2 = r1[2 * pj * sc], v3 = r1[(2 * pj + 1) * sc];
-                int g01 = v1 > v0, g23 = v3 > v2, g;
-                REAL m01 = g01 ? v1 : v0, m23 = g23 ? v3 : v2;
                 nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);
-                g = m23 > m01;
-                o[pj] = g ? m23 : m01;
-                a[pj] = (uint16_t)(g01 + g * (2 + g23 - g01));
+                CCONV_MAX22(REAL, v0, v1, v2, v3, o[pj], a[pj]);
             }
     }
     if (!nan)
@@ -242,6 +234,35 @@ static void FN(pool22)(const REAL* y, ptrdiff_t ldr, ptrdiff_t sc, REAL* out,
                 arg[pi * POW + pj] = (uint16_t)k;
             }
         }
+}
+
+/* The bias b (NULL: none) of Cout channels, zero-padded to whole blocks of FWD_FB: what
+   the tiles start their sums from. NULL when it cannot be allocated. */
+static REAL* FN(block_bias)(const REAL* b, ptrdiff_t Cout)
+{
+    const ptrdiff_t n = (Cout + FWD_FB - 1) / FWD_FB * FWD_FB;
+    REAL* bias = (REAL*)cc_alloc((size_t)n * sizeof(REAL) + 1);
+    ptrdiff_t f;
+    if (bias)
+        for (f = 0; f < n; f++)
+            bias[f] = (b && f < Cout) ? b[f] : 0;
+    return bias;
+}
+
+/* One output row of n values from y (columns sc apart) into d: zero where the gate row
+   (a ReLU's output; NULL: none) is <= 0, else copied. */
+static inline void FN(store_row)(REAL* d, const REAL* y, ptrdiff_t sc, const REAL* gate,
+                                 ptrdiff_t n)
+{
+    ptrdiff_t j;
+    if (gate)
+        for (j = 0; j < n; j++)
+            d[j] = gate[j] <= 0 ? 0 : y[j * sc];
+    else if (sc == 1)
+        memcpy(d, y, (size_t)n * sizeof(REAL));
+    else
+        for (j = 0; j < n; j++)
+            d[j] = y[j * sc];
 }
 
 /* dst[n][o][i][j] = layout-grid output at (i*steph, j*stepw), for Cout output channels
@@ -293,7 +314,7 @@ static int FN(run_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t H
                 continue;
             FN(place)(src, Cin, Hs, Ws, n0, ns, ah, aw, row_len, X);
             for (fb = g * nfb / G; fb < (g + 1) * nfb / G; fb++) {
-                ptrdiff_t f, i, j;
+                ptrdiff_t f, i;
                 /* the tiles of each sample's output rows only; a tile reaching into the
                    next sample computes its values exactly as that sample's own tile does */
                 for (n = 0; n < nrun; n++)
@@ -307,19 +328,10 @@ static int FN(run_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t H
                             FN(pool22)(Y + (f - fb * FWD_FB) * Qr + n * Lseg, steph * Wr, stepw,
                                        e->pool_out + at, e->pool_arg + at, POH, POW);
                         }
-                        for (i = 0; dst && i < OHd; i++) {
-                            const REAL* yr = Y + (f - fb * FWD_FB) * Qr + n * Lseg + i * steph * Wr;
+                        for (i = 0; dst && i < OHd; i++) {   /* (ReLU: done in fwd_tile) */
                             ptrdiff_t at = (((n0 + n) * Cout + f) * OHd + i) * OWd;
-                            REAL* d = dst + at;
-                            if (gate) {   /* 0 where the gate (a ReLU's output) is <= 0 */
-                                const REAL* gr = gate + at;
-                                for (j = 0; j < OWd; j++)
-                                    d[j] = gr[j] <= 0 ? 0 : yr[j * stepw];
-                            } else if (stepw == 1)   /* (a ReLU was applied in fwd_tile) */
-                                memcpy(d, yr, (size_t)OWd * sizeof(REAL));
-                            else
-                                for (j = 0; j < OWd; j++)
-                                    d[j] = yr[j * stepw];
+                            FN(store_row)(dst + at, Y + (f - fb * FWD_FB) * Qr + n * Lseg +
+                                          i * steph * Wr, stepw, gate ? gate + at : NULL, OWd);
                         }
                     }
             }
@@ -360,13 +372,11 @@ static int FN(wino_call)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t 
                          const REAL* w, int flip, const REAL* b, const FN(epilogue)* e,
                          REAL* dst, ptrdiff_t OHd, ptrdiff_t OWd, int n_threads)
 {
-    ptrdiff_t nfb = 0, f, Cout = flip ? g->C : g->F;
+    ptrdiff_t nfb = 0, Cout = flip ? g->C : g->F;
     REAL* U = FN(wino_filters)(w, g->F, g->C, flip, &nfb);
-    REAL* bias = (REAL*)cc_alloc((size_t)((Cout + FWD_FB) * sizeof(REAL)));
+    REAL* bias = FN(block_bias)(b, Cout);
     int rc = CCONV_CONV_ENOMEM;
     if (U && bias) {
-        for (f = 0; f < nfb * FWD_FB; f++)
-            bias[f] = (b && f < Cout) ? b[f] : 0;
         rc = FN(wino_conv)(src, N, Cin, Hs, Ws, ph, pw, Cout, U, nfb, bias, e, dst, OHd, OWd,
                            n_threads);
     }
@@ -383,13 +393,11 @@ static int FN(packed_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_
                            REAL* dst, ptrdiff_t OHd, ptrdiff_t OWd, ptrdiff_t steph,
                            ptrdiff_t stepw, int n_threads)
 {
-    ptrdiff_t Cout = flip ? g->C : g->F, nb = (Cout + FWD_FB - 1) / FWD_FB, f;
+    ptrdiff_t Cout = flip ? g->C : g->F;
     REAL* A = FN(pack)(w, g->F, g->C, g->FH, g->FW, flip);
-    REAL* bias = (REAL*)cc_alloc((size_t)(nb * FWD_FB) * sizeof(REAL));
+    REAL* bias = FN(block_bias)(b, Cout);
     int rc = CCONV_CONV_ENOMEM;
     if (A && bias) {
-        for (f = 0; f < nb * FWD_FB; f++)
-            bias[f] = (b && f < Cout) ? b[f] : 0;
         rc = FN(run_conv)(src, N, Cin, Hs, Ws, ah, aw, Cout, g->FH, g->FW, A, bias, e, dst,
                           OHd, OWd, steph, stepw, n_threads);
     }

@@ -246,15 +246,10 @@ static int FN(wino_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t 
                             if (e->relu)   /* x <= 0 ? 0 : x (NaN passes) */
                                 for (q = 0; q < 4 * TW; q++)
                                     Yr[q] = Yr[q] <= 0 ? 0 : Yr[q];
-                            for (a = 0; a < 2 && 2 * ti + a < OHd; a++) {
-                                const REAL* ya = a ? y1 : y0;
-                                REAL* d = dst ? dst + at + (2 * ti + a) * OWd : NULL;
-                                if (e->gate) {
-                                    const REAL* gr = e->gate + at + (2 * ti + a) * OWd;
-                                    for (q = 0; q < OWd; q++)
-                                        d[q] = gr[q] <= 0 ? 0 : ya[q];
-                                } else if (d)
-                                    memcpy(d, ya, (size_t)OWd * sizeof(REAL));
+                            for (a = 0; dst && a < 2 && 2 * ti + a < OHd; a++) {
+                                const ptrdiff_t ro = at + (2 * ti + a) * OWd;
+                                FN(store_row)(dst + ro, a ? y1 : y0, 1,
+                                              e->gate ? e->gate + ro : NULL, OWd);
                             }
                             if (e->pool_out && ti < POH)   /* the tiles are the windows */
                                 FN(pool22)(y0, 2 * TW, 1, e->pool_out + pat + ti * POW,
