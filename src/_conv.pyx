@@ -190,6 +190,17 @@ cdef inline _check(int rc):
         raise MemoryError("the convolution could not allocate its work buffers")
 
 
+cdef inline int _forward(const cconv_conv_shape* g, const floating* x, const floating* w,
+                         const floating* b, bint relu, floating* y, floating* pool_out,
+                         uint16_t* pool_arg, int n_threads) noexcept nogil:
+    """The active variant's forward, in x's dtype (y or pool_out may be NULL)."""
+    cdef const cconv_conv_isa* v = cconv_conv_active()
+    if floating is float:
+        return v.fwd_f32(g, x, w, b, relu, y, pool_out, pool_arg, n_threads)
+    else:
+        return v.fwd_f64(g, x, w, b, relu, y, pool_out, pool_arg, n_threads)
+
+
 def forward_into(const floating[:, :, :, ::1] x,  # IN (N, C, H, W)
                  const floating[:, :, :, ::1] w,  # IN (F, C, FH, FW)
                  const floating[::1] b,           # IN (F,), or empty: no bias
@@ -199,15 +210,11 @@ def forward_into(const floating[:, :, :, ::1] x,  # IN (N, C, H, W)
     cdef cconv_conv_shape g = _geometry("forward_into", &x.shape[0], &w.shape[0],
                                         &y.shape[0], sh, sw, ph, pw)
     cdef const floating* bp = _bias(b, g.F, "forward_into")
-    cdef const cconv_conv_isa* v = cconv_conv_active()
     cdef int rc = 0
     if _empty(&y.shape[0]):
         return
     with nogil:
-        if floating is float:
-            rc = v.fwd_f32(&g, _in(x), _in(w), bp, relu, _out(y), NULL, NULL, n_threads)
-        else:
-            rc = v.fwd_f64(&g, _in(x), _in(w), bp, relu, _out(y), NULL, NULL, n_threads)
+        rc = _forward(&g, _in(x), _in(w), bp, relu, _out(y), <floating*>NULL, NULL, n_threads)
     _check(rc)
 
 
@@ -231,7 +238,6 @@ def forward_pool_into(const floating[:, :, :, ::1] x,  # IN (N, C, H, W)
                                         &y.shape[0] if y is not None else want,
                                         sh, sw, ph, pw)
     cdef const floating* bp = _bias(b, g.F, "forward_pool_into")
-    cdef const cconv_conv_isa* v = cconv_conv_active()
     cdef int rc = 0
     pooled = (g.N, g.F, OH // 2, OW // 2)
     _expect("forward_pool_into", "the pooled output", &pool_out.shape[0], 4, pooled)
@@ -244,10 +250,7 @@ def forward_pool_into(const floating[:, :, :, ::1] x,  # IN (N, C, H, W)
     if po == NULL and yp == NULL:
         return
     with nogil:
-        if floating is float:
-            rc = v.fwd_f32(&g, _in(x), _in(w), bp, relu, yp, po, pa, n_threads)
-        else:
-            rc = v.fwd_f64(&g, _in(x), _in(w), bp, relu, yp, po, pa, n_threads)
+        rc = _forward(&g, _in(x), _in(w), bp, relu, yp, po, pa, n_threads)
     _check(rc)
 
 
