@@ -15,15 +15,9 @@ def _time(fn, repeat):
 
 
 def interleaved(fns, repeat=7, warmup=1):
-    """Median seconds of each callable, run in turn ``repeat`` times after a warm-up."""
-    for f in fns.values():
-        for _ in range(warmup):
-            f()
-    ts = {k: [] for k in fns}
-    for _ in range(repeat):
-        for k, f in fns.items():
-            ts[k] += _time(f, 1)
-    return {k: float(np.median(v)) for k, v in ts.items()}, ts
+    """Median seconds of each callable, run in turn ``repeat`` times after a warm-up.
+    Returns (medians, times)."""
+    return _rounds(fns, repeat, 1, 0, warmup)
 
 
 def bursts(fns, repeat=7, burst=5, warmup=1):
@@ -31,13 +25,19 @@ def bursts(fns, repeat=7, burst=5, warmup=1):
     in its turn of a round (training as it runs: step after step), and each call is timed;
     the first call of a turn, which follows another implementation's, is not counted.
     Returns (medians, times) over the ``repeat * (burst - 1)`` counted calls."""
+    return _rounds(fns, repeat, burst, 1, warmup)
+
+
+def _rounds(fns, repeat, per_turn, skip, warmup):
+    """``repeat`` rounds in which each callable runs ``per_turn`` times, the first
+    ``skip`` of each turn not counted, after ``warmup`` calls each."""
     for f in fns.values():
         for _ in range(warmup):
             f()
     ts = {k: [] for k in fns}
     for _ in range(repeat):
         for k, f in fns.items():
-            ts[k] += _time(f, burst)[1:]
+            ts[k] += _time(f, per_turn)[skip:]
     return {k: float(np.median(v)) for k, v in ts.items()}, ts
 
 

@@ -214,28 +214,22 @@ class Network:
         i = 0
         while i < len(items):
             lname, layer = items[i]
-            if (lname != stop and i + 2 < len(items) and items[i + 1][0] != stop
-                    and _fusable(layer, items[i + 1][1])
-                    and _poolable(layer, items[i + 2][1], x)):
-                (_, relu), (pname, pool) = items[i + 1], items[i + 2]
+            nxt = items[i + 1] if lname != stop and i + 1 < len(items) else None
+            if (nxt is not None and nxt[0] != stop and i + 2 < len(items)
+                    and _fusable(layer, nxt[1]) and _poolable(layer, items[i + 2][1], x)):
+                relu, pool = nxt[1], items[i + 2][1]
                 # outside training nothing needs the convolution's own output: not stored
                 y, pooled, arg = layer.forward_relu_pool(x, keep_output=bool(train_flg))
                 x = pool.take_output(pooled, arg, relu.take_output(y))
                 i += 3
-                if pname == stop:
-                    return x
-                continue
-            if lname != stop and i + 1 < len(items) and _fusable(layer, items[i + 1][1]):
-                rname, relu = items[i + 1]
-                x = relu.take_output(layer.forward_relu(x))
+            elif nxt is not None and _fusable(layer, nxt[1]):
+                x = nxt[1].take_output(layer.forward_relu(x))
                 i += 2
-                if rname == stop:
-                    return x
-                continue
-            x = layer.call(x, train_flg)
-            if lname == stop:
+            else:
+                x = layer.call(x, train_flg)
+                i += 1
+            if items[i - 1][0] == stop:   # the last layer of this step was asked for
                 return x
-            i += 1
         return x
 
     def _input(self, x):

@@ -107,26 +107,29 @@ class Convolution(Layer):
         and its 2x2 stride-2 max pooling and argmax, in one pass (see
         :func:`cconv.ops.conv_forward_relu_pool`); a network pairs this with
         :meth:`Relu.take_output` and :meth:`Pooling.take_output`."""
-        b = self.b
-        if np.ndim(b) == 0:
-            b = np.full(self.W.shape[0], b, dtype=self.W.dtype)
-        y, pooled, arg, self._saved = ops.conv_forward_relu_pool(
-            x, self.W, b, self.stride, self.pad, keep_output=keep_output,
+        y, pooled, arg, saved = ops.conv_forward_relu_pool(
+            x, self.W, self._bias_vector(), self.stride, self.pad, keep_output=keep_output,
             n_threads=self.n_threads)
-        self.x = self._saved.x
-        self.col_W = self.W.reshape(self.W.shape[0], -1).T
+        self._remember(saved)
         return y, pooled, arg
 
     def _forward(self, x, relu):
-        b = self.b
-        if np.ndim(b) == 0:  # one number for every filter: the op takes (FN,)
-            b = np.full(self.W.shape[0], b, dtype=self.W.dtype)
-        out, self._saved = ops.conv_forward(x, self.W, b, self.stride, self.pad,
-                                            n_threads=self.n_threads, saved=self._saved,
-                                            relu=relu)
-        self.x = self._saved.x
-        self.col_W = self.W.reshape(self.W.shape[0], -1).T
+        out, saved = ops.conv_forward(x, self.W, self._bias_vector(), self.stride, self.pad,
+                                      n_threads=self.n_threads, saved=self._saved, relu=relu)
+        self._remember(saved)
         return out
+
+    def _bias_vector(self):
+        """``b`` as the ops take it, (FN,): one number is every filter's."""
+        if np.ndim(self.b) == 0:
+            return np.full(self.W.shape[0], self.b, dtype=self.W.dtype)
+        return self.b
+
+    def _remember(self, saved):
+        """What a forward leaves for backward and for the book's attributes."""
+        self._saved = saved
+        self.x = saved.x
+        self.col_W = self.W.reshape(self.W.shape[0], -1).T
 
     def backward(self, dout):
         """``dout`` (N, FN, OH, OW) -> ``dx`` (N, C, H, W), or None if ``need_dx=False``.

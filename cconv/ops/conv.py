@@ -145,18 +145,17 @@ def conv_forward_relu_pool(x, W, b, stride=1, pad=0, *, keep_output=True, n_thre
     if oh < 2 or ow < 2:
         raise ValueError(f"the convolution's output is {oh}x{ow}; a 2x2 pooling needs "
                          "at least 2x2")
-    out = output(None, (N, FN, oh, ow), x.dtype, "out") if keep_output else None
-    pooled = output(None, (N, FN, oh // 2, ow // 2), x.dtype, "pooled")
-    arg = np.empty(pooled.shape, np.uint16)
     if C == 0:   # no input channels: every output is its bias; the plain path
         from .pooling import maxpool_forward
         y, saved = conv_forward(x, W, b, (sh, sw), (ph, pw), relu=True, n_threads=n_threads)
         pooled, arg = maxpool_forward(y, 2, 2, 2, 0, n_threads=n_threads)
         return (y if keep_output else None), pooled, arg, saved
-    else:
-        _engine().forward_pool_into(x, np.ascontiguousarray(W, dtype=x.dtype),
-                                    np.ascontiguousarray(b, dtype=x.dtype), out, pooled,
-                                    arg, sh, sw, ph, pw, True, resolve_threads(n_threads))
+    out = output(None, (N, FN, oh, ow), x.dtype, "out") if keep_output else None
+    pooled = output(None, (N, FN, oh // 2, ow // 2), x.dtype, "pooled")
+    arg = np.empty(pooled.shape, np.uint16)
+    _engine().forward_pool_into(x, np.ascontiguousarray(W, dtype=x.dtype),
+                                np.ascontiguousarray(b, dtype=x.dtype), out, pooled, arg,
+                                sh, sw, ph, pw, True, resolve_threads(n_threads))
     return out, pooled, arg, ConvSaved(x, None, W.shape, (FH, FW, sh, sw, ph, pw),
                                        (N, FN, oh, ow))
 
