@@ -385,11 +385,24 @@ class Adam(_Optimizer):
             np.subtract(tmp, v, out=tmp)
             np.multiply(tmp, t(1 - b2), out=tmp)
             np.add(v, tmp, out=v)
+            _flush_subnormal(m, tmp, den)               # as the compiled step does
+            _flush_subnormal(v, tmp, den)
             np.multiply(m, t(lr_t), out=tmp)            # params -= lr_t * m / (sqrt(v)+eps)
             np.sqrt(v, out=den)
             np.add(den, t(_EPS), out=den)
             np.divide(tmp, den, out=tmp)
             np.subtract(p, tmp, out=p)
+
+
+def _flush_subnormal(a, tmp, scratch):
+    """Set the entries of ``a`` smaller in magnitude than its dtype's smallest normal
+    number to +0, through two scratch arrays of its shape: a decaying moment would
+    otherwise sink into the subnormal range, where some CPUs compute many times slower."""
+    np.abs(a, out=tmp)
+    flat = scratch.reshape(-1)
+    mask = flat.view(np.bool_)[:a.size].reshape(a.shape)
+    np.less(tmp, np.finfo(a.dtype).tiny, out=mask)
+    np.copyto(a, 0, where=mask)
 
 
 def _scaled_step(p, g, h, lr, eps, tmp, den):
