@@ -369,12 +369,9 @@ def test_adam_with_grads_of_another_dtype_or_layout_takes_the_numpy_path():
     assert all(q[k].dtype == np.float32 for k in p) and not np.array_equal(q["W1"], p["W1"])
 
 
-@pytest.mark.parametrize("compiled", [True, False])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_adam_moments_never_sink_into_subnormals(dtype, compiled, monkeypatch):
-    """Where a gradient goes to zero, m decays by beta1 a step: without the flush it
-    sinks into the subnormal range (and some CPUs then run each step many times
-    slower). Both paths set such moments to +0 and agree bit for bit."""
+def _decaying_adam(dtype, compiled, monkeypatch):
+    """Adam's p, m, v after steps where some gradients are zero (their moments decay),
+    tiny (their squares are subnormal) or set just above the subnormal range."""
     import cconv.optimizer as O
     tiny = np.finfo(dtype).tiny
     rng = np.random.default_rng(3)
@@ -382,31 +379,37 @@ def test_adam_moments_never_sink_into_subnormals(dtype, compiled, monkeypatch):
     g = {"W": rng.standard_normal(64).astype(dtype)}
     g["W"][1::2] = 0                                # these moments decay
     g["W"][2::8] = tiny * 4                         # their squares are subnormal
-    if not compiled:
-        monkeypatch.setattr(O, "adam_update", lambda *a: False)   # the NumPy path
-    opt = Adam(lr=0.01, beta1=0.5, beta2=0.5)
-    opt.update(p, g)
-    opt.m["W"][3::8] = tiny * 1.5                  # one more step makes them subnormal
-    opt.v["W"][5::8] = -tiny * 1.5
-    g["W"][3::8] = g["W"][5::8] = 0
-    for _ in range(4):
+    with monkeypatch.context() as mp:
+        if not compiled:
+            mp.setattr(O, "adam_update", lambda *a: False)   # the NumPy path
+        opt = Adam(lr=0.01, beta1=0.5, beta2=0.5)
         opt.update(p, g)
-    for a in (opt.m["W"], opt.v["W"]):
+        opt.m["W"][3::8] = tiny * 1.5              # one more step makes them subnormal
+        opt.v["W"][5::8] = -tiny * 1.5
+        g["W"][3::8] = g["W"][5::8] = 0
+        for _ in range(4):
+            opt.update(p, g)
+    return p["W"], opt.m["W"], opt.v["W"]
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_moments_never_sink_into_subnormals(dtype, compiled, monkeypatch):
+    """Where a gradient goes to zero, m decays by beta1 a step: without the flush it
+    sinks into the subnormal range (and some CPUs then run each step many times
+    slower). Both paths set such moments to +0."""
+    tiny = np.finfo(dtype).tiny
+    p, m, v = _decaying_adam(dtype, compiled, monkeypatch)
+    for a in (m, v):
         sub = (a != 0) & (np.abs(a) < tiny)
         assert not sub.any(), a[sub]
         assert not np.signbit(a[a == 0]).any()   # +0, as both paths write it
-    assert np.isfinite(p["W"]).all()
-    monkeypatch.undo()
-    ref = {"W": rng.standard_normal(64).astype(dtype)}
-    both = []
-    for path in ("compiled", "numpy"):
-        if path == "numpy":
-            monkeypatch.setattr(O, "adam_update", lambda *a: False)
-        q, o = {"W": ref["W"].copy()}, Adam(lr=0.01, beta1=0.5, beta2=0.5)
-        o.update(q, g)
-        o.m["W"][3::8] = tiny * 1.5
-        for _ in range(4):
-            o.update(q, g)
-        both.append((q["W"], o.m["W"], o.v["W"]))
-    for x, y in zip(*both):
+    assert np.isfinite(p).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_flush_gives_the_same_bits_on_both_paths(dtype, monkeypatch):
+    fused = _decaying_adam(dtype, True, monkeypatch)
+    plain = _decaying_adam(dtype, False, monkeypatch)
+    for x, y in zip(fused, plain):
         assert np.array_equal(x, y)
