@@ -10,6 +10,9 @@ CCONV_DEBUG=1           Cython bounds/wraparound checks on, -O0 -g (for debuggin
 CCONV_SANITIZE=...      comma list passed to -fsanitize= (e.g. address,undefined); run the
                         result with the sanitizer runtime preloaded (see .ci/sanitize).
 CCONV_NATIVE=1          add -march=native (only for a build that stays on this machine).
+CCONV_BUILD_JOBS=N      compilers run at once (default: one per CPU this process may use;
+                        `-j N` on the command line wins). The engine's instruction-set
+                        variants compile beside the other modules.
 CCONV_ISA_BUILD=auto|baseline
                         auto (default): on x86 with gcc/clang, the convolution engine's
                         AVX2 and AVX-512 variants are compiled too (each with its own -m
@@ -29,6 +32,7 @@ import sys
 import tempfile
 import textwrap
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -103,7 +107,31 @@ def _build_tag(use_omp, compiler):
     return re.sub(r"[^A-Za-z0-9=,._+/ -]", "_", " ".join(parts))
 
 
+def _build_jobs():
+    """How many compilers run at once: CCONV_BUILD_JOBS, else one per usable CPU."""
+    v = _env("CCONV_BUILD_JOBS")
+    if v:
+        if not v.isdigit() or int(v) < 1:
+            raise SystemExit(f"CCONV_BUILD_JOBS must be a whole number >= 1, not {v!r}")
+        return int(v)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 class BuildExt(build_ext):
+    def finalize_options(self):
+        super().finalize_options()
+        if not self.parallel:   # no -j given (pip never gives one)
+            self.parallel = _build_jobs()
+
+    def build_extension(self, ext):
+        # the engine links its instruction-set variants: wait for their objects
+        for job in self._isa_jobs.pop(ext.name, []):
+            ext.extra_objects = list(ext.extra_objects or []) + job.result()
+        super().build_extension(ext)
+
     def build_extensions(self):
         ctype = self.compiler.compiler_type
         mode = _env("CCONV_OPENMP", "auto")
@@ -165,10 +193,19 @@ class BuildExt(build_ext):
         print(f"cconv: building with OpenMP {'on' if use_omp else 'off'} ({tag})"
               + (", configuration changed: rebuilding all modules"
                  if previous is not None and previous != tag else ""))
-        for ext in self.extensions:
-            if ext.name == "cconv._conv":
-                _build_isa_objects(self, ext)
-        super().build_extensions()
+        # The longest module first, its variants compiling beside the other modules.
+        self.extensions.sort(key=lambda e: e.name != "cconv._conv")
+        jobs = self.parallel if isinstance(self.parallel, int) and self.parallel > 1 else 1
+        self._isa_jobs = {}
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            for ext in self.extensions:
+                if ext.name == "cconv._conv":
+                    self._isa_jobs[ext.name] = _build_isa_objects(self, ext, pool)
+            try:
+                super().build_extensions()
+            finally:   # nothing left running if another module failed
+                for job in self._isa_jobs.pop("cconv._conv", []):
+                    job.cancel()
         os.makedirs(self.build_temp, exist_ok=True)
         with open(stamp, "w", encoding="utf-8") as f:
             f.write(tag + "\n")
@@ -191,21 +228,23 @@ def _isa_variants_wanted(compiler_type):
     return mode == "auto" and x86 and compiler_type != "msvc"
 
 
-def _build_isa_objects(cmd, ext):
-    """Compile the AVX2/AVX-512 variants of the convolution engine into ext's objects."""
+def _build_isa_objects(cmd, ext, pool):
+    """Start compiling the AVX2/AVX-512 variants of the convolution engine in pool: the
+    futures of their object lists, which ext links."""
     if not _isa_variants_wanted(cmd.compiler.compiler_type):
         print("cconv: convolution engine: portable baseline only")
-        return
+        return []
+    jobs, macros = [], list(ext.define_macros)
     for name, src, flags in _ISA_VARIANTS:
         # FMA contraction is the point of these variants (the base flags forbid it).
         args = list(ext.extra_compile_args) + flags + ["-ffp-contract=fast"]
-        objs = cmd.compiler.compile([src], output_dir=cmd.build_temp,
-                                    macros=ext.define_macros, include_dirs=ext.include_dirs,
-                                    extra_postargs=args, depends=ext.depends)
-        ext.extra_objects = list(ext.extra_objects or []) + objs
+        jobs.append(pool.submit(cmd.compiler.compile, [src], output_dir=cmd.build_temp,
+                                macros=macros, include_dirs=ext.include_dirs,
+                                extra_postargs=args, depends=ext.depends))
         ext.define_macros = list(ext.define_macros) + [(f"CCONV_HAVE_{name.upper()}", "1")]
     print("cconv: convolution engine: baseline, "
           + ", ".join(n for n, _, _ in _ISA_VARIANTS))
+    return jobs
 
 
 def _conv_extension():
