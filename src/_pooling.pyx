@@ -23,10 +23,10 @@ cdef extern from "pooling.h":
                           Py_ssize_t OH, Py_ssize_t OW) noexcept nogil
     int cconv_maxpool22_d(const double* x, double* out, uint16_t* arg, Py_ssize_t W,
                           Py_ssize_t OH, Py_ssize_t OW) noexcept nogil
-    void cconv_maxpool22_back_f(const float* g, const uint16_t* a, float* dx,
+    void cconv_maxpool22_back_f(const float* g, const uint16_t* a, const float* y, float* dx,
                                 Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH,
                                 Py_ssize_t OW) noexcept nogil
-    void cconv_maxpool22_back_d(const double* g, const uint16_t* a, double* dx,
+    void cconv_maxpool22_back_d(const double* g, const uint16_t* a, const double* y, double* dx,
                                 Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH,
                                 Py_ssize_t OW) noexcept nogil
     void cconv_avgpool22_f(const float* x, float* out, Py_ssize_t W, Py_ssize_t OH,
@@ -137,16 +137,20 @@ cdef bint _no_windows(floating[:, :, :, ::1] dx, Py_ssize_t OH, Py_ssize_t OW) n
 
 
 cdef inline void _maxpool_back_plane(const floating* dout, const uint16_t* arg,
-                                     floating* dx, Py_ssize_t H, Py_ssize_t W,
-                                     Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t PH,
-                                     Py_ssize_t PW, Py_ssize_t sh, Py_ssize_t sw,
-                                     Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
+                                     const floating* gate, floating* dx, Py_ssize_t H,
+                                     Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
+                                     Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t sh,
+                                     Py_ssize_t sw, Py_ssize_t ph,
+                                     Py_ssize_t pw) noexcept nogil:
+    """gate (NULL: none): the pooled ReLU output; a gradient whose window maximum is
+    <= 0 routes +0 (NaN passes), what relu_backward before the routing gives."""
     cdef Py_ssize_t oh, ow, k, ih, iw
+    cdef floating g
     if _is_22(PH, PW, sh, sw, ph, pw):
         if floating is float:
-            cconv_maxpool22_back_f(dout, arg, dx, H, W, OH, OW)
+            cconv_maxpool22_back_f(dout, arg, gate, dx, H, W, OH, OW)
         else:
-            cconv_maxpool22_back_d(dout, arg, dx, H, W, OH, OW)
+            cconv_maxpool22_back_d(dout, arg, gate, dx, H, W, OH, OW)
         return
     # Other shapes: scatter after a memset (windows may overlap).
     memset(dx, 0, H * W * sizeof(floating))
@@ -155,8 +159,11 @@ cdef inline void _maxpool_back_plane(const floating* dout, const uint16_t* arg,
             k = arg[oh * OW + ow]
             ih = oh * sh - ph + k // PW
             iw = ow * sw - pw + k % PW
+            g = dout[oh * OW + ow]
+            if gate != NULL and gate[oh * OW + ow] <= 0:
+                g = 0
             if 0 <= ih < H and 0 <= iw < W:
-                dx[ih * W + iw] += dout[oh * OW + ow]
+                dx[ih * W + iw] += g
 
 
 cdef inline void _avgpool_plane(const floating* x, floating* out,
@@ -282,9 +289,11 @@ cdef inline void _avgpool_back_plane(const floating* dout, floating* dx,
 cdef _pool_backward(str where, const floating[:, :, :, ::1] dout,
                     const uint16_t[:, :, :, ::1] arg, floating[:, :, :, ::1] dx,
                     Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t sh, Py_ssize_t sw,
-                    Py_ssize_t ph, Py_ssize_t pw, int n_threads, bint is_max):
+                    Py_ssize_t ph, Py_ssize_t pw, int n_threads, bint is_max,
+                    const floating* gate):
     """Both backward passes: plane (n, c) of dx belongs to one work item; overlapping
-    windows add in (oh, ow) order whatever the thread count. arg: max pooling's only."""
+    windows add in (oh, ow) order whatever the thread count. arg and gate (of dout's
+    shape; NULL: none): max pooling's only."""
     _pool_check(where, &dx.shape[0], &dout.shape[0], &arg.shape[0] if is_max else NULL,
                 PH, PW, sh, sw, ph, pw)
     cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
@@ -298,8 +307,9 @@ cdef _pool_backward(str where, const floating[:, :, :, ::1] dout,
     for t in prange(N * C, nogil=True, schedule='dynamic', chunksize=8,
                     num_threads=n_threads):
         if is_max:
-            _maxpool_back_plane(gp + t * OH * OW, ap + t * OH * OW, dp + t * H * W,
-                                H, W, OH, OW, PH, PW, sh, sw, ph, pw)
+            _maxpool_back_plane(gp + t * OH * OW, ap + t * OH * OW,
+                                gate + t * OH * OW if gate != NULL else NULL,
+                                dp + t * H * W, H, W, OH, OW, PH, PW, sh, sw, ph, pw)
         else:
             _avgpool_back_plane(gp + t * OH * OW, dp + t * H * W, H, W, OH, OW,
                                 PH, PW, sh, sw, ph, pw)
@@ -309,15 +319,28 @@ def maxpool_backward_into(const floating[:, :, :, ::1] dout,
                           const uint16_t[:, :, :, ::1] arg,
                           floating[:, :, :, ::1] dx, Py_ssize_t PH, Py_ssize_t PW,
                           Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
-                          int n_threads):
+                          int n_threads, gate=None):
     """arg values outside [0, PH*PW) route nowhere or to another cell of the window's
-    rows (never outside dx); the caller checks them."""
+    rows (never outside dx); the caller checks them. gate (None: none), of dout's shape
+    and dtype: the pooled output of a ReLU's output, folding that ReLU's backward in
+    (a gradient whose window maximum is <= 0 routes +0; NaN passes)."""
+    cdef const floating[:, :, :, ::1] g
+    cdef const floating* gp = NULL
+    if gate is not None:
+        g = gate
+        if (g.shape[0] != dout.shape[0] or g.shape[1] != dout.shape[1] or
+                g.shape[2] != dout.shape[2] or g.shape[3] != dout.shape[3]):
+            raise ValueError(f"maxpool_backward_into: gate has shape {gate.shape}, dout "
+                             f"{(dout.shape[0], dout.shape[1], dout.shape[2], dout.shape[3])}"
+                             f"; they must match")
+        if g.shape[0] * g.shape[1] * g.shape[2] * g.shape[3] > 0:
+            gp = &g[0, 0, 0, 0]
     _pool_backward("maxpool_backward_into", dout, arg, dx, PH, PW, sh, sw, ph, pw,
-                   n_threads, True)
+                   n_threads, True, gp)
 
 
 def avgpool_backward_into(const floating[:, :, :, ::1] dout, floating[:, :, :, ::1] dx,
                           Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t sh, Py_ssize_t sw,
                           Py_ssize_t ph, Py_ssize_t pw, int n_threads):
     _pool_backward("avgpool_backward_into", dout, _NO_ARG, dx, PH, PW, sh, sw, ph, pw,
-                   n_threads, False)
+                   n_threads, False, NULL)

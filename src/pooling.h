@@ -99,16 +99,21 @@ CCONV_MAXPOOL22(double, cconv_maxpool22_d, d)
 
 /* One row of 2x2 windows in SSE2: the argmax row is widened to the lanes' width,
    compared with 0..3 into lane masks, and the masked gradients are interleaved into
-   the two dx rows. Returns the windows done; the scalar loop finishes the row (and
-   does all of it without SSE2). arg values lie in [0, 4). */
+   the two dx rows. y (NULL: none) is the gate row, the pooled ReLU output: a gradient
+   whose window maximum is <= 0 becomes +0 first (NaN passes), as relu_backward would
+   make it. Returns the windows done; the scalar loop finishes the row (and does all of
+   it without SSE2). arg values lie in [0, 4). */
 #if CCONV_SSE2
 static inline Py_ssize_t cconv_maxpool22_back_row_f(const float* g, const uint16_t* a,
-                                                     float* d0, float* d1, Py_ssize_t OW) {
+                                                     const float* y, float* d0, float* d1,
+                                                     Py_ssize_t OW) {
     Py_ssize_t ow = 0;
     const __m128i c0 = _mm_set1_epi32(0), c1 = _mm_set1_epi32(1);
     const __m128i c2 = _mm_set1_epi32(2), c3 = _mm_set1_epi32(3);
     for (; ow + 4 <= OW; ow += 4) {
         __m128 v = _mm_loadu_ps(g + ow);
+        if (y)   /* !(y <= 0): true for NaN */
+            v = _mm_and_ps(v, _mm_cmpnle_ps(_mm_loadu_ps(y + ow), _mm_setzero_ps()));
         /* 4 uint16 indices widened to 32-bit lanes */
         __m128i k = _mm_unpacklo_epi16(_mm_loadl_epi64((const __m128i*)(a + ow)),
                                        _mm_setzero_si128());
@@ -124,12 +129,15 @@ static inline Py_ssize_t cconv_maxpool22_back_row_f(const float* g, const uint16
     return ow;
 }
 static inline Py_ssize_t cconv_maxpool22_back_row_d(const double* g, const uint16_t* a,
-                                                     double* d0, double* d1, Py_ssize_t OW) {
+                                                     const double* y, double* d0,
+                                                     double* d1, Py_ssize_t OW) {
     Py_ssize_t ow = 0;
     const __m128i c0 = _mm_set1_epi32(0), c1 = _mm_set1_epi32(1);
     const __m128i c2 = _mm_set1_epi32(2), c3 = _mm_set1_epi32(3);
     for (; ow + 2 <= OW; ow += 2) {
         __m128d v = _mm_loadu_pd(g + ow);
+        if (y)
+            v = _mm_and_pd(v, _mm_cmpnle_pd(_mm_loadu_pd(y + ow), _mm_setzero_pd()));
         /* 2 uint16 indices, each copied into both 32-bit halves of a 64-bit lane */
         int32_t k2;
         memcpy(&k2, a + ow, sizeof k2);
@@ -146,16 +154,17 @@ static inline Py_ssize_t cconv_maxpool22_back_row_d(const double* g, const uint1
     }
     return ow;
 }
-#define CCONV_MAXPOOL22_BACK_ROW(SUF, g, a, d0, d1, OW) \
-    cconv_maxpool22_back_row_##SUF(g, a, d0, d1, OW)
+#define CCONV_MAXPOOL22_BACK_ROW(SUF, g, a, y, d0, d1, OW) \
+    cconv_maxpool22_back_row_##SUF(g, a, y, d0, d1, OW)
 #else
-#define CCONV_MAXPOOL22_BACK_ROW(SUF, g, a, d0, d1, OW) 0
+#define CCONV_MAXPOOL22_BACK_ROW(SUF, g, a, y, d0, d1, OW) 0
 #endif
 
 /* 2x2, stride-2 pooling of one plane, the other three passes. Windows tile the
    plane, so every dx cell is written exactly once (no memset, no read-modify-write);
-   cells outside the tiling (odd H or W) are zeroed. The loops are written so that
-   gcc vectorises them at -O3. */
+   cells outside the tiling (odd H or W) are zeroed; y (NULL: none) gates max pooling's
+   gradients as in the row above. The loops are written so that gcc vectorises them
+   at -O3. */
 #define CCONV_POOL22_REST(T, UT, SUF)                                         \
 static inline void cconv_put_masked_##SUF(T* d, UT bits, int keep) {         \
     /* d = keep ? value : +0.0 through a bit mask: a select would become a     \
@@ -163,7 +172,8 @@ static inline void cconv_put_masked_##SUF(T* d, UT bits, int keep) {         \
     UT r = bits & ((UT)0 - (UT)keep);                                         \
     memcpy(d, &r, sizeof r);                                                  \
 }                                                                             \
-static void cconv_maxpool22_back_##SUF(const T* g, const uint16_t* a, T* dx, \
+static void cconv_maxpool22_back_##SUF(const T* g, const uint16_t* a,        \
+                                      const T* y, T* dx,                       \
                                       Py_ssize_t H, Py_ssize_t W,              \
                                       Py_ssize_t OH, Py_ssize_t OW) {          \
     for (Py_ssize_t oh = 0; oh < OH; ++oh) {                                  \
@@ -171,10 +181,13 @@ static void cconv_maxpool22_back_##SUF(const T* g, const uint16_t* a, T* dx, \
         T* d1 = d0 + W;                                                       \
         const T* go = g + oh * OW;                                            \
         const uint16_t* ao = a + oh * OW;                                     \
-        Py_ssize_t ow = CCONV_MAXPOOL22_BACK_ROW(SUF, go, ao, d0, d1, OW);    \
+        const T* yo = y ? y + oh * OW : NULL;                                 \
+        Py_ssize_t ow = CCONV_MAXPOOL22_BACK_ROW(SUF, go, ao, yo, d0, d1, OW); \
         for (; ow < OW; ++ow) {                                               \
             UT u;                                                             \
             memcpy(&u, go + ow, sizeof u);                                    \
+            if (yo && yo[ow] <= 0)                                            \
+                u = 0;                                                        \
             int k = ao[ow];                                                   \
             cconv_put_masked_##SUF(d0 + 2 * ow, u, k == 0);                   \
             cconv_put_masked_##SUF(d0 + 2 * ow + 1, u, k == 1);               \

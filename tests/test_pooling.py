@@ -263,3 +263,35 @@ def test_backward_with_relu_is_relu_backward_after_pool_backward(geo, dtype):
     d = rng.standard_normal(out.shape).astype(dtype)
     want = relu.backward(pool.backward(d))
     np.testing.assert_array_equal(pool.backward_with_relu(d), want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", POOL_GRID + [(3, 5, 26, 38, 2, 2, 2, 0)])
+def test_maxpool_backward_gate_is_relu_backward_first(case, dtype):
+    # gate: the ReLU's backward folded into the routing, bit for bit relu_backward then
+    # maxpool_backward, with windows whose maximum is 0, -0.0, negative or NaN, and NaN
+    # gradients (the 26x38 planes run the SIMD row loop and its scalar tail)
+    N, C, H, W, PH, PW, s, p = case
+    rng = np.random.default_rng(21)
+    x = np.maximum(rng.standard_normal((N, C, H, W)), 0).astype(dtype)   # a ReLU output
+    x.flat[::7] = 0
+    x.flat[::11] = -0.0
+    x.flat[::13] = np.nan
+    out, arg = K.maxpool_forward(x, PH, PW, s, p)
+    d = rng.standard_normal(out.shape).astype(dtype)
+    d.flat[::5] = np.nan
+    want = K.maxpool_backward(K.relu_backward(d, y=out), arg, x.shape, PH, PW, s, p)
+    got = K.maxpool_backward(d, arg, x.shape, PH, PW, s, p, gate=out)
+    assert got.tobytes() == want.tobytes()
+    ref = R.pooling.maxpool_backward(d, arg, x.shape, PH, PW, s, p, gate=out)
+    np.testing.assert_allclose(got, ref, **TOL[dtype])
+    for n in (1, 3):
+        again = K.maxpool_backward(d, arg, x.shape, PH, PW, s, p, gate=out, n_threads=n)
+        assert again.tobytes() == got.tobytes()
+
+
+def test_maxpool_backward_gate_of_the_wrong_shape_is_refused():
+    x = rand((2, 3, 8, 8), np.float32, 3)
+    out, arg = K.maxpool_forward(x, 2, 2, 2)
+    with pytest.raises(ValueError, match=r"gate has shape \(2, 3, 4, 3\), dout has \(2, 3, 4, 4\)"):
+        K.maxpool_backward(out, arg, x.shape, 2, 2, 2, gate=out[..., :3])

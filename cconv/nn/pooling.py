@@ -109,9 +109,8 @@ class Pooling(_Pool):
         Relu -> Pooling pair."""
         shape, geo, dt = self._grad_args()
         d = dout_array(self, dout, self._out.shape, dt)
-        d = ops.relu_backward(d, y=self._out, n_threads=self.n_threads)
-        return ops.maxpool_backward(d, self.arg_max, shape, *geo,
-                                    n_threads=self.n_threads, dtype=dt)
+        return ops.maxpool_backward(d, self.arg_max, shape, *geo, n_threads=self.n_threads,
+                                    dtype=dt, gate=self._out)
 
 
 class AvgPooling(_Pool):

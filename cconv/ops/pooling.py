@@ -67,12 +67,22 @@ def maxpool_forward(x, pool_h, pool_w, stride=1, pad=0, out=None, arg=None, n_th
 
 
 def maxpool_backward(dout, arg, x_shape, pool_h, pool_w, stride=1, pad=0, out=None,
-                     n_threads=None, dtype=None):
+                     n_threads=None, dtype=None, *, gate=None):
     """Route ``dout`` (N, C, OH, OW) to each window's argmax; returns dx of ``x_shape``.
 
     ``dtype`` converts ``dout`` first (a layer passes its forward input's dtype).
+    ``gate`` folds in the backward of a ReLU before the pooling: the pooling's forward
+    output (of ``dout``'s shape), whose values are the windows' maxima of the ReLU's
+    output; a gradient whose window maximum is <= 0 routes 0 (NaN passes), exactly
+    ``maxpool_backward(relu_backward(dout, y=gate), ...)`` in one pass.
     """
     dout, shape, geo = _grad_input(dout, x_shape, pool_h, pool_w, stride, pad, dtype)
+    if gate is not None:
+        gate = float_array(gate, "gate")
+        if gate.shape != dout.shape:
+            raise ValueError(f"gate has shape {gate.shape}, dout has {dout.shape}; "
+                             f"they must match")
+        gate = np.ascontiguousarray(same_dtype(gate, dout.dtype))
     arg = np.asarray(arg)
     if arg.shape != dout.shape:
         raise ValueError(f"arg has shape {arg.shape}, dout has {dout.shape}; they must match")
@@ -84,8 +94,9 @@ def maxpool_backward(dout, arg, x_shape, pool_h, pool_w, stride=1, pad=0, out=No
         raise ValueError(f"arg values must lie in [0, {cells}) for a "
                          f"{pool_h}x{pool_w} pool, got [{arg.min()}, {arg.max()}]")
     arg = np.ascontiguousarray(arg, dtype=ARG_DTYPE)   # values checked: they fit
-    dx = output(out, shape, dout.dtype, "dx", [(dout, "dout"), (arg, "arg")])
-    _pooling.maxpool_backward_into(dout, arg, dx, *geo, resolve_threads(n_threads))
+    inputs = [(dout, "dout"), (arg, "arg")] + ([(gate, "gate")] if gate is not None else [])
+    dx = output(out, shape, dout.dtype, "dx", inputs)
+    _pooling.maxpool_backward_into(dout, arg, dx, *geo, resolve_threads(n_threads), gate)
     return dx
 
 

@@ -8,6 +8,7 @@ book ignores it).
 """
 import numpy as np
 
+from .activation import relu_backward
 from .im2col import _pair, col2im, im2col, out_size
 
 
@@ -31,8 +32,12 @@ def maxpool_forward(x, pool_h, pool_w, stride=1, pad=0):
     return np.ascontiguousarray(out), np.ascontiguousarray(arg)
 
 
-def maxpool_backward(dout, arg, x_shape, pool_h, pool_w, stride=1, pad=0):
-    """The book's Pooling.backward: route each gradient to its window's argmax."""
+def maxpool_backward(dout, arg, x_shape, pool_h, pool_w, stride=1, pad=0, *, gate=None):
+    """The book's Pooling.backward: route each gradient to its window's argmax; with
+    ``gate`` (the pooled ReLU output), the book's Relu.backward first, on the windows'
+    maxima."""
+    if gate is not None:
+        dout = relu_backward(dout, y=gate)
     pool_size = pool_h * pool_w
     d = dout.transpose(0, 2, 3, 1)
     a = arg.transpose(0, 2, 3, 1)
