@@ -517,7 +517,7 @@ def expect_backward(kind, ctx, layer, dout, v):
             return d * ctx["mask"], {}
         return d * (1 - ctx["ratio"]), {}
     if kind == "BatchNormalization":
-        d2 = d.reshape(d.shape[0], -1)
+        d2 = d.reshape(d.shape[0], int(np.prod(d.shape[1:])))   # (N = 0 too)
         xn, std, gamma = ctx["xn"], ctx["std"], ctx["gamma"]
         dxn = d2 * gamma
         if ctx["train"]:
