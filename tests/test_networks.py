@@ -592,3 +592,39 @@ def test_backward_after_an_inference_pass_says_so():
             layer.backward(np.ones((2, 3, 12, 12) if name == "Relu2" else (2, 3, 6, 6)))
     net.gradient(x, np.arange(2))   # a training pass brings them back
     assert net.layers['Relu2'].out is not None and net.layers['Pool1'].x is not None
+
+
+@pytest.mark.parametrize("make", [small_simple, small_deep])
+def test_a_training_step_writes_no_pooled_convolution_output_yet_keeps_the_book_attributes(
+        make):
+    # In a step, Conv -> Relu -> 2x2 Pooling does not write the convolution's own output
+    # (nothing in the step reads it); the Relu's out and mask and the Pooling's x make it
+    # on first use: the values of the layer-by-layer path, from the step's input and
+    # weights even after the caller reused its input buffer and Adam moved the weights.
+    from cconv.nn.base import DeferredOutput
+    from cconv.optimizer import Adam
+    net = make()
+    jitter_biases(net, 7)
+    x = np.random.default_rng(8).standard_normal((4,) + tuple(net.config["input_dim"]))
+    t = np.arange(4) % 10
+    relu_name = "Relu1" if make is small_simple else "Relu2"
+    pool_name = "Pool1"
+    y = net._input(x)
+    want = {}
+    for name, layer in net.layers.items():
+        y = layer.call(y, True)
+        if name == relu_name:
+            want["out"], want["mask"] = y.copy(), layer.mask.copy()
+            break
+    grads = net.gradient(x, t)
+    relu, pool = net.layers[relu_name], net.layers[pool_name]
+    assert isinstance(relu._out, DeferredOutput) and relu._out is pool._x
+    assert relu._out._value is None, "the step wrote the convolution's output"
+    x[:] = 123.0                      # the caller's buffer, reused for the next batch
+    Adam(lr=0.5).update(net.params, grads)
+    assert pool.x.shape == want["out"].shape
+    np.testing.assert_array_equal(pool.x, want["out"])
+    assert relu.out is pool.x         # one array, as the fused pass would have shared
+    np.testing.assert_array_equal(relu.mask, want["mask"])
+    d = np.random.default_rng(1).standard_normal(want["out"].shape)
+    np.testing.assert_array_equal(relu.backward(d), np.where(want["out"] > 0, d, 0))

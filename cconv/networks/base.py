@@ -129,12 +129,18 @@ def _poolable(conv, pool, x):
     return oh >= 2 and ow >= 2
 
 
+def _input_of(layer):
+    """The layer's last input as it holds it (a Pooling's may be a DeferredOutput, which
+    this leaves unmade)."""
+    return layer._x if isinstance(layer, Pooling) else getattr(layer, "x", None)
+
+
 def _takes_relu(layer, relu):
     """A Convolution or max Pooling whose input is the output of the Relu before it
     (exact classes, no backward set on either instance): its backward can take the
     ReLU's in the same pass (``backward_with_relu``)."""
     return (type(relu) is Relu and type(layer) in (Convolution, Pooling)
-            and relu.out is not None and getattr(layer, "x", None) is relu.out
+            and relu._out is not None and _input_of(layer) is relu._out
             and "backward" not in vars(layer) and "backward" not in vars(relu))
 
 
@@ -218,8 +224,10 @@ class Network:
             if (nxt is not None and nxt[0] != stop and i + 2 < len(items)
                     and _fusable(layer, nxt[1]) and _poolable(layer, items[i + 2][1], x)):
                 relu, pool = nxt[1], items[i + 2][1]
-                # outside training nothing needs the convolution's own output: not stored
-                y, pooled, arg = layer.forward_relu_pool(x, keep_output=bool(train_flg))
+                # nothing in a step reads the convolution's own output: never stored
+                # outside training, and made on first use in it (DeferredOutput)
+                y, pooled, arg = layer.forward_relu_pool(
+                    x, keep_output="deferred" if train_flg else False, copy_input=i == 0)
                 x = pool.take_output(pooled, arg, relu.take_output(y))
                 i += 3
             elif nxt is not None and _fusable(layer, nxt[1]):

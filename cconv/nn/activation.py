@@ -4,7 +4,7 @@ import numpy as np
 from .. import ops
 from .._checks import dout_array, float_array, forward_done
 from ..functions import sigmoid
-from .base import Layer
+from .base import Layer, made_on_read
 
 __all__ = ["Relu", "Sigmoid", "Tanh"]
 
@@ -36,16 +36,22 @@ class Relu(Layer):
     """
 
     def __init__(self, n_threads=None):
-        self.out = None
+        self._out = None
         self._mask = None
         self._y = None   # the output, when a convolution applied this ReLU (take_output)
         self.n_threads = n_threads
+
+    out = made_on_read("_out", "The last output (made now if the network's step did not "
+                       "write it: see :class:`cconv.nn.base.DeferredOutput`).")
+    _output_y = made_on_read("_y", "``_y`` as an array (None when the forward was not a "
+                             "convolution's).")
 
     @property
     def mask(self):
         """Where the last input was <= 0 (the book's mask), bool, the input's shape."""
         if self._mask is None and self._y is not None:
-            self._mask = self._y <= 0   # the same as x <= 0: y is 0 there, x (or NaN) else
+            y = self._output_y
+            self._mask = y <= 0   # the same as x <= 0: y is 0 there, x (or NaN) else
         return self._mask
 
     @mask.setter
@@ -68,7 +74,8 @@ class Relu(Layer):
 
         A network calls it in place of :meth:`forward` for a Convolution -> Relu pair:
         no second pass over the data. ``backward`` then reads ``y`` (``y <= 0`` exactly
-        where the input was), and ``mask`` is made from it on demand.
+        where the input was), and ``mask`` is made from it on demand. ``y`` may be a
+        :class:`~cconv.nn.base.DeferredOutput` (a training step that does not read it).
         """
         self._mask, self._y, self.out = None, y, y   # y None: an inference pass kept none
         self._inference_pass = y is None
@@ -77,7 +84,7 @@ class Relu(Layer):
     def backward(self, dout):
         """``dout`` (shape of the output) -> ``dx``, a new array; ``dout`` is left alone."""
         if self._mask is None and self._y is not None:
-            y = self._y
+            y = self._output_y
             return ops.relu_backward(dout_array(self, dout, y.shape, y.dtype), y=y,
                                      n_threads=self.n_threads)
         mask = forward_done(self, self.mask)

@@ -25,10 +25,52 @@ import numpy as np
 
 from .._checks import float_array
 
-__all__ = ["Layer", "POINTWISE"]
+__all__ = ["Layer", "POINTWISE", "DeferredOutput", "made_on_read"]
 
 #: ``Layer.window`` of a layer that maps each position to itself.
 POINTWISE = (1, 1, 1, 1, 0, 0)
+
+
+class DeferredOutput:
+    """An activation that a training step does not read, computed on first use.
+
+    A network runs Convolution -> Relu -> 2x2 max Pooling as one pass that pools the
+    sums while they are in cache; in a training step nothing reads the rectified
+    convolution output itself (the pooling's backward takes the ReLU's through the
+    pooled maxima), so it is not written. The Relu's ``out`` and ``mask`` and the
+    Pooling's ``x`` still give it, as the book's layers do: the first of them to be read
+    calls ``fn`` once (a recomputation from the step's input and a snapshot of the
+    weights, the same values as the pass would have written), and all then share that
+    one array. ``shape`` and ``dtype`` are known without computing it.
+    """
+
+    __slots__ = ("_fn", "_value", "shape", "dtype")
+
+    def __init__(self, fn, shape, dtype):
+        self._fn, self._value = fn, None
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+
+    def value(self):
+        """The array (computed on the first call)."""
+        if self._value is None:
+            self._value, self._fn = self._fn(), None
+        return self._value
+
+
+
+def made_on_read(name, doc):
+    """A property over the attribute ``name`` that may hold a DeferredOutput: reading it
+    makes the array (once) and keeps it there."""
+    def get(self):
+        v = getattr(self, name)
+        if isinstance(v, DeferredOutput):
+            v = v.value()
+            setattr(self, name, v)
+        return v
+
+    def set(self, value):
+        setattr(self, name, value)
+    return property(get, set, doc=doc)
 
 
 class Layer:

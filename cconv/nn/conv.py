@@ -1,10 +1,12 @@
 """The convolution layer, Convolution (math in :mod:`cconv.ops.conv`)."""
+import functools
+
 import numpy as np
 
 from .. import ops
 from .._checks import forward_done, pair, param_array
 from ..ops._buffers import grad_like
-from .base import Layer
+from .base import DeferredOutput, Layer
 
 __all__ = ["Convolution"]
 
@@ -102,15 +104,33 @@ class Convolution(Layer):
         the convolution alone; a network pairs this with :meth:`Relu.take_output`."""
         return self._forward(x, True)
 
-    def forward_relu_pool(self, x, keep_output=True):
-        """``(y, pooled, arg)``: ``y = forward_relu(x)`` (None unless ``keep_output``),
-        and its 2x2 stride-2 max pooling and argmax, in one pass (see
-        :func:`cconv.ops.conv_forward_relu_pool`); a network pairs this with
-        :meth:`Relu.take_output` and :meth:`Pooling.take_output`."""
+    def forward_relu_pool(self, x, keep_output=True, copy_input=False):
+        """``(y, pooled, arg)``: ``y = forward_relu(x)``, and its 2x2 stride-2 max pooling
+        and argmax, in one pass (see :func:`cconv.ops.conv_forward_relu_pool`); a network
+        pairs this with :meth:`Relu.take_output` and :meth:`Pooling.take_output`.
+
+        ``keep_output``: True, ``y`` is written; False, it is not (``y`` is None: an
+        inference pass); ``"deferred"``, it is not, and ``y`` is a
+        :class:`~cconv.nn.base.DeferredOutput` that makes it on first use, from a copy of
+        ``W`` and ``b`` taken now and from ``x`` (copied now too if ``copy_input``: a
+        network's own input, which the caller may reuse after the step).
+        """
+        if keep_output not in (True, False, "deferred"):
+            raise ValueError(f"keep_output must be True, False or 'deferred', "
+                             f"not {keep_output!r}")
+        defer = keep_output == "deferred"
+        b = self._bias_vector()
         y, pooled, arg, saved = ops.conv_forward_relu_pool(
-            x, self.W, self._bias_vector(), self.stride, self.pad, keep_output=keep_output,
+            x, self.W, b, self.stride, self.pad, keep_output=keep_output is True,
             n_threads=self.n_threads)
         self._remember(saved)
+        if defer:
+            sx = saved.x.copy() if copy_input else saved.x
+            N, F = pooled.shape[:2]
+            oh, ow = saved.out_shape[2:]
+            y = DeferredOutput(functools.partial(
+                _relu_output, sx, self.W.copy(), np.array(b, copy=True), self.stride,
+                self.pad, self.n_threads), (N, F, oh, ow), pooled.dtype)
         return y, pooled, arg
 
     def _forward(self, x, relu):
@@ -153,3 +173,10 @@ class Convolution(Layer):
         # filters: db is (FN,) in the layer's dtype, W's
         self.db = grad_like(db, self.b if np.ndim(self.b) else self.W)
         return dx
+
+
+def _relu_output(x, W, b, stride, pad, n_threads):
+    """What ``forward_relu_pool`` writes as ``y`` (a DeferredOutput's recomputation: the
+    same pass, so the same values)."""
+    return ops.conv_forward_relu_pool(x, W, b, stride, pad, keep_output=True,
+                                      n_threads=n_threads)[0]

@@ -1,7 +1,7 @@
 """Pooling layers: Pooling (max) and AvgPooling (math in :mod:`cconv.ops.pooling`)."""
 from .. import ops
 from .._checks import dout_array, forward_done, pair
-from .base import Layer
+from .base import Layer, made_on_read
 
 __all__ = ["Pooling", "AvgPooling"]
 
@@ -31,8 +31,11 @@ class _Pool(Layer):
         self.stride = stride
         self.pad = pad
         self.n_threads = n_threads
-        self.x = None
+        self._x = None
         self._geometry = None   # (pool_h, pool_w, stride, pad) of the last forward
+
+    x = made_on_read("_x", "The last input (made now if the network's step did not write "
+                     "it: see :class:`cconv.nn.base.DeferredOutput`).")
 
     @property
     def window(self):
@@ -49,7 +52,7 @@ class _Pool(Layer):
         return res
 
     def _grad_args(self):
-        x = forward_done(self, self.x)
+        x = forward_done(self, self._x)   # (shape and dtype: a deferred input stays so)
         return x.shape, self._geometry, x.dtype
 
 
@@ -94,7 +97,8 @@ class Pooling(_Pool):
         """Record a pooling that a convolution's epilogue computed
         (``Convolution.forward_relu_pool``) as this layer's forward of ``x`` (None when
         that output was not kept: an inference pass, after which ``backward`` cannot
-        run); returns ``out``."""
+        run; a :class:`~cconv.nn.base.DeferredOutput` when a training step does not
+        read it); returns ``out``."""
         self.x = x
         self._geometry = (self.pool_h, self.pool_w, self.stride, self.pad)
         self.arg_max, self._out = arg, out
