@@ -344,6 +344,27 @@ def test_conv_forward_relu_pool_is_the_three_ops_in_turn(isa, N, C, H, W, F, FH,
     assert saved.out_shape == ref.shape
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("POW", [2, 4, 7, 8, 12, 14, 16, 17, 24, 33])
+def test_pooling_epilogue_on_rows_of_every_vector_width(isa, dtype, POW):
+    # Rows of POW windows: whole vectors of every width the variant has (16, 8, 4 float32
+    # windows on AVX-512) and the scalar rest; small integers make ties of positive
+    # values as well as the ReLU's zeros (the first maximum wins), a NaN wins its window,
+    # and an odd width leaves a last column that no window covers.
+    from cconv import ops
+    rng = np.random.default_rng(POW)
+    x = rng.integers(-2, 3, (3, 2, 10, 2 * POW + 1)).astype(dtype)
+    w = rng.integers(-1, 2, (5, 2, 3, 3)).astype(dtype)
+    b = rng.integers(-1, 2, 5).astype(dtype)
+    x[1, 0, 4, POW] = np.nan
+    _, pooled, arg, _ = ops.conv_forward_relu_pool(x, w, b, 1, 1, keep_output=False)
+    ref_p, ref_a = ops.maxpool_forward(ops.conv_forward(x, w, b, 1, 1, relu=True)[0], 2, 2, 2)
+    assert pooled.shape[3] == POW
+    np.testing.assert_array_equal(pooled, ref_p)
+    np.testing.assert_array_equal(arg, ref_a)
+    assert np.isnan(pooled[1]).any() and (ref_a != 0).any() and (ref_a == 0).any()
+
+
 def test_forward_pool_into_refuses_arrays_that_disagree():
     x, w, b = np.ones((2, 3, 6, 6)), np.ones((4, 3, 3, 3)), np.zeros(4)
     good_p, good_a = np.empty((2, 4, 2, 2)), np.empty((2, 4, 2, 2), np.uint16)

@@ -188,6 +188,77 @@ typedef struct {
     uint16_t* pool_arg;
 } FN(epilogue);
 
+#if VBYTES > 0 && defined(__GNUC__) && !defined(__clang__)
+#define CC_POOL22_VEC 1
+/* Windows of one row pair (unit-stride columns), B/sizeof(REAL) at a time, from pj on
+   while they fit: the even and odd columns split by shuffles, then CCONV_MAX22's
+   comparisons as lane masks (the same values and indices). Returns where it stopped;
+   a NaN sets *bad. Defined for every vector width up to VBYTES: the rows of a small
+   plane (12 windows: 8 + 4) are not left to the scalar loop. */
+#define CC_DEF_POOL22_ROW(NAME, B)                                                        \
+typedef REAL FN(NAME##_v) __attribute__((vector_size(B)));                                \
+typedef REAL FN(NAME##_u) __attribute__((vector_size(B), aligned(sizeof(REAL)), may_alias)); \
+typedef CC_IREAL FN(NAME##_i) __attribute__((vector_size(B)));                            \
+typedef uint16_t FN(NAME##_k) __attribute__((vector_size(B / sizeof(REAL) * 2)));         \
+static inline ptrdiff_t FN(NAME)(const REAL* CC_RESTRICT r0, const REAL* CC_RESTRICT r1,  \
+                                 REAL* CC_RESTRICT o, uint16_t* CC_RESTRICT a,            \
+                                 ptrdiff_t pj, ptrdiff_t POW, int* bad)                   \
+{                                                                                         \
+    const int W = (int)(B / sizeof(REAL));                                                \
+    FN(NAME##_i) ev, od, nan = {0};                                                       \
+    int i;                                                                                \
+    for (i = 0; i < W; i++) {                                                             \
+        ev[i] = 2 * i;                                                                    \
+        od[i] = 2 * i + 1;                                                                \
+    }                                                                                     \
+    for (; pj + W <= POW; pj += W) {                                                      \
+        FN(NAME##_v) p = *(const FN(NAME##_u)*)(r0 + 2 * pj);                             \
+        FN(NAME##_v) q = *(const FN(NAME##_u)*)(r0 + 2 * pj + W);                         \
+        FN(NAME##_v) u = *(const FN(NAME##_u)*)(r1 + 2 * pj);                             \
+        FN(NAME##_v) w = *(const FN(NAME##_u)*)(r1 + 2 * pj + W);                         \
+        FN(NAME##_v) v0 = __builtin_shuffle(p, q, ev), v1 = __builtin_shuffle(p, q, od);  \
+        FN(NAME##_v) v2 = __builtin_shuffle(u, w, ev), v3 = __builtin_shuffle(u, w, od);  \
+        FN(NAME##_i) g01 = v1 > v0, g23 = v3 > v2, g, m01, m23, k;                        \
+        FN(NAME##_k) k16;                                                                 \
+        m01 = ((FN(NAME##_i))v1 & g01) | ((FN(NAME##_i))v0 & ~g01);                       \
+        m23 = ((FN(NAME##_i))v3 & g23) | ((FN(NAME##_i))v2 & ~g23);                       \
+        g = (FN(NAME##_v))m23 > (FN(NAME##_v))m01;                                        \
+        *(FN(NAME##_u)*)(o + pj) = (FN(NAME##_v))((m23 & g) | (m01 & ~g));               \
+        nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);                         \
+        k = -g01 + (g & (2 - g23 + g01));   /* g01 + g*(2 + g23 - g01), masks as -1 */    \
+        k16 = __builtin_convertvector(k, FN(NAME##_k));                                   \
+        memcpy(a + pj, &k16, sizeof k16);                                                 \
+    }                                                                                     \
+    for (i = 0; i < W; i++)                                                               \
+        *bad |= nan[i] != 0;                                                              \
+    return pj;                                                                            \
+}
+#if VBYTES >= 64
+CC_DEF_POOL22_ROW(pool22_w64, 64)
+#endif
+#if VBYTES >= 32
+CC_DEF_POOL22_ROW(pool22_w32, 32)
+#endif
+CC_DEF_POOL22_ROW(pool22_w16, 16)
+#undef CC_DEF_POOL22_ROW
+
+static inline ptrdiff_t FN(pool22_row)(const REAL* r0, const REAL* r1, REAL* o, uint16_t* a,
+                                       ptrdiff_t POW, int* bad)
+{
+    ptrdiff_t pj = 0;
+#if VBYTES >= 64
+    pj = FN(pool22_w64)(r0, r1, o, a, pj, POW, bad);
+#endif
+#if VBYTES >= 32
+    pj = FN(pool22_w32)(r0, r1, o, a, pj, POW, bad);
+#endif
+    return FN(pool22_w16)(r0, r1, o, a, pj, POW, bad);
+}
+#define CC_POOL22_ROW(r0, r1, o, a, POW, bad) FN(pool22_row)(r0, r1, o, a, POW, bad)
+#else
+#define CC_POOL22_ROW(r0, r1, o, a, POW, bad) 0
+#endif
+
 /* One plane's 2x2 stride-2 max pooling from rows ldr apart, columns sc apart: each
    window's first maximum and its index kh*2 + kw, a NaN winning (its first one), as
    _pooling.pyx's max pooling does. The comparisons are selects, so the compiler can
@@ -197,13 +268,14 @@ static void FN(pool22)(const REAL* y, ptrdiff_t ldr, ptrdiff_t sc, REAL* out,
 {
     ptrdiff_t pi, pj;
     int nan = 0;
+    int bad = 0;
     for (pi = 0; pi < POH; pi++) {
         const REAL* CC_RESTRICT r0 = y + 2 * pi * ldr;
         const REAL* CC_RESTRICT r1 = r0 + ldr;
         REAL* CC_RESTRICT o = out + pi * POW;
         uint16_t* CC_RESTRICT a = arg + pi * POW;
-        if (sc == 1)   /* unit-stride rows: the loop the compiler vectorises */
-            for (pj = 0; pj < POW; pj++) {
+        if (sc == 1)   /* unit-stride rows: VL windows at a time, then one by one */
+            for (pj = CC_POOL22_ROW(r0, r1, o, a, POW, &bad); pj < POW; pj++) {
                 REAL v0 = r0[2 * pj], v1 = r0[2 * pj + 1], v2 = r1[2 * pj], v3 = r1[2 * pj + 1];
                 nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);
                 CCONV_MAX22(REAL, v0, v1, v2, v3, o[pj], a[pj]);
@@ -216,6 +288,7 @@ static void FN(pool22)(const REAL* y, ptrdiff_t ldr, ptrdiff_t sc, REAL* out,
                 CCONV_MAX22(REAL, v0, v1, v2, v3, o[pj], a[pj]);
             }
     }
+    nan |= bad;
     if (!nan)
         return;
     for (pi = 0; pi < POH; pi++)
@@ -777,6 +850,8 @@ double FN(fma_loop)(long n_iter, int* flops_per_iter)
     return s;
 }
 
+#undef CC_POOL22_ROW
+#undef CC_POOL22_VEC
 #undef FN
 #undef VEC
 #undef VL
