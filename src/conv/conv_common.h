@@ -35,6 +35,14 @@
 #define CC_NOINLINE
 #endif
 
+/* In a copy loop: keeps the compiler from turning it into a memcpy/memmove call (a
+   call per short row costs more than the copy). */
+#if defined(__GNUC__) || defined(__clang__)
+#define CC_NO_MEMCPY() __asm__ __volatile__("" ::: "memory")
+#else
+#define CC_NO_MEMCPY() ((void)0)
+#endif
+
 /* Fully unrolled constant loops keep the accumulators in registers. */
 #if defined(__clang__)
 #define CC_UNROLL _Pragma("unroll")

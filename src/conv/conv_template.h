@@ -157,6 +157,24 @@ static REAL* FN(pack)(const REAL* w, ptrdiff_t F, ptrdiff_t C, ptrdiff_t FH, ptr
     return A;
 }
 
+/* n values from s to d, apart: a row of at least a vector as whole vectors, the rest as
+   one last vector overlapping the one before (no call: for short rows a call costs more
+   than the copy); a shorter row by memcpy. */
+static inline void FN(copy_row)(REAL* CC_RESTRICT d, const REAL* CC_RESTRICT s, ptrdiff_t n)
+{
+    ptrdiff_t j = 0;
+    if (n < VL || VL == 1) {
+        memcpy(d, s, (size_t)n * sizeof(REAL));
+        return;
+    }
+    for (; j + VL <= n; j += VL) {
+        STOREU(d + j, LOADU(s + j));
+        CC_NO_MEMCPY();
+    }
+    if (j < n)
+        STOREU(d + n - VL, LOADU(s + n - VL));
+}
+
 /* Samples n0 .. n0+ns-1 of src (N, Cin, Hs, Ws) into the flat layout buf[Cin][row_len]. */
 static void FN(place)(const REAL* src, ptrdiff_t Cin, ptrdiff_t Hs, ptrdiff_t Ws,
                       ptrdiff_t n0, ptrdiff_t ns, cc_axis ah, cc_axis aw, ptrdiff_t row_len,
@@ -170,7 +188,7 @@ static void FN(place)(const REAL* src, ptrdiff_t Cin, ptrdiff_t Hs, ptrdiff_t Ws
                 REAL* d = buf + c * row_len + n * Lseg + (ah.pos0 + i * ah.step) * Wr + aw.pos0;
                 const REAL* s = src + (((n0 + n) * Cin + c) * Hs + ah.i0 + i) * Ws + aw.i0;
                 if (aw.step == 1)
-                    memcpy(d, s, (size_t)aw.n * sizeof(REAL));
+                    FN(copy_row)(d, s, aw.n);
                 else
                     for (j = 0; j < aw.n; j++)
                         d[j * aw.step] = s[j];
@@ -332,7 +350,7 @@ static inline void FN(store_row)(REAL* d, const REAL* y, ptrdiff_t sc, const REA
         for (j = 0; j < n; j++)
             d[j] = gate[j] <= 0 ? 0 : y[j * sc];
     else if (sc == 1)
-        memcpy(d, y, (size_t)n * sizeof(REAL));
+        FN(copy_row)(d, y, n);
     else
         for (j = 0; j < n; j++)
             d[j] = y[j * sc];
@@ -593,26 +611,41 @@ int FN(backward_filter)(const cconv_conv_shape* g, const REAL* x, const REAL* do
             if (!X || !D)
                 continue;
             FN(place)(x, C, g->H, g->W, n0, ns, ah, aw, row_len, X);
-            memset(D + fb0 * DW_FB * Qr, 0, (size_t)((fb1 - fb0) * DW_FB * Qr) * sizeof(REAL));
+            if (g->sw != 1 || g->sh != 1)   /* (stride 1: every cell is written below) */
+                memset(D + fb0 * DW_FB * Qr, 0,
+                       (size_t)((fb1 - fb0) * DW_FB * Qr) * sizeof(REAL));
             for (f = fb0 * DW_FB; f < F && f < fb1 * DW_FB; f++) {
-                VEC s = SPLAT(0);
+                VEC s0 = SPLAT(0), s1 = SPLAT(0), s2 = SPLAT(0), s3 = SPLAT(0);
                 ptrdiff_t q;
                 for (n = 0; n < ns; n++) {
                     const REAL* src = dout + ((n0 + n) * F + f) * P;
                     REAL* d = D + f * Qr + n * Lseg;
                     for (i = 0; i < OH; i++) {
                         REAL* dr = d + i * g->sh * Wr;
-                        if (g->sw == 1)
-                            memcpy(dr, src + i * OW, (size_t)OW * sizeof(REAL));
-                        else
+                        if (g->sw == 1 && g->sh == 1) {   /* the row, then the gap: zeros */
+                            FN(copy_row)(dr, src + i * OW, OW);
+                            for (j = OW; j < Wr; j++)
+                                dr[j] = 0;
+                        } else
                             for (j = 0; j < OW; j++)
                                 dr[j * g->sw] = src[i * OW + j];
                     }
+                    if (g->sw == 1 && g->sh == 1)   /* the sample's rows past OH */
+                        memset(d + OH * Wr, 0, (size_t)(Lseg - OH * Wr) * sizeof(REAL));
                 }
-                /* db from the row just built (zeros elsewhere): lanes, then a fixed tree */
-                for (q = 0; q < Q; q += VL)
-                    s += LOADU(D + f * Qr + q);
-                pb[c * F + f] = FN(hsum)(s);
+                if (g->sw == 1 && g->sh == 1)   /* the last vector's reach past the chunk */
+                    memset(D + f * Qr + ns * Lseg, 0, (size_t)(Q - ns * Lseg) * sizeof(REAL));
+                /* db from the row just built (zeros elsewhere): four chains of lanes (the
+                   adds' latency), then a fixed tree */
+                for (q = 0; q + 4 * VL <= Q; q += 4 * VL) {
+                    s0 += LOADU(D + f * Qr + q);
+                    s1 += LOADU(D + f * Qr + q + VL);
+                    s2 += LOADU(D + f * Qr + q + 2 * VL);
+                    s3 += LOADU(D + f * Qr + q + 3 * VL);
+                }
+                for (; q < Q; q += VL)
+                    s0 += LOADU(D + f * Qr + q);
+                pb[c * F + f] = FN(hsum)((s0 + s1) + (s2 + s3));
             }
             for (fb = fb0; fb < fb1; fb++)
                 for (kb = 0; kb < Kp; kb += DW_KB) {
