@@ -35,6 +35,7 @@ def config():
         "conv_isa": isa["info"],
         "conv_isa_forced": isa["forced"],
         "winograd": ops.winograd(),
+        "cvec": ops.cvec(),
         "conv_isas_built": isa["built"],
         "conv_isas_supported": isa["supported"],
         "last_level_cache": last_level_cache_bytes(),
@@ -98,6 +99,9 @@ def show_config(file=None):
     print(f"winograd:        {info['winograd']} (F(2x2, 3x3) for 3x3 stride-1 layers with 16+ "
           "channels: off, auto = where it measured faster, on = wherever it applies)",
           file=out)
+    print(f"cvec:            {info['cvec']} (the channel-vector kernel for stride-1 layers on "
+          "small planes, the same bits as the direct one: off, auto = where it measured "
+          "faster, on = wherever it applies)", file=out)
     cache = info["last_level_cache"]
     print(f"streaming:       im2col outputs of {info['stream_min_bytes'] / 2**20:.1f} MiB and "
           f"more ({'half the ' + format(cache / 2**20, '.0f') + ' MiB' if cache else 'no'}"

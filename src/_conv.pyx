@@ -41,6 +41,8 @@ cdef extern from "conv/conv.h" nogil:
         int (*matmul_f64)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const double*, ptrdiff_t, ptrdiff_t,
                           const double*, ptrdiff_t, ptrdiff_t, const double*, double*,
                           ptrdiff_t, int) noexcept nogil
+        int (*path_f32)(const cconv_conv_shape*, const float*, int) noexcept nogil
+        int (*path_f64)(const cconv_conv_shape*, const double*, int) noexcept nogil
         double (*fma_loop_f32)(long, int*) noexcept nogil
         double (*fma_loop_f64)(long, int*) noexcept nogil
     int CCONV_ISA_COUNT
@@ -51,6 +53,8 @@ cdef extern from "conv/conv.h" nogil:
     int cconv_conv_best()
     int cconv_conv_winograd()
     void cconv_conv_set_winograd(int mode)
+    int cconv_conv_cvec()
+    void cconv_conv_set_cvec(int mode)
 
 #: The variants, slowest first; their index is the C enum's.
 ISAS = ("baseline", "avx2", "avx512")
@@ -113,23 +117,43 @@ def select_isa(name):
     return prev
 
 
-#: When the 3x3 stride-1 convolutions use Winograd F(2x2, 3x3) (the C enum's order).
-WINOGRAD_MODES = ("off", "auto", "on")
+#: The modes of the kernels chosen per shape, Winograd F(2x2, 3x3) for the 3x3 stride-1
+#: convolutions and the channel-vector kernel (the C enums' order).
+MODES = ("off", "auto", "on")
+WINOGRAD_MODES = CVEC_MODES = MODES
+
+
+cdef int _mode_index(str what, mode) except -1:
+    if mode not in MODES:
+        raise ValueError(f"unknown {what} mode {mode!r}; choose one of {', '.join(MODES)}")
+    return MODES.index(mode)
 
 
 def winograd():
     """The Winograd mode in use: off, auto (where it measured faster) or on (wherever
     it applies)."""
-    return WINOGRAD_MODES[cconv_conv_winograd()]
+    return MODES[cconv_conv_winograd()]
 
 
 def set_winograd(mode):
     """Set the Winograd mode (off, auto, on); returns the previous one."""
-    if mode not in WINOGRAD_MODES:
-        raise ValueError(f"unknown Winograd mode {mode!r}; choose one of "
-                         f"{', '.join(WINOGRAD_MODES)}")
+    cdef int i = _mode_index("Winograd", mode)
     prev = winograd()
-    cconv_conv_set_winograd(WINOGRAD_MODES.index(mode))
+    cconv_conv_set_winograd(i)
+    return prev
+
+
+def cvec():
+    """The channel-vector kernel's mode: off, auto (where it measured faster) or on
+    (wherever it applies: stride 1, padding below the filter's size)."""
+    return MODES[cconv_conv_cvec()]
+
+
+def set_cvec(mode):
+    """Set the channel-vector kernel's mode (off, auto, on); returns the previous one."""
+    cdef int i = _mode_index("channel-vector kernel", mode)
+    prev = cvec()
+    cconv_conv_set_cvec(i)
     return prev
 
 
@@ -199,6 +223,32 @@ cdef inline int _forward(const cconv_conv_shape* g, const floating* x, const flo
         return v.fwd_f32(g, x, w, b, relu, y, pool_out, pool_arg, n_threads)
     else:
         return v.fwd_f64(g, x, w, b, relu, y, pool_out, pool_arg, n_threads)
+
+
+#: The kernels a convolution call may run (the C enum's order).
+PATHS = ("direct", "winograd", "cvec")
+
+
+def conv_path(x_shape, const floating[:, :, :, ::1] w, int sh, int sw, int ph, int pw,
+              bint input_gradient):
+    """Which kernel a forward (or, with input_gradient, an input-gradient) call on an
+    input of x_shape (N, C, H, W) with the filters w runs now: direct, winograd or cvec
+    (Winograd gives way to the direct kernel on an input that is not finite)."""
+    cdef Py_ssize_t xs[4]
+    cdef Py_ssize_t ys[4]
+    cdef Py_ssize_t OH, OW
+    cdef int i
+    for i in range(4):
+        xs[i] = x_shape[i]
+    _window_out("conv_path", xs[2], xs[3], w.shape[2], w.shape[3], sh, sw, ph, pw, &OH, &OW)
+    ys[0], ys[1], ys[2], ys[3] = xs[0], w.shape[0], OH, OW
+    cdef cconv_conv_shape g = _geometry("conv_path", xs, &w.shape[0], ys, sh, sw, ph, pw)
+    cdef const cconv_conv_isa* v = cconv_conv_active()
+    cdef const floating* wp = &w[0, 0, 0, 0]
+    if floating is float:
+        return PATHS[v.path_f32(&g, wp, input_gradient)]
+    else:
+        return PATHS[v.path_f64(&g, wp, input_gradient)]
 
 
 def forward_into(const floating[:, :, :, ::1] x,  # IN (N, C, H, W)

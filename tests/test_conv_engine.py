@@ -485,11 +485,99 @@ def test_winograd_auto_takes_the_shapes_where_it_measured_faster(isa, dtype, cas
     W = rng.standard_normal((F, C, FH, FW)).astype(dtype)
     b = rng.standard_normal(F).astype(dtype)
     y = {}
-    for mode in ("auto", "on", "off"):
-        prev = _conv.set_winograd(mode)
-        try:
-            y[mode] = run_engine(x, W, b, np.zeros((N, F, H, Wd), dtype), stride, pad)[0]
-        finally:
-            _conv.set_winograd(prev)
+    cvec = _conv.set_cvec("off")   # (it goes first where it applies: tested below)
+    try:
+        for mode in ("auto", "on", "off"):
+            prev = _conv.set_winograd(mode)
+            try:
+                y[mode] = run_engine(x, W, b, np.zeros((N, F, H, Wd), dtype), stride, pad)[0]
+            finally:
+                _conv.set_winograd(prev)
+    finally:
+        _conv.set_cvec(cvec)
     assert not np.array_equal(y["on"], y["off"])   # the two paths round differently
     np.testing.assert_array_equal(y["auto"], y["on" if by_winograd else "off"])
+
+
+@pytest.fixture(params=["off", "on"])
+def cvec(request):
+    """Run the test with the channel-vector kernel off or wherever it applies."""
+    prev = _conv.set_cvec(request.param)
+    yield request.param
+    _conv.set_cvec(prev)
+
+
+@settings(max_examples=int(os.environ.get("CCONV_FUZZ_EXAMPLES", 150)) // 3, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(N=st.integers(1, 4), C=st.integers(1, 9), H=st.integers(1, 11), W=st.integers(1, 11),
+       F=st.integers(1, 70), FH=st.integers(1, 4), FW=st.integers(1, 4), ph=st.integers(0, 3),
+       pw=st.integers(0, 3), dtype=st.sampled_from(DTYPES), relu=st.booleans(),
+       seed=st.integers(0, 2**31 - 1))
+def test_channel_vector_kernel_gives_the_direct_kernels_bits(isa, N, C, H, W, F, FH, FW, ph,
+                                                             pw, dtype, relu, seed):
+    # Forward (ReLU or not), the pooling epilogue, and the input gradient (plain and
+    # gated): the channel-vector kernel sums in the direct kernel's order, so every
+    # value is the same bits; channel counts up to 70 cross a whole tile's lanes.
+    from hypothesis import assume
+    from cconv import ops
+    ph, pw = min(ph, FH - 1), min(pw, FW - 1)
+    assume(FH <= H + 2 * ph and FW <= W + 2 * pw)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((F, C, FH, FW)).astype(dtype)
+    b = rng.standard_normal(F).astype(dtype)
+    out = {}
+    for mode in ("off", "on"):
+        prev, wino = _conv.set_cvec(mode), _conv.set_winograd("off")
+        try:
+            y, saved = ops.conv_forward(x, w, b, 1, (ph, pw), relu=relu)
+            d = np.random.default_rng(seed + 1).standard_normal(y.shape).astype(dtype)
+            got = [y, *ops.conv_backward(d, saved, w, need_dW=False)[:1],
+                   ops.conv_backward(d, saved, w, need_dW=False, relu_input=True)[0]]
+            if min(y.shape[2:]) >= 2:
+                got += list(ops.conv_forward_relu_pool(x, w, b, 1, (ph, pw))[:3])
+            for nt in (1, 3):
+                again = ops.conv_forward(x, w, b, 1, (ph, pw), relu=relu, n_threads=nt)[0]
+                assert again.tobytes() == y.tobytes(), f"{nt} threads differ ({mode})"
+            out[mode] = got
+        finally:
+            _conv.set_cvec(prev)
+            _conv.set_winograd(wino)
+    for a, c in zip(out["off"], out["on"]):
+        assert a.tobytes() == c.tobytes()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case, by_cvec", [
+    ((2, 64, 7, 7, 64, 1), True),      # DeepConvNet's conv6
+    ((2, 32, 7, 7, 64, 1), True),      # conv5's forward
+    ((2, 16, 14, 14, 32, 1), False),   # conv3: a 14x14 plane, the flat layout's
+    ((2, 8, 6, 6, 1, 1), False),       # 1 output channel: fewer than any variant's lanes
+    ((2, 64, 8, 8, 64, 0), True)])
+def test_channel_vector_kernel_auto_takes_the_small_planes(isa, dtype, case, by_cvec):
+    from cconv import ops
+    N, C, H, W, F, p = case
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((F, C, 3, 3)).astype(dtype)
+    b = rng.standard_normal(F).astype(dtype)
+    # (the kernels give the same bits: conv_path says which one runs)
+    assert (_conv.conv_path(x.shape, w, 1, 1, p, p, False) == "cvec") == by_cvec
+    for mode in ("on", "off"):
+        prev = _conv.set_cvec(mode)
+        try:   # (off: the direct kernel, or Winograd where its auto mode picks it)
+            assert (_conv.conv_path(x.shape, w, 1, 1, p, p, False) == "cvec") == (mode == "on")
+        finally:
+            _conv.set_cvec(prev)
+    y = ops.conv_forward(x, w, b, 1, p)[0]
+    ref = R.conv_forward(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64),
+                         1, p)[0]
+    np.testing.assert_allclose(y, ref, rtol=1e-4 if dtype == np.float32 else 1e-11,
+                               atol=1e-4 if dtype == np.float32 else 1e-11)
+
+
+def test_channel_vector_kernel_modes_are_checked():
+    prev = _conv.cvec()
+    with pytest.raises(ValueError, match="unknown channel-vector kernel mode 'fast'.*off, auto, on"):
+        _conv.set_cvec("fast")
+    assert _conv.cvec() == prev

@@ -18,7 +18,8 @@ Families (module = kernel = reference = test base name): :mod:`~cconv.ops.im2col
 from .._checks import float_array as as_float_array  # noqa: F401  (the dtype policy)
 from .activation import relu, relu_backward
 from .conv import (ConvSaved, bias_add_, conv_backward, conv_forward, conv_forward_relu_pool,
-                   conv_isa, fma_flops, sum_channels, use_conv_isa, use_winograd, winograd)
+                   conv_isa, fma_flops, sum_channels, use_conv_isa, use_winograd, winograd,
+                   cvec, use_cvec)
 from .geometry import window_geometry
 from .im2col import col2im, col2im_t, configure_streaming, im2col, im2col_t, stream_threshold
 from .linear import affine_backward, affine_forward
@@ -32,7 +33,7 @@ __all__ = ["as_float_array", "window_geometry",
            "configure_streaming",
            "ConvSaved", "conv_forward", "conv_forward_relu_pool", "conv_backward",
            "bias_add_", "sum_channels",
-           "conv_isa", "use_conv_isa", "fma_flops", "winograd", "use_winograd",
+           "conv_isa", "use_conv_isa", "fma_flops", "winograd", "use_winograd", "cvec", "use_cvec",
            "ARG_DTYPE", "maxpool_forward", "maxpool_backward", "avgpool_forward",
            "avgpool_backward",
            "affine_forward", "affine_backward",

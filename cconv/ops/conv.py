@@ -29,7 +29,7 @@ from .im2col import im2col
 
 __all__ = ["ConvSaved", "conv_forward", "conv_forward_relu_pool", "conv_backward",
            "bias_add_", "sum_channels", "conv_isa", "use_conv_isa", "fma_flops", "winograd",
-           "use_winograd"]
+           "use_winograd", "cvec", "use_cvec"]
 
 
 class ConvSaved:
@@ -229,6 +229,20 @@ def winograd():
 def use_winograd(mode):
     """Set the Winograd mode (see :func:`winograd`); returns the previous one."""
     return _engine().set_winograd(mode)
+
+
+def cvec():
+    """When stride-1 convolutions run on the channel-vector kernel (output channels
+    across the vector lanes, only real outputs computed: ``src/conv/cvec.h``):
+    ``'off'``, ``'auto'`` (the default: the small planes where it measured faster than
+    the flat-layout kernel) or ``'on'`` (wherever it applies). Both kernels give the
+    same bits."""
+    return _engine().cvec()
+
+
+def use_cvec(mode):
+    """Set the channel-vector kernel's mode (see :func:`cvec`); returns the previous one."""
+    return _engine().set_cvec(mode)
 
 
 def fma_flops(name, dtype, n_iter):

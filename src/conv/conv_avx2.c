@@ -9,6 +9,8 @@
 #define FWD_NV 3
 #define DW_FB 3
 #define DW_KB 4
+#define CV_NV 2   /* channel-vector kernel: CV_NV vectors of channels x CV_R positions */
+#define CV_R 6
 #define PEAK_ACC 12
 #if defined(__AVX2__) && defined(__FMA__)
 #include "conv_isa.h"

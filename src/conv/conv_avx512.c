@@ -12,6 +12,8 @@
 #define DW_FB 4
 #define DW_KB 6
 #endif
+#define CV_NV 4   /* channel-vector kernel: CV_NV vectors of channels x CV_R positions */
+#define CV_R 7
 #define PEAK_ACC 16
 #if defined(__AVX512F__) && defined(__FMA__)
 #include "conv_isa.h"

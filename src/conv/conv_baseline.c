@@ -17,5 +17,7 @@
 #define FWD_NV 3
 #define DW_FB 3
 #define DW_KB 4
+#define CV_NV 2   /* channel-vector kernel: CV_NV vectors of channels x CV_R positions */
+#define CV_R 5
 #define PEAK_ACC 12
 #include "conv_isa.h"

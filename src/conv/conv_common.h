@@ -67,6 +67,18 @@
    64+ out (DeepConvNet conv5/conv6 forward, conv6 input gradient: 5-10%); in float32 the
    direct kernel won every layer (its transforms, on NCHW planes of 8-28 columns, cost
    more than the 2.25x fewer multiplications save). */
+/* The channel-vector kernel (cvec.h) in the auto mode: planes of at most 8 columns with
+   output channels for a whole tile's lanes. Measured (2 threads, AVX-512, min of 60
+   calls, batch 100): DeepConvNet's 8x8 layers, float32 conv6 forward 1.41 -> 1.21 ms,
+   its input gradient 1.39 -> 1.20, conv5 forward 0.76 -> 0.69; float64 (32 lanes)
+   conv6 forward 2.40 (Winograd) -> 2.16, conv5's input gradient 1.18 -> 1.13; but
+   conv5's float32 input gradient (32 channels: half the 64 lanes) 0.75 -> 1.13, and on
+   14x14 planes and larger the flat layout won (conv3 forward 0.61 against 1.00). On
+   7x7 planes (a wider margin share) float32 conv6 measured 1.45 -> 1.04. */
+#ifndef CC_CVEC_AUTO
+#define CC_CVEC_AUTO(cin, cout, OH, OW, lanes) ((OW) <= 8 && (cout) >= (lanes))
+#endif
+
 #ifndef CC_WINO_AUTO
 #define CC_WINO_AUTO(cin, cout, bytes) ((bytes) == 8 && (cin) >= 32 && (cout) >= 64)
 #endif

@@ -117,3 +117,13 @@ void cconv_conv_set_winograd(int mode)
     if (mode >= CCONV_WINOGRAD_OFF && mode <= CCONV_WINOGRAD_ON)
         cc_winograd_mode = mode;
 }
+
+static int cc_cvec_mode = CCONV_CVEC_AUTO;
+
+int cconv_conv_cvec(void) { return cc_cvec_mode; }
+
+void cconv_conv_set_cvec(int mode)
+{
+    if (mode >= CCONV_CVEC_OFF && mode <= CCONV_CVEC_ON)
+        cc_cvec_mode = mode;
+}

@@ -30,5 +30,6 @@ const cconv_conv_isa CC_TABLE(ISA) = {
     CC_ENTRY(ISA, f32, backward_data), CC_ENTRY(ISA, f64, backward_data),
     CC_ENTRY(ISA, f32, backward_filter), CC_ENTRY(ISA, f64, backward_filter),
     CC_ENTRY(ISA, f32, matmul), CC_ENTRY(ISA, f64, matmul),
+    CC_ENTRY(ISA, f32, path), CC_ENTRY(ISA, f64, path),
     CC_ENTRY(ISA, f32, fma_loop), CC_ENTRY(ISA, f64, fma_loop),
 };

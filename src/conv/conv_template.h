@@ -136,23 +136,23 @@ static CC_NOINLINE void FN(dw_tile)(const REAL* CC_RESTRICT D, ptrdiff_t ldd, co
             out[f * DW_KB + j] = FN(hsum)(acc[f][j]);
 }
 
-/* Filters as blocks of FWD_FB output channels, [block][k][FWD_FB], zero-padded to whole
-   blocks. k runs over (input channel, kh, kw). For the input gradient (flip != 0) the
+/* Filters as blocks of B output channels (FWD_FB for the direct kernel), [block][k][B],
+   zero-padded to whole blocks. k runs over (input channel, kh, kw). For the input gradient (flip != 0) the
    roles swap: output channel c, input channel f, and the taps are turned 180 degrees. */
 static REAL* FN(pack)(const REAL* w, ptrdiff_t F, ptrdiff_t C, ptrdiff_t FH, ptrdiff_t FW,
-                      int flip)
+                      int flip, ptrdiff_t B)
 {
     ptrdiff_t nout = flip ? C : F, nin = flip ? F : C, taps = FH * FW, K = nin * taps;
-    ptrdiff_t nb = (nout + FWD_FB - 1) / FWD_FB, o, i, t;
-    REAL* A = (REAL*)cc_alloc((size_t)(nb * K * FWD_FB) * sizeof(REAL) + 1);
+    ptrdiff_t nb = (nout + B - 1) / B, o, i, t;
+    REAL* A = (REAL*)cc_alloc((size_t)(nb * K * B) * sizeof(REAL) + 1);
     if (!A)
         return NULL;
-    memset(A, 0, (size_t)(nb * K * FWD_FB) * sizeof(REAL));
+    memset(A, 0, (size_t)(nb * K * B) * sizeof(REAL));
     for (o = 0; o < nout; o++)
         for (i = 0; i < nin; i++)
             for (t = 0; t < taps; t++) {
                 REAL v = flip ? w[(i * C + o) * taps + (taps - 1 - t)] : w[(o * C + i) * taps + t];
-                A[((o / FWD_FB) * K + i * taps + t) * FWD_FB + o % FWD_FB] = v;
+                A[((o / B) * K + i * taps + t) * B + o % B] = v;
             }
     return A;
 }
@@ -327,11 +327,11 @@ static void FN(pool22)(const REAL* y, ptrdiff_t ldr, ptrdiff_t sc, REAL* out,
         }
 }
 
-/* The bias b (NULL: none) of Cout channels, zero-padded to whole blocks of FWD_FB: what
+/* The bias b (NULL: none) of Cout channels, zero-padded to whole blocks of B: what
    the tiles start their sums from. NULL when it cannot be allocated. */
-static REAL* FN(block_bias)(const REAL* b, ptrdiff_t Cout)
+static REAL* FN(block_bias)(const REAL* b, ptrdiff_t Cout, ptrdiff_t B)
 {
-    const ptrdiff_t n = (Cout + FWD_FB - 1) / FWD_FB * FWD_FB;
+    const ptrdiff_t n = (Cout + B - 1) / B * B;
     REAL* bias = (REAL*)cc_alloc((size_t)n * sizeof(REAL) + 1);
     ptrdiff_t f;
     if (bias)
@@ -435,6 +435,7 @@ static int FN(run_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t H
 }
 
 #include "winograd.h"
+#include "cvec.h"
 
 /* Winograd F(2x2, 3x3) in place of the direct kernel for this call? Only for 3x3
    stride-1 convolutions with 16 or more channels in and out, padding up to 2 and finite
@@ -465,7 +466,7 @@ static int FN(wino_call)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t 
 {
     ptrdiff_t nfb = 0, Cout = flip ? g->C : g->F;
     REAL* U = FN(wino_filters)(w, g->F, g->C, flip, &nfb);
-    REAL* bias = FN(block_bias)(b, Cout);
+    REAL* bias = FN(block_bias)(b, Cout, FWD_FB);
     int rc = CCONV_CONV_ENOMEM;
     if (U && bias) {
         rc = FN(wino_conv)(src, N, Cin, Hs, Ws, ph, pw, Cout, U, nfb, bias, e, dst, OHd, OWd,
@@ -485,8 +486,8 @@ static int FN(packed_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_
                            ptrdiff_t stepw, int n_threads)
 {
     ptrdiff_t Cout = flip ? g->C : g->F;
-    REAL* A = FN(pack)(w, g->F, g->C, g->FH, g->FW, flip);
-    REAL* bias = FN(block_bias)(b, Cout);
+    REAL* A = FN(pack)(w, g->F, g->C, g->FH, g->FW, flip, FWD_FB);
+    REAL* bias = FN(block_bias)(b, Cout, FWD_FB);
     int rc = CCONV_CONV_ENOMEM;
     if (A && bias) {
         rc = FN(run_conv)(src, N, Cin, Hs, Ws, ah, aw, Cout, g->FH, g->FW, A, bias, e, dst,
@@ -497,6 +498,25 @@ static int FN(packed_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_
     return rc;
 }
 
+/* The kernel a forward (input_gradient 0) or input-gradient call runs: the channel-vector
+   kernel first where it is wanted (it measured faster than Winograd wherever its auto
+   mode picks it), unless Winograd is asked for everywhere; then Winograd; else the
+   direct kernel. */
+int FN(path)(const cconv_conv_shape* g, const REAL* w, int input_gradient)
+{
+    const ptrdiff_t ph = input_gradient ? g->FH - 1 - g->ph : g->ph;
+    const ptrdiff_t pw = input_gradient ? g->FW - 1 - g->pw : g->pw;
+    const ptrdiff_t cin = input_gradient ? g->F : g->C, cout = input_gradient ? g->C : g->F;
+    const ptrdiff_t OH = input_gradient ? g->H : g->OH, OW = input_gradient ? g->W : g->OW;
+    if (FN(cv_wanted)(g, ph, pw, cin, cout, OH, OW) &&
+        !(cconv_conv_winograd() == CCONV_WINOGRAD_ON && cconv_conv_cvec() != CCONV_CVEC_ON))
+        return CCONV_PATH_CVEC;
+    if (input_gradient ? FN(wino_wanted)(g, w, 2 - g->ph, 2 - g->pw, g->F, g->C)
+                       : FN(wino_wanted)(g, w, g->ph, g->pw, g->C, g->F))
+        return CCONV_PATH_WINOGRAD;
+    return CCONV_PATH_DIRECT;
+}
+
 int FN(forward)(const cconv_conv_shape* g, const REAL* x, const REAL* w, const REAL* b,
                 int relu, REAL* y, REAL* pool_out, uint16_t* pool_arg, int n_threads)
 {
@@ -504,13 +524,18 @@ int FN(forward)(const cconv_conv_shape* g, const REAL* x, const REAL* w, const R
     cc_axis ah = cc_axis_make(g->H, 1, g->ph, (g->OH - 1) * g->sh + 1, g->FH);
     cc_axis aw = cc_axis_make(g->W, 1, g->pw, (g->OW - 1) * g->sw + 1, g->FW);
     FN(epilogue) e;
+    int path;
     e.relu = relu;
     e.gate = NULL;
     e.pool_out = pool_out;
     e.pool_arg = pool_arg;
     if (g->N * g->F * g->OH * g->OW == 0)
         return 0;
-    if (FN(wino_wanted)(g, w, g->ph, g->pw, g->C, g->F)) {
+    path = FN(path)(g, w, 0);
+    if (path == CCONV_PATH_CVEC)
+        return FN(cv_call)(x, g->N, g->C, g->H, g->W, g->ph, g->pw, g, w, 0, b, &e, y, g->OH,
+                           g->OW, n_threads);
+    if (path == CCONV_PATH_WINOGRAD) {
         int rc = FN(wino_call)(x, g->N, g->C, g->H, g->W, g->ph, g->pw, g, w, 0, b, &e, y,
                                g->OH, g->OW, n_threads);
         if (rc != 1)
@@ -530,13 +555,18 @@ int FN(backward_data)(const cconv_conv_shape* g, const REAL* dout, const REAL* w
     cc_axis ah = cc_axis_make(g->OH, g->sh, g->FH - 1 - g->ph, g->H, g->FH);
     cc_axis aw = cc_axis_make(g->OW, g->sw, g->FW - 1 - g->pw, g->W, g->FW);
     FN(epilogue) e;
+    int path;
     e.relu = 0;
     e.gate = gate;
     e.pool_out = NULL;
     e.pool_arg = NULL;
     if (g->N * g->C * g->H * g->W == 0)
         return 0;
-    if (FN(wino_wanted)(g, w, 2 - g->ph, 2 - g->pw, g->F, g->C)) {
+    path = FN(path)(g, w, 1);
+    if (path == CCONV_PATH_CVEC)
+        return FN(cv_call)(dout, g->N, g->F, g->OH, g->OW, g->FH - 1 - g->ph, g->FW - 1 - g->pw,
+                           g, w, 1, NULL, &e, dx, g->H, g->W, n_threads);
+    if (path == CCONV_PATH_WINOGRAD) {
         int rc = FN(wino_call)(dout, g->N, g->F, g->OH, g->OW, 2 - g->ph, 2 - g->pw, g, w, 1,
                                NULL, &e, dx, g->H, g->W, n_threads);
         if (rc != 1)
