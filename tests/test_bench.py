@@ -71,7 +71,7 @@ def test_bench_train_lenet_alexnet_twins_are_exported():
 def test_bench_layers_covers_every_variant_and_pass(tmp_path):
     out = io.StringIO()
     before = ops.conv_isa()["active"]
-    wino_before = ops.winograd()
+    wino_before, cvec_before = ops.winograd(), ops.cvec()
     res = bench_layers(repeat=1, dtypes=("float32",), layers=("deep conv6", "deep conv1"),
                        json_path=tmp_path / "l.json", file=out)
     isas = ops.conv_isa()["supported"]
@@ -80,13 +80,15 @@ def test_bench_layers_covers_every_variant_and_pass(tmp_path):
             (("deep conv6", ("forward", "dW", "dx")), ("deep conv1", ("forward", "dW")))
             for p in passes}   # conv1 is a first layer: no dx
     want |= {("deep conv6", i + " wino", p) for i in isas for p in ("forward", "dx")}
+    want |= {("deep conv6", i + " cvec", p) for i in isas for p in ("forward", "dx")}
+    want |= {("deep conv1", i + " cvec", "forward") for i in isas}
     assert got == want   # Winograd rows for the 3x3 stride-1 layer with 16+ channels only
     assert all(r["gflops_1"] > 0 and r["pct_peak_1"] > 0 for r in res["rows"])
     assert all(v > 0 for v in res["peak_gflops"]["float32"].values())
     assert json.loads((tmp_path / "l.json").read_text())["rows"]
     assert "%peak" in out.getvalue()
     assert ops.conv_isa()["active"] == before   # the variant in use is put back
-    assert ops.winograd() == wino_before
+    assert ops.winograd() == wino_before and ops.cvec() == cvec_before
 
 
 def test_bench_steps_times_every_layer_and_puts_the_classes_back(tmp_path):

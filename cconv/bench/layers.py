@@ -1,8 +1,11 @@
 """``cconv bench layers``: each convolution layer of DeepConvNet and SimpleConvNet, batch
 100 — forward, input gradient (dx) and weight gradient (dW, db) — for every
-instruction-set variant of the engine this CPU runs (and, for the 3x3 stride-1 layers'
-forward and input gradient, by Winograd F(2x2, 3x3) too: the "wino" rows, whose FLOPs
-are still the direct convolution's), at 1 thread and all threads, in GFLOP/s and as a
+instruction-set variant of the engine this CPU runs, by the direct kernel (the flat
+layout) and, for the forward and input gradient, by the other kernels where they apply:
+Winograd F(2x2, 3x3) for the 3x3 stride-1 layers (the "wino" rows, whose FLOPs are still
+the direct convolution's) and the channel-vector kernel for stride-1 layers (the "cvec"
+rows; ``ops.cvec()``'s auto mode picks it on the small planes where it wins), at 1
+thread and all threads, in GFLOP/s and as a
 percentage of the machine's FMA peak, which it measures: each variant's FMA-throughput
 loop (independent multiply-add chains) on one thread, times the threads.
 
@@ -57,6 +60,17 @@ def _winograd_applies(spec):
     return FH == FW == 3 and s == 1 and p <= 2 and C >= 16 and F >= 16
 
 
+def _cvec_applies(spec):
+    """A stride-1 layer with padding below the filter's size."""
+    C, _, _, F, FH, FW, s, p, _ = spec
+    return s == 1 and p < min(FH, FW)
+
+
+#: the kernel of a row -> (Winograd mode, channel-vector mode, label suffix)
+KERNELS = {"direct": ("off", "off", ""), "wino": ("on", "off", " wino"),
+           "cvec": ("off", "on", " cvec")}
+
+
 def _layer_case(spec, dtype, n=100, seed=0):
     C, H, W, F, FH, FW, s, p, _ = spec
     OH, OW = (H + 2 * p - FH) // s + 1, (W + 2 * p - FW) // s + 1
@@ -90,7 +104,7 @@ def bench_layers(repeat=7, dtypes=("float32", "float64"), json_path=None, file=N
     nt_all = _available_cpus()
     isas = ops.conv_isa()["supported"]
     prev = ops.conv_isa()["active"]
-    prev_wino = ops.winograd()
+    prev_wino, prev_cvec = ops.winograd(), ops.cvec()
     results = {"threads": nt_all, "peak_gflops": {}, "rows": []}
     say(f"cconv layer benchmark: batch 100, 1 and {nt_all} threads, median of {repeat} "
         f"rounds; variants here: {', '.join(isas)} (active: {prev})")
@@ -111,25 +125,29 @@ def bench_layers(repeat=7, dtypes=("float32", "float64"), json_path=None, file=N
                 flops = case[5]
                 for pname in _passes(spec, case, 1):
                     # every variant and thread count of this pass takes a turn in each round;
-                    # the direct kernel in each, and Winograd where it applies
-                    variants = [(isa, "off") for isa in isas]
+                    # the direct kernel in each, and the others where they apply
+                    kernels = ["direct"]
                     if pname in ("forward", "dx") and _winograd_applies(spec):
-                        variants += [(isa, "on") for isa in isas]
+                        kernels.append("wino")
+                    if pname in ("forward", "dx") and _cvec_applies(spec):
+                        kernels.append("cvec")
+                    variants = [(isa, k) for k in kernels for isa in isas]
                     fns = {}
-                    for isa, wino in variants:
+                    for isa, k in variants:
+                        wino, cvec = KERNELS[k][:2]
                         for nt in sorted({1, nt_all}):
                             fn = _passes(spec, case, nt)[pname]
-                            fns[(isa, wino, nt)] = (lambda fn=fn, isa=isa, wino=wino:
-                                                    (ops.use_conv_isa(isa),
-                                                     ops.use_winograd(wino), fn()))
+                            fns[(isa, k, nt)] = (lambda fn=fn, isa=isa, wino=wino, cvec=cvec:
+                                                 (ops.use_conv_isa(isa), ops.use_winograd(wino),
+                                                  ops.use_cvec(cvec), fn()))
                     med = _interleave(fns, repeat)
-                    for isa, wino in variants:
-                        t1, tn = med[(isa, wino, 1)], med[(isa, wino, nt_all)]
+                    for isa, k in variants:
+                        t1, tn = med[(isa, k, 1)], med[(isa, k, nt_all)]
                         g1, gn = flops / t1 / 1e9, flops / tn / 1e9
                         peak = results["peak_gflops"][dt][isa]
-                        label = isa + (" wino" if wino == "on" else "")
+                        label = isa + KERNELS[k][2]
                         row = {"layer": name, "dtype": dt, "pass": pname, "isa": label,
-                               "winograd": wino == "on",
+                               "kernel": k, "winograd": k == "wino",
                                "ms_1": t1 * 1e3, "gflops_1": g1, "pct_peak_1": 100 * g1 / peak,
                                "ms_n": tn * 1e3, "gflops_n": gn,
                                "pct_peak_n": 100 * gn / (peak * nt_all), "speedup": t1 / tn}
@@ -140,6 +158,7 @@ def bench_layers(repeat=7, dtypes=("float32", "float64"), json_path=None, file=N
     finally:
         ops.use_conv_isa(prev)
         ops.use_winograd(prev_wino)
+        ops.use_cvec(prev_cvec)
     if json_path:
         with open(json_path, "w") as f:
             json.dump(results, f, indent=1)
