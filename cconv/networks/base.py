@@ -130,9 +130,10 @@ def _poolable(conv, pool, x):
 
 
 def _input_of(layer):
-    """The layer's last input as it holds it (a Pooling's may be a DeferredOutput, which
-    this leaves unmade)."""
-    return layer._x if isinstance(layer, Pooling) else getattr(layer, "x", None)
+    """The layer's last input as it holds it (a Pooling's ``_x`` may be a DeferredOutput,
+    which this leaves unmade)."""
+    held = vars(layer)
+    return held["_x"] if "_x" in held else held.get("x")
 
 
 def _takes_relu(layer, relu):
