@@ -113,9 +113,9 @@ def bench_layers(repeat=7, dtypes=("float32", "float64"), json_path=None, file=N
         results["peak_gflops"][dt] = peaks
         say(f"FMA peak, {dt}, 1 thread: " + ", ".join(f"{k} {v:.0f} GFLOP/s"
                                                       for k, v in peaks.items()))
-    say(f"{'layer':13s} {'dtype':8s} {'pass':8s} {'isa':11s} {'1T ms':>8s} {'GFLOP/s':>8s} "
+    say(f"{'layer':13s} {'dtype':8s} {'pass':8s} {'isa':13s} {'1T ms':>8s} {'GFLOP/s':>8s} "
         f"{'%peak':>6s} {str(nt_all) + 'T ms':>8s} {'GFLOP/s':>8s} {'%peak':>6s} {'xT':>5s}")
-    say("-" * 96)
+    say("-" * 98)
     try:
         for dt in dtypes:
             for name, spec in LAYERS.items():
@@ -152,7 +152,7 @@ def bench_layers(repeat=7, dtypes=("float32", "float64"), json_path=None, file=N
                                "ms_n": tn * 1e3, "gflops_n": gn,
                                "pct_peak_n": 100 * gn / (peak * nt_all), "speedup": t1 / tn}
                         results["rows"].append(row)
-                        say(f"{name:13s} {dt:8s} {pname:8s} {label:11s} {t1 * 1e3:8.2f} {g1:8.1f} "
+                        say(f"{name:13s} {dt:8s} {pname:8s} {label:13s} {t1 * 1e3:8.2f} {g1:8.1f} "
                             f"{row['pct_peak_1']:5.0f}% {tn * 1e3:8.2f} {gn:8.1f} "
                             f"{row['pct_peak_n']:5.0f}% {t1 / tn:5.2f}")
     finally:
