@@ -15,6 +15,10 @@ Differences from the book:
   ``state_dict()`` / ``load_state_dict(d)`` so that a checkpoint restores it exactly.
 - :func:`get_optimizer` looks the book's names up case-insensitively (the book's Trainer
   misspells ``'rmsprpo'``, so ``'rmsprop'`` failed there).
+- a decaying state entry (Momentum's and Nesterov's ``v``, RMSprop's ``h``, Adam's ``m``
+  and ``v``, where a gradient stays zero) that falls below its dtype's smallest normal
+  number is set to +0: in the subnormal range some CPUs compute many times slower, and
+  such a value moves no parameter anyway.
 """
 import math
 
@@ -194,6 +198,7 @@ class _WithMomentum(_Optimizer):
     hyper_names = ("lr", "momentum")
     hyper_bounds = {"lr": (0.0, False, None), "momentum": (0.0, False, None)}
     _state_names = ("v",)
+    _n_scratch = 2
 
     def __init__(self, lr=0.01, momentum=0.9):
         super().__init__(lr)
@@ -246,13 +251,14 @@ class Momentum(_WithMomentum):
 
     def update(self, params, grads):
         """Update every ``params[key]`` in place (see :meth:`SGD.update`)."""
-        for key, p, g, tmp in self._prepare(params, grads):
+        for key, p, g, tmp, scratch in self._prepare(params, grads):
             v = self.v[key]
             t = p.dtype.type
             # book: v = momentum * v - lr * grads; params += v
             np.multiply(v, t(self.momentum), out=v)
             np.multiply(g, t(self.lr), out=tmp)
             np.subtract(v, tmp, out=v)
+            _flush_subnormal(v, tmp, scratch)
             np.add(p, v, out=p)
         self.iter += 1
 
@@ -271,12 +277,13 @@ class Nesterov(_WithMomentum):
     def update(self, params, grads):
         """Update every ``params[key]`` in place (see :meth:`SGD.update`)."""
         m = self.momentum
-        for key, p, g, tmp in self._prepare(params, grads):
+        for key, p, g, tmp, scratch in self._prepare(params, grads):
             v = self.v[key]
             t = p.dtype.type
             np.multiply(v, t(m), out=v)                 # v *= momentum
             np.multiply(g, t(self.lr), out=tmp)         # v -= lr * grads
             np.subtract(v, tmp, out=v)
+            _flush_subnormal(v, tmp, scratch)
             np.multiply(v, t(m * m), out=tmp)           # params += momentum*momentum*v
             np.add(p, tmp, out=p)
             np.multiply(g, t((1 + m) * self.lr), out=tmp)  # params -= (1+momentum)*lr*grads
@@ -338,6 +345,7 @@ class RMSprop(_Optimizer):
             np.multiply(g, t(1 - d), out=tmp)           # h += (1 - decay_rate) * g * g
             np.multiply(tmp, g, out=tmp)
             np.add(h, tmp, out=h)
+            _flush_subnormal(h, tmp, den)
             _scaled_step(p, g, h, t(self.lr), t(_EPS), tmp, den)
         self.iter += 1
 

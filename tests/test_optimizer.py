@@ -413,3 +413,34 @@ def test_adam_flush_gives_the_same_bits_on_both_paths(dtype, monkeypatch):
     plain = _decaying_adam(dtype, False, monkeypatch)
     for x, y in zip(fused, plain):
         assert np.array_equal(x, y)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("make, state", [
+    (lambda: Momentum(lr=0.01, momentum=0.5), "v"),
+    (lambda: Nesterov(lr=0.01, momentum=0.5), "v"),
+    (lambda: RMSprop(lr=0.01, decay_rate=0.5), "h")])
+def test_decaying_state_never_sinks_into_subnormals(make, state, dtype):
+    """Where a gradient stays zero, v (h) decays by momentum (decay_rate) a step and,
+    without the flush, sinks into the subnormal range; it is set to +0 instead, and the
+    entries above the range are the book's arithmetic, untouched."""
+    tiny = np.finfo(dtype).tiny
+    rng = np.random.default_rng(5)
+    p = {"W": rng.standard_normal(64).astype(dtype)}
+    g = {"W": rng.standard_normal(64).astype(dtype)}
+    opt = make()
+    opt.update(p, g)
+    st = getattr(opt, state)["W"]
+    st[1::4] = tiny * 1.5 if state == "h" else -tiny * 1.5   # one step from subnormal
+    g["W"][1::4] = 0
+    keep = st.copy()
+    p_before = p["W"].copy()
+    opt.update(p, g)
+    st = getattr(opt, state)["W"]
+    sub = (st != 0) & (np.abs(st) < tiny)
+    assert not sub.any(), st[sub]
+    assert (st[1::4] == 0).all() and not np.signbit(st[1::4]).any()
+    assert (st[0::4] != 0).all() and np.isfinite(p["W"]).all()
+    if state == "v":   # the decayed entries moved their parameters by +0 at most
+        np.testing.assert_array_equal(p["W"][1::4], p_before[1::4])
+    assert not np.array_equal(st[0::4], keep[0::4])   # the others took their step
