@@ -57,7 +57,6 @@ class DeferredOutput:
         return self._value
 
 
-
 def made_on_read(name, doc):
     """A property over the attribute ``name`` that may hold a DeferredOutput: reading it
     makes the array (once) and keeps it there."""
