@@ -207,7 +207,6 @@ typedef struct {
 } FN(epilogue);
 
 #if VBYTES > 0 && defined(__GNUC__) && !defined(__clang__)
-#define CC_POOL22_VEC 1
 /* Windows of one row pair (unit-stride columns), B/sizeof(REAL) at a time, from pj on
    while they fit: the even and odd columns split by shuffles, then CCONV_MAX22's
    comparisons as lane masks (the same values and indices). Returns where it stopped;
@@ -632,6 +631,7 @@ int FN(backward_filter)(const cconv_conv_shape* g, const REAL* x, const REAL* do
             /* each sample's rows that hold gradients, unless rounding them up to whole
                vectors would reach into the next sample: then the chunk as one run */
             ptrdiff_t seg_len = cc_round_up(((OH - 1) * g->sh + 1) * Wr, VL);
+            const int unit = g->sh == 1 && g->sw == 1;   /* stride 1: rows built whole */
             ptrdiff_t segs = ns, seg_stride = Lseg;
             ptrdiff_t fb, kb, f, n, i, j;
             if (seg_len > Lseg) {
@@ -641,7 +641,7 @@ int FN(backward_filter)(const cconv_conv_shape* g, const REAL* x, const REAL* do
             if (!X || !D)
                 continue;
             FN(place)(x, C, g->H, g->W, n0, ns, ah, aw, row_len, X);
-            if (g->sw != 1 || g->sh != 1)   /* (stride 1: every cell is written below) */
+            if (!unit)   /* (stride 1: every cell of D is written below) */
                 memset(D + fb0 * DW_FB * Qr, 0,
                        (size_t)((fb1 - fb0) * DW_FB * Qr) * sizeof(REAL));
             for (f = fb0 * DW_FB; f < F && f < fb1 * DW_FB; f++) {
@@ -652,7 +652,7 @@ int FN(backward_filter)(const cconv_conv_shape* g, const REAL* x, const REAL* do
                     REAL* d = D + f * Qr + n * Lseg;
                     for (i = 0; i < OH; i++) {
                         REAL* dr = d + i * g->sh * Wr;
-                        if (g->sw == 1 && g->sh == 1) {   /* the row, then the gap: zeros */
+                        if (unit) {   /* the row, then the gap: zeros */
                             FN(copy_row)(dr, src + i * OW, OW);
                             for (j = OW; j < Wr; j++)
                                 dr[j] = 0;
@@ -660,10 +660,10 @@ int FN(backward_filter)(const cconv_conv_shape* g, const REAL* x, const REAL* do
                             for (j = 0; j < OW; j++)
                                 dr[j * g->sw] = src[i * OW + j];
                     }
-                    if (g->sw == 1 && g->sh == 1)   /* the sample's rows past OH */
+                    if (unit)   /* the sample's rows past OH */
                         memset(d + OH * Wr, 0, (size_t)(Lseg - OH * Wr) * sizeof(REAL));
                 }
-                if (g->sw == 1 && g->sh == 1)   /* the last vector's reach past the chunk */
+                if (unit)   /* the last vector's reach past the chunk */
                     memset(D + f * Qr + ns * Lseg, 0, (size_t)(Q - ns * Lseg) * sizeof(REAL));
                 /* db from the row just built (zeros elsewhere): four chains of lanes (the
                    adds' latency), then a fixed tree */
@@ -914,7 +914,6 @@ double FN(fma_loop)(long n_iter, int* flops_per_iter)
 }
 
 #undef CC_POOL22_ROW
-#undef CC_POOL22_VEC
 #undef FN
 #undef VEC
 #undef VL
