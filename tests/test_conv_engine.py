@@ -472,11 +472,13 @@ def test_set_winograd_names_its_modes():
     assert _conv.winograd() == prev
 
 
-@pytest.mark.parametrize("dtype, case, by_winograd", [
-    (np.float64, (2, 64, 8, 8, 64, 3, 3, (1, 1), (1, 1)), True),    # conv6: measured faster
-    (np.float64, (2, 32, 8, 8, 64, 3, 3, (1, 1), (1, 1)), True),    # conv5 forward
-    (np.float32, (2, 64, 8, 8, 64, 3, 3, (1, 1), (1, 1)), False),   # float32: never
-    (np.float64, (2, 16, 12, 12, 16, 3, 3, (1, 1), (1, 1)), False)])  # 16 channels: never
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case, by_winograd", [
+    ((2, 64, 8, 8, 64, 3, 3, (1, 1), (1, 1)), True),      # conv6: measured faster
+    ((2, 32, 8, 8, 64, 3, 3, (1, 1), (1, 1)), True),      # conv5 forward
+    ((2, 32, 16, 16, 32, 3, 3, (1, 1), (1, 1)), True),    # conv4 (32 in and out)
+    ((2, 16, 14, 14, 32, 3, 3, (1, 1), (1, 1)), False),   # conv3: 48 channels in all
+    ((2, 16, 12, 12, 16, 3, 3, (1, 1), (1, 1)), False)])  # 16 in and out: never
 def test_winograd_auto_takes_the_shapes_where_it_measured_faster(isa, dtype, case,
                                                                  by_winograd):
     N, C, H, Wd, F, FH, FW, stride, pad = case
@@ -485,7 +487,7 @@ def test_winograd_auto_takes_the_shapes_where_it_measured_faster(isa, dtype, cas
     W = rng.standard_normal((F, C, FH, FW)).astype(dtype)
     b = rng.standard_normal(F).astype(dtype)
     y = {}
-    cvec = _conv.set_cvec("off")   # (it goes first where it applies: tested below)
+    cvec = _conv.set_cvec("off")   # (Winograd's auto goes ahead of cvec's: tested below)
     try:
         for mode in ("auto", "on", "off"):
             prev = _conv.set_winograd(mode)
@@ -561,19 +563,41 @@ def test_channel_vector_kernel_auto_takes_the_small_planes(isa, dtype, case, by_
     x = rng.standard_normal((N, C, H, W)).astype(dtype)
     w = rng.standard_normal((F, C, 3, 3)).astype(dtype)
     b = rng.standard_normal(F).astype(dtype)
-    # (the kernels give the same bits: conv_path says which one runs)
-    assert (_conv.conv_path(x.shape, w, 1, 1, p, p, False) == "cvec") == by_cvec
-    for mode in ("on", "off"):
-        prev = _conv.set_cvec(mode)
-        try:   # (off: the direct kernel, or Winograd where its auto mode picks it)
-            assert (_conv.conv_path(x.shape, w, 1, 1, p, p, False) == "cvec") == (mode == "on")
-        finally:
-            _conv.set_cvec(prev)
+    # (the kernels give the same bits: conv_path says which one runs; Winograd's auto
+    # choice goes first where it applies, so it is off here)
+    wino = _conv.set_winograd("off")
+    try:
+        assert (_conv.conv_path(x.shape, w, 1, 1, p, p, False) == "cvec") == by_cvec
+        for mode in ("on", "off"):
+            prev = _conv.set_cvec(mode)
+            try:   # (off: the direct kernel)
+                assert ((_conv.conv_path(x.shape, w, 1, 1, p, p, False) == "cvec")
+                        == (mode == "on"))
+            finally:
+                _conv.set_cvec(prev)
+    finally:
+        _conv.set_winograd(wino)
     y = ops.conv_forward(x, w, b, 1, p)[0]
     ref = R.conv_forward(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64),
                          1, p)[0]
     np.testing.assert_allclose(y, ref, rtol=1e-4 if dtype == np.float32 else 1e-11,
                                atol=1e-4 if dtype == np.float32 else 1e-11)
+
+
+@pytest.mark.parametrize("wino, cvec, path", [
+    ("auto", "auto", "winograd"), ("off", "auto", "cvec"), ("on", "auto", "winograd"),
+    ("auto", "on", "cvec"), ("on", "on", "cvec"), ("off", "off", "direct")])
+def test_the_kernel_a_call_runs_follows_both_modes(isa, wino, cvec, path):
+    # DeepConvNet's conv6 (64 -> 64 channels, 8x8): both auto choices want it, Winograd's
+    # goes first; a kernel asked for everywhere ("on") goes ahead of the other's auto
+    w = np.ones((64, 64, 3, 3))
+    prev_w, prev_c = _conv.set_winograd(wino), _conv.set_cvec(cvec)
+    try:
+        for grad in (False, True):
+            assert _conv.conv_path((2, 64, 8, 8), w, 1, 1, 1, 1, grad) == path
+    finally:
+        _conv.set_winograd(prev_w)
+        _conv.set_cvec(prev_c)
 
 
 def test_channel_vector_kernel_modes_are_checked():

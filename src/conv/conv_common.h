@@ -35,6 +35,13 @@
 #define CC_NOINLINE
 #endif
 
+/* A hint to bring the cache line at p in ahead of its use. */
+#if defined(__GNUC__) || defined(__clang__)
+#define CC_PREFETCH(p) __builtin_prefetch(p)
+#else
+#define CC_PREFETCH(p) ((void)(p))
+#endif
+
 /* In a copy loop: keeps the compiler from turning it into a memcpy/memmove call (a
    call per short row costs more than the copy). */
 #if defined(__GNUC__) || defined(__clang__)
@@ -42,6 +49,43 @@
 #else
 #define CC_NO_MEMCPY() ((void)0)
 #endif
+
+/* n bytes from s to d (apart): below 64, two overlapping moves of the largest power of
+   two that fits (memcpy of a constant size compiles to plain loads and stores, so a
+   short row costs no call); else memcpy. */
+static inline CC_UNUSED void cc_copy_short(void* CC_RESTRICT d, const void* CC_RESTRICT s,
+                                           size_t n)
+{
+    char* dc = (char*)d;
+    const char* sc = (const char*)s;
+    if (n >= 64) {
+        memcpy(d, s, n);
+        return;
+    }
+#define CC_COPY_PAIR(B)                       \
+    if (n >= B) {                             \
+        memcpy(dc, sc, B);                    \
+        memcpy(dc + n - B, sc + n - B, B);    \
+        return;                               \
+    }
+    CC_COPY_PAIR(32)
+    CC_COPY_PAIR(16)
+    CC_COPY_PAIR(8)
+    CC_COPY_PAIR(4)
+    CC_COPY_PAIR(2)
+#undef CC_COPY_PAIR
+    if (n)
+        *dc = *sc;
+}
+
+/* n values of size bytes, rounded up to an odd number of 64-byte cache lines: the stride
+   of rows that are read or written together, so that they never share the L1's sets. */
+static inline CC_UNUSED ptrdiff_t cc_odd_lines(ptrdiff_t n, size_t size)
+{
+    const ptrdiff_t per = 64 / (ptrdiff_t)size;
+    ptrdiff_t lines = (n + per - 1) / per;
+    return (lines | 1) * per;
+}
 
 /* Fully unrolled constant loops keep the accumulators in registers. */
 #if defined(__clang__)
@@ -62,11 +106,11 @@
 #endif
 
 /* Winograd's "auto" choice for a 3x3 stride-1 call with cin input and cout output
-   channels of `bytes`-byte values, from cconv bench layers on the AVX-512 machine this
-   was written on: faster than the direct kernel only in float64 with 32+ channels in and
-   64+ out (DeepConvNet conv5/conv6 forward, conv6 input gradient: 5-10%); in float32 the
-   direct kernel won every layer (its transforms, on NCHW planes of 8-28 columns, cost
-   more than the 2.25x fewer multiplications save). */
+   channels (either dtype): 64 or more channels in all, as DeepConvNet's conv4-conv6 in
+   both directions, where `cconv bench layers` measured it ahead of the direct and the
+   channel-vector kernels on the AVX-512 machine this was written on. With 16 channels
+   in and out (conv2), or 16 and 32 (conv3), the transforms cost about what the 2.25x
+   fewer multiplications save. It goes ahead of the channel-vector kernel's auto choice. */
 /* The channel-vector kernel (cvec.h) in the auto mode: planes of at most 8 columns with
    output channels for a whole tile's lanes. Measured (2 threads, AVX-512, min of 60
    calls, batch 100): DeepConvNet's 8x8 layers, float32 conv6 forward 1.41 -> 1.21 ms,
@@ -80,7 +124,7 @@
 #endif
 
 #ifndef CC_WINO_AUTO
-#define CC_WINO_AUTO(cin, cout, bytes) ((bytes) == 8 && (cin) >= 32 && (cout) >= 64)
+#define CC_WINO_AUTO(cin, cout, bytes) ((cin) + (cout) >= 64)
 #endif
 
 /* One axis of the flat layout: source indices i0..i0+n-1 land at padded positions

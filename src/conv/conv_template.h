@@ -158,13 +158,13 @@ static REAL* FN(pack)(const REAL* w, ptrdiff_t F, ptrdiff_t C, ptrdiff_t FH, ptr
 }
 
 /* n values from s to d, apart: a row of at least a vector as whole vectors, the rest as
-   one last vector overlapping the one before (no call: for short rows a call costs more
-   than the copy); a shorter row by memcpy. */
+   one last vector overlapping the one before; a shorter row by cc_copy_short (no call:
+   for short rows a call costs more than the copy). */
 static inline void FN(copy_row)(REAL* CC_RESTRICT d, const REAL* CC_RESTRICT s, ptrdiff_t n)
 {
     ptrdiff_t j = 0;
     if (n < VL || VL == 1) {
-        memcpy(d, s, (size_t)n * sizeof(REAL));
+        cc_copy_short(d, s, (size_t)n * sizeof(REAL));
         return;
     }
     for (; j + VL <= n; j += VL) {
@@ -498,22 +498,22 @@ static int FN(packed_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_
 }
 
 /* The kernel a forward (input_gradient 0) or input-gradient call runs: the channel-vector
-   kernel first where it is wanted (it measured faster than Winograd wherever its auto
-   mode picks it), unless Winograd is asked for everywhere; then Winograd; else the
-   direct kernel. */
+   kernel where it is asked for everywhere (cvec on); else Winograd where it is wanted
+   (its auto choice measured ahead of the channel-vector kernel's); else the
+   channel-vector kernel where it is wanted; else the direct kernel. */
 int FN(path)(const cconv_conv_shape* g, const REAL* w, int input_gradient)
 {
     const ptrdiff_t ph = input_gradient ? g->FH - 1 - g->ph : g->ph;
     const ptrdiff_t pw = input_gradient ? g->FW - 1 - g->pw : g->pw;
     const ptrdiff_t cin = input_gradient ? g->F : g->C, cout = input_gradient ? g->C : g->F;
     const ptrdiff_t OH = input_gradient ? g->H : g->OH, OW = input_gradient ? g->W : g->OW;
-    if (FN(cv_wanted)(g, ph, pw, cin, cout, OH, OW) &&
-        !(cconv_conv_winograd() == CCONV_WINOGRAD_ON && cconv_conv_cvec() != CCONV_CVEC_ON))
+    const int cv = FN(cv_wanted)(g, ph, pw, cin, cout, OH, OW);
+    if (cv && cconv_conv_cvec() == CCONV_CVEC_ON)
         return CCONV_PATH_CVEC;
     if (input_gradient ? FN(wino_wanted)(g, w, 2 - g->ph, 2 - g->pw, g->F, g->C)
                        : FN(wino_wanted)(g, w, g->ph, g->pw, g->C, g->F))
         return CCONV_PATH_WINOGRAD;
-    return CCONV_PATH_DIRECT;
+    return cv ? CCONV_PATH_CVEC : CCONV_PATH_DIRECT;
 }
 
 int FN(forward)(const cconv_conv_shape* g, const REAL* x, const REAL* w, const REAL* b,

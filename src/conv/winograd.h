@@ -5,8 +5,8 @@
    after fwd_tile, pool22 and the epilogue, which it uses.
 
    Per work item (a chunk of samples, a group of output-channel blocks) the input is
-   placed into zero-padded planes, every 4x4 block transformed (V = B' d B) into 16
-   matrices V[xi] (input channel x tile), and for each xi the product with the
+   split into the quarter planes of its zero-padded planes (below), every 4x4 block
+   transformed (V = B' d B) into 16 matrices V[xi] (input channel x tile), and for each xi the product with the
    transformed filters U[xi] (G g G') runs on the convolution's own register tile
    (fwd_tile: FWD_FB output channels x FWD_NV vectors of tiles, summing over the input
    channels in order). The output transform (A' M A) then gives each tile's 2x2 outputs,
@@ -16,6 +16,10 @@
    subtract neighbours), within a few times its error; a NaN or an infinity in the input
    would spread to the neighbours of its tile, so such an input is left to the direct
    kernel (wino_conv reports it). */
+
+#ifndef CC_WINO_AHEAD
+#define CC_WINO_AHEAD 4   /* input planes prefetched ahead of the one being copied */
+#endif
 
 #ifndef CC_WINO_BYTES
 #define CC_WINO_BYTES (512 * 1024)  /* a work item's V and M: about half the L2 cache */
@@ -84,66 +88,262 @@ static ptrdiff_t FN(wino_samples)(ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t tps, int
     return best;
 }
 
-/* One row of tiles' input transforms V = B' d B (B' = [1 0 -1 0; 0 1 1 0; 0 -1 1 0;
-   0 1 0 -1]) from the four plane rows r0..r3 (Wp = 2 * TW + 2 values): tile tj's 16
-   values go to v[xi * vs + tj]. First B' down the columns (whole rows), then each
-   combined row split into its even and odd columns, so that the B across a tile is
-   unit-stride arithmetic on neighbours: every loop vectorises. work: 6 * Wp values. */
-static inline void FN(wino_in_row)(const REAL* CC_RESTRICT r0, const REAL* CC_RESTRICT r1,
-                                   const REAL* CC_RESTRICT r2, const REAL* CC_RESTRICT r3,
-                                   REAL* CC_RESTRICT v, ptrdiff_t vs, ptrdiff_t TW,
-                                   REAL* CC_RESTRICT work)
+
+/* d[0 .. n) = s[0 .. n), in whole vectors (the lanes past n stored as zeros: d has room
+   for them), loading past s + n where that stays before end (the input's end): no call,
+   and no narrow stores that a whole-vector load of d would wait on. */
+static inline void FN(wino_copy_row)(REAL* CC_RESTRICT d, const REAL* CC_RESTRICT s,
+                                     ptrdiff_t n, const REAL* end)
 {
-    const ptrdiff_t Wp = 2 * TW + 2, h = TW + 1;
-    REAL* CC_RESTRICT rows = work;          /* 4 rows of Wp: the column transform */
-    REAL* CC_RESTRICT ev = work + 4 * Wp;   /* a row's even and odd columns */
-    REAL* CC_RESTRICT od = ev + h;
-    ptrdiff_t q, j;
-    int rr;
-    for (q = 0; q < Wp; q++) {
-        rows[q] = r0[q] - r2[q];
-        rows[Wp + q] = r1[q] + r2[q];
-        rows[2 * Wp + q] = r2[q] - r1[q];
-        rows[3 * Wp + q] = r1[q] - r3[q];
+    ptrdiff_t q = 0;
+#if VBYTES > 0
+    FN(ivec) lane;
+    int i;
+    for (i = 0; i < VL; i++)
+        lane[i] = i;
+    for (; q < n && s + q + VL <= end; q += VL) {
+        const FN(ivec) keep = lane < (CC_IREAL)(n - q);
+        STOREU(d + q, (VEC)((FN(ivec))LOADU(s + q) & keep));
     }
-    for (rr = 0; rr < 4; rr++) {
-        const REAL* CC_RESTRICT x = rows + rr * Wp;
-        REAL* CC_RESTRICT v0 = v + (4 * rr) * vs;
-        REAL* CC_RESTRICT v1 = v0 + vs;
-        REAL* CC_RESTRICT v2 = v1 + vs;
-        REAL* CC_RESTRICT v3 = v2 + vs;
-        for (j = 0; j < h; j++) {
-            ev[j] = x[2 * j];
-            od[j] = x[2 * j + 1];
+#endif
+    for (; q < n; q++)
+        d[q] = s[q];
+}
+
+/* One padded plane row (2 * TR values and 2 * VL of zeros after them) split into its even
+   columns qe[0 .. TR) and odd columns qo[0 .. TR), whole vectors at a time: the values past
+   TR are zeros, landing on the next rows of the quarter planes (filled after this one)
+   or their slack. nf gathers whether a value is a NaN or an infinity (wino_nonfinite
+   says). */
+#if VBYTES > 0 && defined(__GNUC__) && !defined(__clang__)
+typedef FN(ivec) FN(nf_acc);
+static inline void FN(wino_split_row)(const REAL* CC_RESTRICT row, ptrdiff_t TR,
+                                      REAL* CC_RESTRICT qe, REAL* CC_RESTRICT qo,
+                                      FN(nf_acc)* nf)
+{
+    FN(ivec) ev, od;
+    ptrdiff_t j;
+    int i;
+    for (i = 0; i < VL; i++) {
+        ev[i] = 2 * i;
+        od[i] = 2 * i + 1;
+    }
+    for (j = 0; j < TR; j += VL) {
+        VEC a = LOADU(row + 2 * j), b = LOADU(row + 2 * j + VL);
+        *nf |= ((a - a) != 0) | ((b - b) != 0);   /* NaN - NaN, inf - inf: NaN */
+        STOREU(qe + j, __builtin_shuffle(a, b, ev));
+        STOREU(qo + j, __builtin_shuffle(a, b, od));
+    }
+}
+
+static inline int FN(wino_nonfinite)(FN(nf_acc) nf)
+{
+    int i, bad = 0;
+    for (i = 0; i < VL; i++)
+        bad |= nf[i] != 0;
+    return bad;
+}
+#else
+typedef int FN(nf_acc);
+static inline void FN(wino_split_row)(const REAL* CC_RESTRICT row, ptrdiff_t TR,
+                                      REAL* CC_RESTRICT qe, REAL* CC_RESTRICT qo,
+                                      FN(nf_acc)* nf)
+{
+    ptrdiff_t j;
+    for (j = 0; j < TR; j++) {
+        qe[j] = row[2 * j];
+        qo[j] = row[2 * j + 1];
+        *nf |= (qe[j] - qe[j]) != 0 || (qo[j] - qo[j]) != 0;
+    }
+}
+
+static inline int FN(wino_nonfinite)(FN(nf_acc) nf)
+{
+    return nf != 0;
+}
+#endif
+
+/* The tiles of a plane are numbered row by row, TR = TW + 1 to a row: the last of each
+   row is a spare that nothing reads. With that spare, the four quarter planes of the
+   zero-padded input (its even and odd rows x even and odd columns, TH + 1 rows of TR
+   each) hold every tile's 4x4 block at the same offsets from its number t: rows
+   t and t + TR, columns t and t + 1. So the transforms run over the tile numbers in
+   whole vectors, however narrow the plane.
+
+   The input transforms V = B' d B (B' = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]) of the
+   tiles 0 .. nt of one plane (rounded up to whole vectors: the quarter planes have VL + 1
+   values of slack, and the tiles past nt land where a later plane overwrites them or
+   past the chunk's tiles, where no output reads them): tile t's 16 values go to
+   v[xi * vs + t]. B' down the columns first, then B across each row. */
+static inline void FN(wino_in_tiles)(const REAL* CC_RESTRICT ee, const REAL* CC_RESTRICT eo,
+                                     const REAL* CC_RESTRICT oe, const REAL* CC_RESTRICT oo,
+                                     ptrdiff_t TR, ptrdiff_t nt, REAL* CC_RESTRICT v,
+                                     ptrdiff_t vs)
+{
+    ptrdiff_t t;
+    int c, rr;
+    for (t = 0; t < nt; t += VL) {
+        VEC d[4][4], r[4][4];
+        d[0][0] = LOADU(ee + t);
+        d[0][1] = LOADU(eo + t);
+        d[0][2] = LOADU(ee + t + 1);
+        d[0][3] = LOADU(eo + t + 1);
+        d[1][0] = LOADU(oe + t);
+        d[1][1] = LOADU(oo + t);
+        d[1][2] = LOADU(oe + t + 1);
+        d[1][3] = LOADU(oo + t + 1);
+        d[2][0] = LOADU(ee + TR + t);
+        d[2][1] = LOADU(eo + TR + t);
+        d[2][2] = LOADU(ee + TR + t + 1);
+        d[2][3] = LOADU(eo + TR + t + 1);
+        d[3][0] = LOADU(oe + TR + t);
+        d[3][1] = LOADU(oo + TR + t);
+        d[3][2] = LOADU(oe + TR + t + 1);
+        d[3][3] = LOADU(oo + TR + t + 1);
+        CC_UNROLL for (c = 0; c < 4; c++) {
+            r[0][c] = d[0][c] - d[2][c];
+            r[1][c] = d[1][c] + d[2][c];
+            r[2][c] = d[2][c] - d[1][c];
+            r[3][c] = d[1][c] - d[3][c];
         }
-        for (j = 0; j < TW; j++) {
-            v0[j] = ev[j] - ev[j + 1];
-            v1[j] = od[j] + ev[j + 1];
-            v2[j] = ev[j + 1] - od[j];
-            v3[j] = od[j] - od[j + 1];
+        CC_UNROLL for (rr = 0; rr < 4; rr++) {
+            REAL* CC_RESTRICT v0 = v + (4 * rr) * vs + t;
+            STOREU(v0, r[rr][0] - r[rr][2]);
+            STOREU(v0 + vs, r[rr][1] + r[rr][2]);
+            STOREU(v0 + 2 * vs, r[rr][2] - r[rr][1]);
+            STOREU(v0 + 3 * vs, r[rr][1] - r[rr][3]);
         }
     }
 }
 
-/* One row of tiles' outputs Y = A' M A + bias (A' = [1 1 1 0; 0 1 -1 -1]) from
-   m[xi * ms + tj] into the two output rows y0, y1 (2 * TW values each), tile-innermost. */
-static inline void FN(wino_out_row)(const REAL* CC_RESTRICT m, ptrdiff_t ms, REAL bf,
-                                    REAL* CC_RESTRICT y0, REAL* CC_RESTRICT y1, ptrdiff_t TW)
+/* The output transforms Y = A' M A + bias (A' = [1 1 1 0; 0 1 -1 -1]) of the tiles
+   0 .. nt (whole vectors: m and y have VL values of slack) from m[xi * ms + t] into
+   y[k * ys + t], k = 2a + b the tile's output (a, b), ReLU'd if relu. */
+static inline void FN(wino_out_tiles)(const REAL* CC_RESTRICT m, ptrdiff_t ms, REAL bf,
+                                      int relu, ptrdiff_t nt, REAL* CC_RESTRICT y,
+                                      ptrdiff_t ys)
 {
-    ptrdiff_t tj;
-    for (tj = 0; tj < TW; tj++) {
-        REAL s00 = m[0 * ms + tj] + m[4 * ms + tj] + m[8 * ms + tj];
-        REAL s01 = m[1 * ms + tj] + m[5 * ms + tj] + m[9 * ms + tj];
-        REAL s02 = m[2 * ms + tj] + m[6 * ms + tj] + m[10 * ms + tj];
-        REAL s03 = m[3 * ms + tj] + m[7 * ms + tj] + m[11 * ms + tj];
-        REAL s10 = m[4 * ms + tj] - m[8 * ms + tj] - m[12 * ms + tj];
-        REAL s11 = m[5 * ms + tj] - m[9 * ms + tj] - m[13 * ms + tj];
-        REAL s12 = m[6 * ms + tj] - m[10 * ms + tj] - m[14 * ms + tj];
-        REAL s13 = m[7 * ms + tj] - m[11 * ms + tj] - m[15 * ms + tj];
-        y0[2 * tj] = s00 + s01 + s02 + bf;
-        y0[2 * tj + 1] = s01 - s02 - s03 + bf;
-        y1[2 * tj] = s10 + s11 + s12 + bf;
-        y1[2 * tj + 1] = s11 - s12 - s13 + bf;
+    const VEC b = SPLAT(bf);
+    ptrdiff_t t;
+    int k;
+    for (t = 0; t < nt; t += VL) {
+        const REAL* CC_RESTRICT p = m + t;
+        VEC s00 = LOADU(p) + LOADU(p + 4 * ms) + LOADU(p + 8 * ms);
+        VEC s01 = LOADU(p + ms) + LOADU(p + 5 * ms) + LOADU(p + 9 * ms);
+        VEC s02 = LOADU(p + 2 * ms) + LOADU(p + 6 * ms) + LOADU(p + 10 * ms);
+        VEC s03 = LOADU(p + 3 * ms) + LOADU(p + 7 * ms) + LOADU(p + 11 * ms);
+        VEC s10 = LOADU(p + 4 * ms) - LOADU(p + 8 * ms) - LOADU(p + 12 * ms);
+        VEC s11 = LOADU(p + 5 * ms) - LOADU(p + 9 * ms) - LOADU(p + 13 * ms);
+        VEC s12 = LOADU(p + 6 * ms) - LOADU(p + 10 * ms) - LOADU(p + 14 * ms);
+        VEC s13 = LOADU(p + 7 * ms) - LOADU(p + 11 * ms) - LOADU(p + 15 * ms);
+        VEC o[4];
+        o[0] = s00 + s01 + s02 + b;
+        o[1] = s01 - s02 - s03 + b;
+        o[2] = s10 + s11 + s12 + b;
+        o[3] = s11 - s12 - s13 + b;
+        CC_UNROLL for (k = 0; k < 4; k++)
+            STOREU(y + k * ys + t, relu ? RELU(o[k]) : o[k]);
+    }
+}
+
+/* The 2x2 max pooling of tiles 0 .. nt, each tile a window (y[k * ys + t], k = kh*2 +
+   kw): CCONV_MAX22's first maximum and index, vector by vector. Returns whether a
+   window holds a NaN (the caller redoes those: the first NaN wins). */
+static inline int FN(wino_pool_tiles)(const REAL* CC_RESTRICT y, ptrdiff_t ys, ptrdiff_t nt,
+                                      REAL* CC_RESTRICT out, uint16_t* CC_RESTRICT arg)
+{
+    ptrdiff_t t;
+    int nan = 0;
+#if VBYTES > 0
+    typedef uint16_t FN(kvec) __attribute__((vector_size(VBYTES / sizeof(REAL) * 2)));
+    FN(ivec) bad = {0};
+    int i;
+    for (t = 0; t < nt; t += VL) {
+        VEC v0 = LOADU(y + t), v1 = LOADU(y + ys + t);
+        VEC v2 = LOADU(y + 2 * ys + t), v3 = LOADU(y + 3 * ys + t);
+        FN(ivec) g01 = v1 > v0, g23 = v3 > v2, g, m01, m23, k;
+        FN(kvec) k16;
+        m01 = ((FN(ivec))v1 & g01) | ((FN(ivec))v0 & ~g01);
+        m23 = ((FN(ivec))v3 & g23) | ((FN(ivec))v2 & ~g23);
+        g = (VEC)m23 > (VEC)m01;
+        STOREU(out + t, (VEC)((m23 & g) | (m01 & ~g)));
+        bad |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);
+        k = -g01 + (g & (2 - g23 + g01));   /* g01 + g*(2 + g23 - g01), masks as -1 */
+        k16 = __builtin_convertvector(k, FN(kvec));
+        memcpy(arg + t, &k16, sizeof k16);
+    }
+    for (i = 0; i < VL; i++)
+        nan |= bad[i] != 0;
+#else
+    for (t = 0; t < nt; t++) {
+        REAL v0 = y[t], v1 = y[ys + t], v2 = y[2 * ys + t], v3 = y[3 * ys + t];
+        nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);
+        CCONV_MAX22(REAL, v0, v1, v2, v3, out[t], arg[t]);
+    }
+#endif
+    return nan;
+}
+
+/* One output row d[0 .. n) from a row of tiles' outputs: d[2j] = y0[j], d[2j + 1] =
+   y1[j], zero where the gate row (NULL: none) is <= 0. Interleaved by shuffles in
+   vectors of every width that fits, the rest one by one. */
+#if VBYTES > 0 && defined(__GNUC__) && !defined(__clang__)
+#define CC_DEF_WINO_ZIP(NAME, B)                                                          \
+typedef REAL FN(NAME##_v) __attribute__((vector_size(B)));                                \
+typedef REAL FN(NAME##_u) __attribute__((vector_size(B), aligned(sizeof(REAL)), may_alias)); \
+typedef CC_IREAL FN(NAME##_i) __attribute__((vector_size(B)));                            \
+static inline ptrdiff_t FN(NAME)(REAL* CC_RESTRICT d, const REAL* CC_RESTRICT y0,         \
+                                 const REAL* CC_RESTRICT y1, const REAL* CC_RESTRICT gate, \
+                                 ptrdiff_t j, ptrdiff_t n)                                 \
+{                                                                                         \
+    const int W = (int)(B / sizeof(REAL));                                                \
+    FN(NAME##_i) lo, hi;                                                                  \
+    int i;                                                                                \
+    for (i = 0; i < W; i++) {                                                             \
+        lo[i] = i / 2 + (i % 2) * W;                                                      \
+        hi[i] = W / 2 + i / 2 + (i % 2) * W;                                              \
+    }                                                                                     \
+    for (; 2 * j + 2 * W <= n; j += W) {                                                  \
+        FN(NAME##_v) a = *(const FN(NAME##_u)*)(y0 + j), b = *(const FN(NAME##_u)*)(y1 + j); \
+        FN(NAME##_v) p = __builtin_shuffle(a, b, lo), q = __builtin_shuffle(a, b, hi);    \
+        if (gate) {                                                                       \
+            FN(NAME##_v) g = *(const FN(NAME##_u)*)(gate + 2 * j);                        \
+            FN(NAME##_v) h = *(const FN(NAME##_u)*)(gate + 2 * j + W);                    \
+            p = (FN(NAME##_v))((FN(NAME##_i))p & ~(FN(NAME##_i))(g <= 0));                \
+            q = (FN(NAME##_v))((FN(NAME##_i))q & ~(FN(NAME##_i))(h <= 0));                \
+        }                                                                                 \
+        *(FN(NAME##_u)*)(d + 2 * j) = p;                                                  \
+        *(FN(NAME##_u)*)(d + 2 * j + W) = q;                                              \
+    }                                                                                     \
+    return j;                                                                             \
+}
+#if VBYTES >= 64
+CC_DEF_WINO_ZIP(wino_zip_w64, 64)
+#endif
+#if VBYTES >= 32
+CC_DEF_WINO_ZIP(wino_zip_w32, 32)
+#endif
+CC_DEF_WINO_ZIP(wino_zip_w16, 16)
+#undef CC_DEF_WINO_ZIP
+#endif
+
+static inline void FN(wino_zip_row)(REAL* CC_RESTRICT d, const REAL* CC_RESTRICT y0,
+                                    const REAL* CC_RESTRICT y1, const REAL* CC_RESTRICT gate,
+                                    ptrdiff_t n)
+{
+    ptrdiff_t j = 0;
+#if VBYTES > 0 && defined(__GNUC__) && !defined(__clang__)
+#if VBYTES >= 64
+    j = FN(wino_zip_w64)(d, y0, y1, gate, j, n);
+#endif
+#if VBYTES >= 32
+    j = FN(wino_zip_w32)(d, y0, y1, gate, j, n);
+#endif
+    j = FN(wino_zip_w16)(d, y0, y1, gate, j, n);
+#endif
+    for (j *= 2; j < n; j++) {
+        const REAL v = (j & 1) ? y1[j / 2] : y0[j / 2];
+        d[j] = gate && gate[j] <= 0 ? 0 : v;
     }
 }
 
@@ -159,101 +359,151 @@ static int FN(wino_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t 
                          const FN(epilogue)* e, REAL* dst, ptrdiff_t OHd, ptrdiff_t OWd,
                          int n_threads)
 {
-    const ptrdiff_t T = FWD_NV * VL, TH = (OHd + 1) / 2, TW = (OWd + 1) / 2, tps = TH * TW;
-    const ptrdiff_t Hp = 2 * TH + 2, Wp = 2 * TW + 2, plane = Hp * Wp;
+    const ptrdiff_t T = FWD_NV * VL, TH = (OHd + 1) / 2, TW = (OWd + 1) / 2, TR = TW + 1;
+    const ptrdiff_t tps = TH * TR;   /* tile numbers a sample takes, spares included */
+    const ptrdiff_t Q = (TH + 1) * TR + VL + 1;   /* a quarter plane and its slack */
+    const ptrdiff_t RW = 2 * TR + 2 * VL;   /* a padded row and the zeros a split reads */
     const ptrdiff_t POH = OHd / 2, POW = OWd / 2;
     const int nt = cc_threads(n_threads);
     const cc_plan p = cc_plan_make(N, FN(wino_samples)(N, Cin, tps, nt), nfb, nt);
     const ptrdiff_t S = p.S, G = p.G, Tq = cc_round_up(S * tps, T);
-    /* rows of V and M: Tq tiles and one cache line more, so that the 16 rows a tile
-       reads or writes never sit 4 KiB apart (they would share the L1's sets) */
-    const ptrdiff_t L = Tq + 64 / (ptrdiff_t)sizeof(REAL);
+    /* rows of V, M and Y: Tq tiles and one cache line (at least a vector) more, so that
+       the 16 rows a tile reads or writes never sit 4 KiB apart (they would share the
+       L1's sets) and a last vector may run past Tq */
+    const ptrdiff_t L = Tq + (VL > 64 / (ptrdiff_t)sizeof(REAL) ? VL : 64 / (ptrdiff_t)sizeof(REAL));
+    /* V[xi] and M[xi] VS and MS values apart: an odd number of cache lines, so that the
+       16 rows a transform writes or reads at once fall in 16 different sets of the L1
+       (Cin * L values can be a multiple of 4 KiB: all 16 in one set) */
+    const ptrdiff_t VS = cc_odd_lines(Cin * L, sizeof(REAL)), MS = cc_odd_lines(FWD_FB * L, sizeof(REAL));
+    const REAL* end = src + N * Cin * Hs * Ws;
     ptrdiff_t* off = (ptrdiff_t*)cc_alloc((size_t)Cin * sizeof(ptrdiff_t) + 1);
-    ptrdiff_t item, k;
+    ptrdiff_t item, i;
     int failed = 0, nonfinite = 0;
     if (!off)
         return CCONV_CONV_ENOMEM;
-    for (k = 0; k < Cin; k++)
-        off[k] = k * L;
+    for (i = 0; i < Cin; i++)
+        off[i] = i * L;
     CC_OMP(omp parallel num_threads(nt))
     {
-        REAL* P = (REAL*)cc_alloc((size_t)(Cin * S * plane) * sizeof(REAL));
-        REAL* V = (REAL*)cc_alloc((size_t)(16 * Cin * L) * sizeof(REAL));
-        REAL* M = (REAL*)cc_alloc((size_t)(16 * FWD_FB * L) * sizeof(REAL));
-        REAL* Yr = (REAL*)cc_alloc((size_t)(4 * TW) * sizeof(REAL));
-        REAL* Wk = (REAL*)cc_alloc((size_t)(6 * Wp) * sizeof(REAL));
+        REAL* P = (REAL*)cc_alloc((size_t)(8 * Q) * sizeof(REAL));
+        REAL* V = (REAL*)cc_alloc((size_t)(16 * VS) * sizeof(REAL));
+        REAL* M = (REAL*)cc_alloc((size_t)(16 * MS) * sizeof(REAL));
+        REAL* Y = (REAL*)cc_alloc((size_t)(5 * FWD_FB * L) * sizeof(REAL));
+        uint16_t* A = (uint16_t*)cc_alloc((size_t)(FWD_FB * L) * sizeof(uint16_t));
+        REAL* rows = (REAL*)cc_alloc((size_t)(2 * Hs * RW) * sizeof(REAL));
         REAL zero[FWD_FB] = {0};
-        if (!P || !V || !M || !Yr || !Wk)
+        int ok = P && V && M && Y && A && rows;
+        if (!ok)
             cc_mark_failed(&failed);
+        else {   /* the padding and the slack stay zero: the planes fill the same places */
+            memset(P, 0, (size_t)(8 * Q) * sizeof(REAL));
+            memset(V, 0, (size_t)(16 * VS) * sizeof(REAL));
+            memset(M, 0, (size_t)(16 * MS) * sizeof(REAL));
+            memset(rows, 0, (size_t)(2 * Hs * RW) * sizeof(REAL));
+        }
         CC_OMP(omp for schedule(dynamic, 1))
         for (item = 0; item < p.items; item++) {
             ptrdiff_t c = item / G, gi = item % G, n0 = c * S, ns = N - n0 < S ? N - n0 : S;
-            ptrdiff_t ci, n, r, q, ti, fb, xi;
-            int bad = 0, seen;
+            ptrdiff_t n, r, q, j, fb, xi, k;
+            FN(nf_acc) nf = {0};
+            int seen;
             CC_OMP(omp atomic read)
             seen = nonfinite;
-            if (!P || !V || !M || !Yr || !Wk || seen)
+            if (!ok || seen)
                 continue;
-            /* the chunk's planes, zero-padded: P[ci][n][Hp][Wp] */
-            memset(P, 0, (size_t)(Cin * S * plane) * sizeof(REAL));
-            for (ci = 0; ci < Cin; ci++)
-                for (n = 0; n < ns; n++)
-                    for (r = 0; r < Hs; r++) {
-                        const REAL* sr = src + (((n0 + n) * Cin + ci) * Hs + r) * Ws;
-                        REAL* pr = P + (ci * S + n) * plane + (r + ph) * Wp + pw;
-                        for (q = 0; q < Ws; q++) {
-                            pr[q] = sr[q];
-                            bad |= (sr[q] - sr[q]) != 0;   /* NaN - NaN, inf - inf: NaN */
-                        }
+            /* V[xi][ci][tile], the chunk's samples in order (the tiles past them hold
+               what an earlier item left: finite values that no output reads). Plane k
+               (sample k / Cin, channel k % Cin: the input in memory order) goes through
+               three stages, each a plane
+               behind the one before: its rows copied into place, split into quarter
+               planes, transformed. A stage never loads what the stage before it has
+               just stored: such loads would wait for the stores to reach the cache
+               (they span several of them, so no store forwarding). */
+            for (k = -2; k < Cin * ns; k++) {
+                if (k + 2 < Cin * ns) {
+                    const ptrdiff_t kk = k + 2;
+                    REAL* rb = rows + (kk & 1) * Hs * RW;
+                    if (kk + CC_WINO_AHEAD < Cin * ns) {   /* the input streams in order */
+                        const char* pf = (const char*)(src + (n0 * Cin + kk + CC_WINO_AHEAD) *
+                                                                 Hs * Ws);
+                        for (q = 0; q < Hs * Ws * (ptrdiff_t)sizeof(REAL); q += 64)
+                            CC_PREFETCH(pf + q);
                     }
-            if (bad) {
+                    for (r = 0; r < Hs; r++)
+                        FN(wino_copy_row)(rb + r * RW + pw, src + ((n0 * Cin + kk) * Hs + r) * Ws,
+                                          Ws, end);
+                }
+                if (k + 1 >= 0 && k + 1 < Cin * ns) {
+                    const ptrdiff_t kk = k + 1;
+                    const REAL* rb = rows + (kk & 1) * Hs * RW;
+                    REAL* pk = P + (kk & 1) * 4 * Q;
+                    for (r = 0; r < Hs; r++) {   /* row r + ph of the padded plane */
+                        const ptrdiff_t pr = r + ph;
+                        REAL* qe = pk + (pr & 1) * 2 * Q + (pr >> 1) * TR;
+                        FN(wino_split_row)(rb + r * RW, TR, qe, qe + Q, &nf);
+                    }
+                }
+                if (k >= 0) {
+                    const REAL* pk = P + (k & 1) * 4 * Q;
+                    FN(wino_in_tiles)(pk, pk + Q, pk + 2 * Q, pk + 3 * Q, TR, tps,
+                                      V + (k % Cin) * L + (k / Cin) * tps, VS);
+                }
+            }
+            if (FN(wino_nonfinite)(nf)) {
                 CC_OMP(omp atomic write)
                 nonfinite = 1;
                 continue;
-            }
-            /* V[xi][ci][tile], the tiles of the chunk's samples in order, then zeros */
-            for (ci = 0; ci < Cin; ci++) {
-                REAL* vc = V + ci * L;
-                for (n = 0; n < ns; n++)
-                    for (ti = 0; ti < TH; ti++) {
-                        const REAL* r0 = P + (ci * S + n) * plane + 2 * ti * Wp;
-                        FN(wino_in_row)(r0, r0 + Wp, r0 + 2 * Wp, r0 + 3 * Wp,
-                                        vc + n * tps + ti * TW, Cin * L, TW, Wk);
-                    }
-                for (xi = 0; xi < 16; xi++)
-                    memset(vc + xi * Cin * L + ns * tps, 0,
-                           (size_t)(Tq - ns * tps) * sizeof(REAL));
             }
             for (fb = gi * nfb / G; fb < (gi + 1) * nfb / G; fb++) {
                 ptrdiff_t f, tb;
                 for (xi = 0; xi < 16; xi++)
                     for (tb = 0; tb < (ns * tps + T - 1) / T; tb++)
                         FN(fwd_tile)(U + (xi * nfb + fb) * Cin * FWD_FB,
-                                     V + xi * Cin * L + tb * T, off, Cin, zero, 0,
-                                     M + xi * FWD_FB * L + tb * T, L);
-                /* outputs, two rows at a time, then the epilogue on those rows */
+                                     V + xi * VS + tb * T, off, Cin, zero, 0,
+                                     M + xi * MS + tb * T, L);
+                /* the block's channels in two passes: the tiles' outputs and pooling,
+                   then the rows out of them (loads right after the stores of the same
+                   values would wait for them) */
                 for (f = fb * FWD_FB; f < Cout && f < (fb + 1) * FWD_FB; f++) {
-                    const REAL* mf = M + (f - fb * FWD_FB) * L;
+                    const ptrdiff_t fl = f - fb * FWD_FB;
+                    REAL* Yf = Y + fl * 4 * L;
+                    REAL* Po = Y + (4 * FWD_FB + fl) * L;
+                    uint16_t* Af = A + fl * L;
+                    FN(wino_out_tiles)(M + fl * L, MS, bias[f], e->relu, ns * tps, Yf, L);
+                    if (e->pool_out && FN(wino_pool_tiles)(Yf, L, ns * tps, Po, Af))
+                        for (q = 0; q < ns * tps; q++) {   /* a NaN: the first one wins */
+                            int kk;
+                            for (kk = 0; kk < 4 && Yf[kk * L + q] == Yf[kk * L + q]; kk++)
+                                ;
+                            if (kk < 4) {
+                                Po[q] = Yf[kk * L + q];
+                                Af[q] = (uint16_t)kk;
+                            }
+                        }
+                }
+                for (f = fb * FWD_FB; f < Cout && f < (fb + 1) * FWD_FB; f++) {
+                    const ptrdiff_t fl = f - fb * FWD_FB;
+                    const REAL* Yf = Y + fl * 4 * L;
+                    const REAL* Po = Y + (4 * FWD_FB + fl) * L;
+                    const uint16_t* Af = A + fl * L;
                     for (n = 0; n < ns; n++) {
                         const ptrdiff_t at = ((n0 + n) * Cout + f) * OHd * OWd;
                         const ptrdiff_t pat = ((n0 + n) * Cout + f) * POH * POW;
+                        ptrdiff_t ti;
                         for (ti = 0; ti < TH; ti++) {
-                            REAL* y0 = Yr;
-                            REAL* y1 = Yr + 2 * TW;
+                            const ptrdiff_t t0 = n * tps + ti * TR;
                             int a;
-                            FN(wino_out_row)(mf + n * tps + ti * TW, FWD_FB * L, bias[f], y0,
-                                             y1, TW);
-                            if (e->relu)   /* x <= 0 ? 0 : x (NaN passes) */
-                                for (q = 0; q < 4 * TW; q++)
-                                    Yr[q] = Yr[q] <= 0 ? 0 : Yr[q];
                             for (a = 0; dst && a < 2 && 2 * ti + a < OHd; a++) {
                                 const ptrdiff_t ro = at + (2 * ti + a) * OWd;
-                                FN(store_row)(dst + ro, a ? y1 : y0, 1,
-                                              e->gate ? e->gate + ro : NULL, OWd);
+                                FN(wino_zip_row)(dst + ro, Yf + 2 * a * L + t0,
+                                                 Yf + (2 * a + 1) * L + t0,
+                                                 e->gate ? e->gate + ro : NULL, OWd);
                             }
-                            if (e->pool_out && ti < POH)   /* the tiles are the windows */
-                                FN(pool22)(y0, 2 * TW, 1, e->pool_out + pat + ti * POW,
-                                           e->pool_arg + pat + ti * POW, 1, POW);
+                            if (e->pool_out && ti < POH) {   /* the tiles are the windows */
+                                FN(copy_row)(e->pool_out + pat + ti * POW, Po + t0, POW);
+                                cc_copy_short(e->pool_arg + pat + ti * POW, Af + t0,
+                                              (size_t)POW * sizeof(uint16_t));
+                            }
                         }
                     }
                 }
@@ -262,8 +512,9 @@ static int FN(wino_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t 
         cc_free(P);
         cc_free(V);
         cc_free(M);
-        cc_free(Yr);
-        cc_free(Wk);
+        cc_free(Y);
+        cc_free(A);
+        cc_free(rows);
     }
     cc_free(off);
     if (failed)
