@@ -481,12 +481,12 @@ static int FN(wino_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t 
                             }
                         }
                 }
-                for (f = fb * FWD_FB; f < Cout && f < (fb + 1) * FWD_FB; f++) {
-                    const ptrdiff_t fl = f - fb * FWD_FB;
-                    const REAL* Yf = Y + fl * 4 * L;
-                    const REAL* Po = Y + (4 * FWD_FB + fl) * L;
-                    const uint16_t* Af = A + fl * L;
-                    for (n = 0; n < ns; n++) {
+                for (n = 0; n < ns; n++)   /* (the block's planes of a sample: in order) */
+                    for (f = fb * FWD_FB; f < Cout && f < (fb + 1) * FWD_FB; f++) {
+                        const ptrdiff_t fl = f - fb * FWD_FB;
+                        const REAL* Yf = Y + fl * 4 * L;
+                        const REAL* Po = Y + (4 * FWD_FB + fl) * L;
+                        const uint16_t* Af = A + fl * L;
                         const ptrdiff_t at = ((n0 + n) * Cout + f) * OHd * OWd;
                         const ptrdiff_t pat = ((n0 + n) * Cout + f) * POH * POW;
                         ptrdiff_t ti;
@@ -506,7 +506,6 @@ static int FN(wino_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t 
                             }
                         }
                     }
-                }
             }
         }
         cc_free(P);
