@@ -584,6 +584,56 @@ def test_channel_vector_kernel_auto_takes_the_small_planes(isa, dtype, case, by_
                                atol=1e-4 if dtype == np.float32 else 1e-11)
 
 
+@settings(max_examples=int(os.environ.get("CCONV_FUZZ_EXAMPLES", 150)) // 3, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(N=st.integers(1, 4), C=st.integers(1, 9), H=st.integers(1, 11), W=st.integers(1, 11),
+       F=st.integers(1, 70), FH=st.integers(1, 4), FW=st.integers(1, 4), ph=st.integers(0, 3),
+       pw=st.integers(0, 3), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**31 - 1))
+def test_channel_vector_weight_gradient_equals_reference(isa, N, C, H, W, F, FH, FW, ph, pw,
+                                                         dtype, seed):
+    # dW and db on the channel-vector layout (only real positions summed, the filters
+    # across the lanes): within the rounding bound of the reference, the same bits for
+    # 1 and 3 threads (chunks fixed by the shapes, added in order)
+    from hypothesis import assume
+    ph, pw = min(ph, FH - 1), min(pw, FW - 1)
+    assume(FH <= H + 2 * ph and FW <= W + 2 * pw)
+    prev = _conv.set_cvec("on")
+    try:
+        check_against_reference(N, C, H, W, F, FH, FW, (1, 1), (ph, pw), dtype, seed=seed)
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal((N, C, H, W)).astype(dtype)
+        d = rng.standard_normal((N, F, _out(H, FH, 1, ph), _out(W, FW, 1, pw))).astype(dtype)
+        got = []
+        for nt in (1, 3):
+            dW, db = np.empty((F, C, FH, FW), dtype), np.empty(F, dtype)
+            _conv.backward_filter_into(x, d, dW, db, 1, 1, ph, pw, nt)
+            got.append((dW.tobytes(), db.tobytes()))
+        assert got[0] == got[1]
+    finally:
+        _conv.set_cvec(prev)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_channel_vector_weight_gradient_runs_where_auto_takes_the_forward(isa, dtype):
+    # DeepConvNet's conv6 (8x8, 64 filters): auto sums dW on the channel-vector layout
+    # (other bits than the flat layout's); conv4 (16x16) stays on the flat layout
+    rng = np.random.default_rng(8)
+    for (C, H, F, p), by_cvec in [((64, 8, 64, 1), True), ((32, 14, 32, 2), False)]:
+        x = rng.standard_normal((3, C, H, H)).astype(dtype)
+        d = rng.standard_normal((3, F, H + 2 * p - 2, H + 2 * p - 2)).astype(dtype)
+        got = {}
+        for mode in ("auto", "on", "off"):
+            prev = _conv.set_cvec(mode)
+            try:
+                dW = np.empty((F, C, 3, 3), dtype)
+                _conv.backward_filter_into(x, d, dW, np.empty(F, dtype), 1, 1, p, p, 2)
+                got[mode] = dW
+            finally:
+                _conv.set_cvec(prev)
+        assert not np.array_equal(got["on"], got["off"])   # the two sum in other orders
+        np.testing.assert_array_equal(got["auto"], got["on" if by_cvec else "off"])
+
+
 @pytest.mark.parametrize("wino, cvec, path", [
     ("auto", "auto", "winograd"), ("off", "auto", "cvec"), ("on", "auto", "winograd"),
     ("auto", "on", "cvec"), ("on", "on", "cvec"), ("off", "off", "direct")])

@@ -433,6 +433,34 @@ static int FN(run_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t H
     return failed ? CCONV_CONV_ENOMEM : 0;
 }
 
+/* dW = the chunks' partial sums pw[c][F * K] added in chunk order (inside a parallel
+   region, after a barrier: each thread takes blocks of dW and runs down the chunks with
+   unit-stride rows), so the sum does not depend on the thread count. */
+static void FN(dw_sum_chunks)(REAL* dw, const REAL* pw, ptrdiff_t nch, ptrdiff_t FK)
+{
+    ptrdiff_t fk;
+    CC_OMP(omp for schedule(static))
+    for (fk = 0; fk < (FK + 255) / 256; fk++) {
+        ptrdiff_t lo = fk * 256, hi = lo + 256 < FK ? lo + 256 : FK, c, e;
+        memcpy(dw + lo, pw + lo, (size_t)(hi - lo) * sizeof(REAL));
+        for (c = 1; c < nch; c++)
+            for (e = lo; e < hi; e++)
+                dw[e] += pw[c * FK + e];
+    }
+}
+
+/* db = the chunks' partial sums pb[c][F], in chunk order. */
+static void FN(db_sum_chunks)(REAL* db, const REAL* pb, ptrdiff_t nch, ptrdiff_t F)
+{
+    ptrdiff_t f, c;
+    for (f = 0; f < F; f++) {
+        REAL s = pb[f];
+        for (c = 1; c < nch; c++)
+            s += pb[c * F + f];
+        db[f] = s;
+    }
+}
+
 #include "winograd.h"
 #include "cvec.h"
 
@@ -595,12 +623,14 @@ int FN(backward_filter)(const cconv_conv_shape* g, const REAL* x, const REAL* do
     const cc_plan p = cc_plan_make(N, Smax < S8 ? Smax : S8, nfb, nt);
     const ptrdiff_t S = p.S, G = p.G, nch = p.nch, Qr = cc_round_up(S * Lseg, VL);
     const ptrdiff_t row_len = cc_round_up(Qr + (FH - 1) * Wr + FW - 1 + VL, 16);
-    ptrdiff_t item, fk;
+    ptrdiff_t item;
     ptrdiff_t* off;
     REAL *pw, *pb;
     int failed = 0;
     if (F * K == 0)
         return 0;
+    if (N * P > 0 && FN(cv_wanted)(g, g->ph, g->pw, C, F, OH, OW))
+        return FN(cv_dw)(g, x, dout, dw, db, n_threads);
     if (N * P == 0) {
         memset(dw, 0, (size_t)(F * K) * sizeof(REAL));
         if (db)
@@ -686,27 +716,12 @@ int FN(backward_filter)(const cconv_conv_shape* g, const REAL* x, const REAL* do
                             pw[(c * F + fb * DW_FB + f) * K + kb + j] = tile[f * DW_KB + j];
                 }
         }
-        /* chunks added in chunk order (the implicit barrier above ends phase one); each
-           thread takes blocks of dW, and runs down the chunks with unit-stride rows */
-        CC_OMP(omp for schedule(static))
-        for (fk = 0; fk < (F * K + 255) / 256; fk++) {
-            ptrdiff_t lo = fk * 256, hi = lo + 256 < F * K ? lo + 256 : F * K, c, e;
-            memcpy(dw + lo, pw + lo, (size_t)(hi - lo) * sizeof(REAL));
-            for (c = 1; c < nch; c++)
-                for (e = lo; e < hi; e++)
-                    dw[e] += pw[c * F * K + e];
-        }
+        FN(dw_sum_chunks)(dw, pw, nch, F * K);   /* (after the barrier ending phase one) */
         cc_free(X);
         cc_free(D);
     }
     if (db)
-        for (fk = 0; fk < F; fk++) {
-            REAL s = pb[fk];
-            ptrdiff_t c;
-            for (c = 1; c < nch; c++)
-                s += pb[c * F + fk];
-            db[fk] = s;
-        }
+        FN(db_sum_chunks)(db, pb, nch, F);
     cc_free(off);
     cc_free(pw);
     cc_free(pb);

@@ -15,6 +15,19 @@
    (all its channel blocks), so the result does not depend on the thread count. */
 
 #define CVW (CV_NV * VL)
+/* CV_CASES(CV_R, X): X(1) X(2) .. X(CV_R), the cases of a tile's switch on its count */
+#ifndef CV_CASES
+#define CV_C1(X) X(1)
+#define CV_C2(X) CV_C1(X) X(2)
+#define CV_C3(X) CV_C2(X) X(3)
+#define CV_C4(X) CV_C3(X) X(4)
+#define CV_C5(X) CV_C4(X) X(5)
+#define CV_C6(X) CV_C5(X) X(6)
+#define CV_C7(X) CV_C6(X) X(7)
+#define CV_C8(X) CV_C7(X) X(8)
+#define CV_CASES_(r, X) CV_C##r(X)
+#define CV_CASES(r, X) CV_CASES_(r, X)
+#endif
 #ifndef CC_CVEC_SLICE_BYTES
 #define CC_CVEC_SLICE_BYTES (32 * 1024)   /* the filters' slice: most of the L1 cache */
 #endif
@@ -74,28 +87,7 @@ static CC_NOINLINE void FN(cv_tile)(const REAL* A, const REAL* X, const ptrdiff_
 {
     switch (nr) {
 #define CV_CASE(n) case n: FN(cv_tile_n)(A, X, po, cs, Wp, Cin, FH, FW, bias, relu, Y, n); break;
-    CV_CASE(1)
-#if CV_R >= 2
-    CV_CASE(2)
-#endif
-#if CV_R >= 3
-    CV_CASE(3)
-#endif
-#if CV_R >= 4
-    CV_CASE(4)
-#endif
-#if CV_R >= 5
-    CV_CASE(5)
-#endif
-#if CV_R >= 6
-    CV_CASE(6)
-#endif
-#if CV_R >= 7
-    CV_CASE(7)
-#endif
-#if CV_R >= 8
-    CV_CASE(8)
-#endif
+    CV_CASES(CV_R, CV_CASE)
 #undef CV_CASE
     default: break;
     }
@@ -216,6 +208,175 @@ static int FN(cv_call)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t Hs
     cc_free(A);
     cc_free(bias);
     return rc;
+}
+
+/* ---- the weight gradient on the channel-vector layout ----
+
+   dW[f][k] = sum over positions p of D[p][f] * X[p + off[k]], k = (c, kh, kw): the
+   filters across the lanes (CV_NV vectors of them) and CV_R taps in registers, the
+   positions streamed. Only real output positions are summed (the flat layout's dW also
+   sums the zeros of every margin position: 100 grid positions for an 8x8 plane's 64),
+   and no lanes are added up at the end. Work items are chunks of samples fixed by the
+   shapes; each chunk's sums go to its own partial dW, added in chunk order: the result
+   does not depend on the thread count (it rounds differently from the flat layout's,
+   which sums in another order). */
+
+#ifndef CC_CVEC_DW_BYTES
+#define CC_CVEC_DW_BYTES (512 * 1024)   /* a chunk's padded input and gradients: L2 */
+#endif
+#ifndef CC_CVEC_DW_POSITIONS
+#define CC_CVEC_DW_POSITIONS 128   /* positions per pass over the taps: their D in L1 */
+#endif
+
+/* S[r][0 .. CVW) (+)= sum over np positions of D[p][.] * X[pb[p] + off[r]] for nr taps;
+   first: start from zeros, else add to S's sums (the same sum continued in order). */
+static inline __attribute__((always_inline)) void FN(cv_dw_tile_n)(
+    const REAL* CC_RESTRICT D, ptrdiff_t ldd, const REAL* CC_RESTRICT X,
+    const ptrdiff_t* CC_RESTRICT pb, ptrdiff_t np, const ptrdiff_t* CC_RESTRICT off,
+    int first, REAL* CC_RESTRICT S, const int nr)
+{
+    VEC acc[CV_R][CV_NV];
+    ptrdiff_t o[CV_R], p;
+    int r, v;
+    CC_UNROLL for (r = 0; r < nr; r++) {
+        o[r] = off[r];
+        CC_UNROLL for (v = 0; v < CV_NV; v++)
+            acc[r][v] = first ? SPLAT(0) : (VEC)LOADU(S + r * CVW + v * VL);
+    }
+    for (p = 0; p < np; p++) {
+        const REAL* xp = X + pb[p];
+        VEC dv[CV_NV];
+        CC_UNROLL for (v = 0; v < CV_NV; v++)
+            dv[v] = LOADU(D + p * ldd + v * VL);
+        CC_UNROLL for (r = 0; r < nr; r++) {
+            REAL xb = xp[o[r]];
+            CC_UNROLL for (v = 0; v < CV_NV; v++)
+                acc[r][v] += xb * dv[v];
+        }
+    }
+    CC_UNROLL for (r = 0; r < nr; r++) {
+        CC_UNROLL for (v = 0; v < CV_NV; v++)
+            STOREU(S + r * CVW + v * VL, acc[r][v]);
+    }
+}
+
+/* One tile of nr (1 .. CV_R) taps, each count compiled with its own unrolled loops. */
+static CC_NOINLINE void FN(cv_dw_tile)(const REAL* D, ptrdiff_t ldd, const REAL* X,
+                                       const ptrdiff_t* pb, ptrdiff_t np,
+                                       const ptrdiff_t* off, int first, REAL* S, int nr)
+{
+    switch (nr) {
+#define CV_CASE(n) case n: FN(cv_dw_tile_n)(D, ldd, X, pb, np, off, first, S, n); break;
+    CV_CASES(CV_R, CV_CASE)
+#undef CV_CASE
+    default: break;
+    }
+}
+
+/* dW (F, C, FH, FW) and db (NULL: not wanted) of a stride-1 convolution of x (N, C, H, W)
+   zero-padded by (ph, pw) (0 <= p < filter) from dout (N, F, OH, OW). Per chunk of S
+   samples: the padded planes X[n][c][Hp][Wp], the gradients D[n * P + p][Fp] (channels
+   innermost, zero past F), then every tile of taps over the positions, CC_CVEC_DW_POSITIONS
+   at a time. Returns 0 or CCONV_CONV_ENOMEM. */
+static int FN(cv_dw)(const cconv_conv_shape* g, const REAL* x, const REAL* dout, REAL* dw,
+                     REAL* db, int n_threads)
+{
+    const ptrdiff_t N = g->N, C = g->C, F = g->F, FH = g->FH, FW = g->FW, OH = g->OH, OW = g->OW;
+    const ptrdiff_t Hp = OH + FH - 1, Wp = OW + FW - 1, cs = Hp * Wp, P = OH * OW;
+    const ptrdiff_t nb = (F + CVW - 1) / CVW, Fp = nb * CVW, K = C * FH * FW;
+    const ptrdiff_t per = (C * cs + P * Fp) * (ptrdiff_t)sizeof(REAL);
+    const ptrdiff_t S0 = CC_CVEC_DW_BYTES / per, S8 = (N + 7) / 8;
+    const ptrdiff_t S = S0 < 1 ? 1 : S0 < S8 ? S0 : S8, nch = (N + S - 1) / S;
+    const int nt = cc_threads(n_threads);
+    const ptrdiff_t SK = nb * K * CVW;   /* a chunk's sums: [fb][k][CVW] */
+    ptrdiff_t* off = (ptrdiff_t*)cc_alloc((size_t)(K + CV_R) * sizeof(ptrdiff_t));
+    REAL* pw = (REAL*)cc_alloc((size_t)(nch * SK) * sizeof(REAL));
+    REAL* sum = (REAL*)cc_alloc((size_t)SK * sizeof(REAL));
+    REAL* pbias = (REAL*)cc_alloc((size_t)(nch * F) * sizeof(REAL));
+    ptrdiff_t item, k;
+    int failed = 0;
+    if (!off || !pw || !sum || !pbias) {
+        cc_free(off);
+        cc_free(pw);
+        cc_free(sum);
+        cc_free(pbias);
+        return CCONV_CONV_ENOMEM;
+    }
+    for (k = 0; k < K + CV_R; k++)   /* tap k's place in a sample's padded planes */
+        off[k] = k < K ? (k / (FH * FW)) * cs + ((k / FW) % FH) * Wp + k % FW : 0;
+    CC_OMP(omp parallel num_threads(nt))
+    {
+        REAL* X = (REAL*)cc_alloc((size_t)(S * C * cs) * sizeof(REAL) + 1);
+        REAL* D = (REAL*)cc_alloc((size_t)(S * P * Fp) * sizeof(REAL) + 1);
+        ptrdiff_t* pb = (ptrdiff_t*)cc_alloc((size_t)(S * P) * sizeof(ptrdiff_t));
+        if (!X || !D || !pb)
+            cc_mark_failed(&failed);
+        CC_OMP(omp for schedule(dynamic, 1))
+        for (item = 0; item < nch; item++) {
+            const ptrdiff_t n0 = item * S, ns = N - n0 < S ? N - n0 : S, np = ns * P;
+            ptrdiff_t n, c, i, f, q, fb, kb, p0;
+            if (!X || !D || !pb)
+                continue;
+            memset(X, 0, (size_t)(ns * C * cs) * sizeof(REAL));
+            for (n = 0; n < ns; n++)
+                for (c = 0; c < C; c++)
+                    for (i = 0; i < g->H; i++)
+                        FN(copy_row)(X + (n * C + c) * cs + (g->ph + i) * Wp + g->pw,
+                                     x + (((n0 + n) * C + c) * g->H + i) * g->W, g->W);
+            for (n = 0; n < ns; n++) {   /* the gradients, channels innermost */
+                const REAL* src = dout + (n0 + n) * F * P;   /* (a sample's: in L1) */
+                for (q = 0; q < P; q++) {
+                    REAL* d = D + (n * P + q) * Fp;
+                    pb[n * P + q] = n * C * cs + q / OW * Wp + q % OW;
+                    for (f = 0; f < F; f++)
+                        d[f] = src[f * P + q];
+                    for (; f < Fp; f++)
+                        d[f] = 0;
+                }
+            }
+            for (fb = 0; db && fb < nb; fb++) {   /* db: the chunk's positions in order */
+                VEC acc[CV_NV];
+                REAL t[CVW];
+                int v;
+                CC_UNROLL for (v = 0; v < CV_NV; v++)
+                    acc[v] = SPLAT(0);
+                for (q = 0; q < np; q++)
+                    CC_UNROLL for (v = 0; v < CV_NV; v++)
+                        acc[v] += LOADU(D + q * Fp + fb * CVW + v * VL);
+                CC_UNROLL for (v = 0; v < CV_NV; v++)
+                    STOREU(t + v * VL, acc[v]);
+                for (f = fb * CVW; f < F && f < (fb + 1) * CVW; f++)
+                    pbias[item * F + f] = t[f - fb * CVW];
+            }
+            for (p0 = 0; p0 < np; p0 += CC_CVEC_DW_POSITIONS) {   /* the chunk's sums */
+                const ptrdiff_t pn = np - p0 < CC_CVEC_DW_POSITIONS ? np - p0 : CC_CVEC_DW_POSITIONS;
+                for (fb = 0; fb < nb; fb++)
+                    for (kb = 0; kb < K; kb += CV_R)
+                        FN(cv_dw_tile)(D + p0 * Fp + fb * CVW, Fp, X, pb + p0, pn, off + kb,
+                                       p0 == 0, pw + item * SK + (fb * K + kb) * CVW,
+                                       (int)(K - kb < CV_R ? K - kb : CV_R));
+            }
+        }
+        /* (after the barrier ending phase one) the chunks in order, then [fb][k][lane]
+           turned into dW[f][k] */
+        FN(dw_sum_chunks)(sum, pw, nch, SK);
+        CC_OMP(omp for schedule(static))
+        for (k = 0; k < F; k++) {
+            ptrdiff_t j;
+            for (j = 0; j < K; j++)
+                dw[k * K + j] = sum[((k / CVW) * K + j) * CVW + k % CVW];
+        }
+        cc_free(X);
+        cc_free(D);
+        cc_free(pb);
+    }
+    if (db && !failed)
+        FN(db_sum_chunks)(db, pbias, nch, F);
+    cc_free(off);
+    cc_free(pw);
+    cc_free(sum);
+    cc_free(pbias);
+    return failed ? CCONV_CONV_ENOMEM : 0;
 }
 
 #undef CVW

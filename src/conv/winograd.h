@@ -404,7 +404,7 @@ static int FN(wino_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t 
         CC_OMP(omp for schedule(dynamic, 1))
         for (item = 0; item < p.items; item++) {
             ptrdiff_t c = item / G, gi = item % G, n0 = c * S, ns = N - n0 < S ? N - n0 : S;
-            ptrdiff_t n, r, q, j, fb, xi, k;
+            ptrdiff_t n, r, q, fb, xi, k;
             FN(nf_acc) nf = {0};
             int seen;
             CC_OMP(omp atomic read)
