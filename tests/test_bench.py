@@ -104,3 +104,24 @@ def test_bench_steps_times_every_layer_and_puts_the_classes_back(tmp_path):
     assert json.loads((tmp_path / "s.json").read_text())["rows"]
     for c, d in before.items():
         assert dict(vars(c)) == d, f"{c.__name__} was left wrapped"
+
+
+def test_bursts_idle_before_each_turn_and_drop_its_first_call():
+    # settle: the sleep comes before every turn (not inside the timed calls), and the
+    # first call of a turn, which follows the sleep, is not counted
+    import time
+    from cconv.bench._timing import bursts
+    calls = []
+
+    def make(k):
+        def f():
+            calls.append((k, time.perf_counter()))
+        return f
+    t0 = time.perf_counter()
+    med, ts = bursts({"a": make("a"), "b": make("b")}, repeat=2, burst=3, warmup=0,
+                     settle=0.05)
+    assert time.perf_counter() - t0 >= 4 * 0.05
+    assert [k for k, _ in calls] == ["a"] * 3 + ["b"] * 3 + ["a"] * 3 + ["b"] * 3
+    assert all(len(v) == 2 * 2 for v in ts.values())
+    gaps = [calls[i + 1][1] - calls[i][1] for i in range(len(calls) - 1)]
+    assert [g >= 0.05 for g in gaps] == [False, False, True] * 3 + [False, False]

@@ -22,6 +22,11 @@ def _torch_twin(net, torch):
 
 #: Steps an implementation runs back to back in its turn of a round.
 BURST = 5
+#: idle seconds before each implementation's turn: the book's float64 NumPy code leaves
+#: OpenBLAS workers spinning on a core for about 0.1 s, which would halve the 2-thread
+#: steps of whatever runs next (the first step of a turn, which pays for waking threads,
+#: is not counted either way)
+SETTLE = 0.15
 
 #: Distinct batches each implementation cycles through: every step gets a fresh batch.
 N_BATCHES = 16
@@ -96,7 +101,8 @@ def bench_train(nets=("simple", "deep", "lenet", "alexnet"), dtypes=("float32", 
     rows = []
     say(f"cconv training-step benchmark: batch {batch}, {nt} threads, Adam; "
         f"{repeat} interleaved rounds, in each {BURST} back-to-back steps per "
-        f"implementation on fresh batches (the first not counted); medians")
+        f"implementation on fresh batches (the first not counted; {SETTLE:g} s idle "
+        f"before each turn); medians")
     hdr = (f"{'network':<8} {'dtype':<8} {'impl':<22} {'median ms':>9} {'min-max ms':>15} "
            f"{'img/s':>7} {'vs torch':>8} {'vs book':>8} {'peak MiB':>8}")
     say(hdr)
@@ -149,7 +155,7 @@ def bench_train(nets=("simple", "deep", "lenet", "alexnet"), dtypes=("float32", 
                     lossf(tm(tx), tt).backward()
                     topt.step()
                 fns[f"PyTorch {nt} threads"] = torch_step
-            med, ts = bursts(fns, repeat=repeat, burst=BURST, warmup=2)
+            med, ts = bursts(fns, repeat=repeat, burst=BURST, warmup=2, settle=SETTLE)
             _add_cold_start(fns, med, ts, [f"cconv {nt} threads", f"PyTorch {nt} threads"],
                             repeat)
             tkey = f"PyTorch {nt} threads"
