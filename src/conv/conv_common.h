@@ -105,6 +105,12 @@ static inline CC_UNUSED ptrdiff_t cc_odd_lines(ptrdiff_t n, size_t size)
 #define CC_DW_CHUNK_POSITIONS 2048
 #endif
 
+/* A matmul's k in blocks of this many: a panel's block (k x one register tile's width)
+   stays in L2 while the item's rows pass. */
+#ifndef CC_MM_KBLOCK
+#define CC_MM_KBLOCK 256
+#endif
+
 /* Winograd's "auto" choice for a 3x3 stride-1 call with cin input and cout output
    channels (either dtype): 64 or more channels in all, as DeepConvNet's conv4-conv6 in
    both directions, where `cconv bench layers` measured it ahead of the direct and the

@@ -733,8 +733,8 @@ int FN(backward_filter)(const cconv_conv_shape* g, const REAL* x, const REAL* do
    caller (the loops unroll and the accumulators stay in registers). */
 static inline __attribute__((always_inline)) void FN(mm_tile_n)(
     const REAL* const* CC_RESTRICT arow, ptrdiff_t acs, const REAL* CC_RESTRICT X,
-    const ptrdiff_t* CC_RESTRICT off, ptrdiff_t K, REAL* CC_RESTRICT Y, ptrdiff_t ldy,
-    const int nv)
+    const ptrdiff_t* CC_RESTRICT off, ptrdiff_t K, int first, REAL* CC_RESTRICT Y,
+    ptrdiff_t ldy, const int nv)
 {
     VEC acc[FWD_FB][FWD_NV];
     const REAL* ap[FWD_FB];
@@ -743,7 +743,7 @@ static inline __attribute__((always_inline)) void FN(mm_tile_n)(
     CC_UNROLL for (f = 0; f < FWD_FB; f++) {
         ap[f] = arow[f];
         CC_UNROLL for (v = 0; v < nv; v++)
-            acc[f][v] = SPLAT(0);
+            acc[f][v] = first ? SPLAT(0) : (VEC)LOADU(Y + f * ldy + v * VL);
     }
     for (k = 0, ka = 0; k < K; k++, ka += acs) {
         const REAL* xp = X + off[k];
@@ -762,16 +762,19 @@ static inline __attribute__((always_inline)) void FN(mm_tile_n)(
     }
 }
 
+/* Y (+)= the product over K taps (first: from zeros; else continuing Y's sums in order). */
 static CC_NOINLINE void FN(mm_tile)(const REAL* const* arow, ptrdiff_t acs, const REAL* X,
-                                    const ptrdiff_t* off, ptrdiff_t K, REAL* Y, ptrdiff_t ldy)
+                                    const ptrdiff_t* off, ptrdiff_t K, int first, REAL* Y,
+                                    ptrdiff_t ldy)
 {
-    FN(mm_tile_n)(arow, acs, X, off, K, Y, ldy, FWD_NV);
+    FN(mm_tile_n)(arow, acs, X, off, K, first, Y, ldy, FWD_NV);
 }
 
 static CC_NOINLINE void FN(mm_tile1)(const REAL* const* arow, ptrdiff_t acs, const REAL* X,
-                                     const ptrdiff_t* off, ptrdiff_t K, REAL* Y, ptrdiff_t ldy)
+                                     const ptrdiff_t* off, ptrdiff_t K, int first, REAL* Y,
+                                     ptrdiff_t ldy)
 {
-    FN(mm_tile_n)(arow, acs, X, off, K, Y, ldy, 1);
+    FN(mm_tile_n)(arow, acs, X, off, K, first, Y, ldy, 1);
 }
 
 /* C = A @ B for A (M, K), B (K, N) and C (M, N), each by element strides, plus
@@ -793,10 +796,16 @@ static int FN(mm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const REAL* a, ptrdiff_
     const ptrdiff_t njt = nfull + tail;
     /* panels read in place: the whole ones lying inside B, when its rows are contiguous */
     const ptrdiff_t ninplace = bcs == 1 ? N / T : 0, npack = njt - ninplace;
-    /* row blocks an item takes: one, or, when C is stored transposed (its rows lie side
-       by side in memory), enough that two threads rarely write the same cache line */
-    const ptrdiff_t IBG = ccs == 1 ? 1 : 8, ngr = (nib + IBG - 1) / IBG;
     const int nt = cc_threads(n_threads);
+    /* a long k runs CC_MM_KBLOCK at a time over all of an item's row blocks, so that the
+       panel's block stays in cache while they pass (each sum continued in order: the
+       same bits); the item then takes as many row blocks as leave two items a thread */
+    const ptrdiff_t KB = K > CC_MM_KBLOCK ? CC_MM_KBLOCK : K;
+    const ptrdiff_t per_panel = (2 * nt + njt - 1) / njt;
+    const ptrdiff_t IBK = K > KB ? (nib + per_panel - 1) / per_panel : 1;
+    /* row blocks an item takes: IBK, or, when C is stored transposed (its rows lie side
+       by side in memory), enough that two threads rarely write the same cache line */
+    const ptrdiff_t IBG = ccs == 1 || IBK > 8 ? IBK : 8, ngr = (nib + IBG - 1) / IBG;
     REAL* Bp;
     ptrdiff_t *off, *offp, *off1;
     ptrdiff_t i;
@@ -817,7 +826,7 @@ static int FN(mm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const REAL* a, ptrdiff_
     }
     CC_OMP(omp parallel num_threads(nt))
     {
-        REAL* Y = (REAL*)cc_alloc((size_t)(FWD_FB * T) * sizeof(REAL));
+        REAL* Y = (REAL*)cc_alloc((size_t)(IBG * FWD_FB * T) * sizeof(REAL));
         ptrdiff_t it, k;
         if (!Y)
             cc_mark_failed(&failed);
@@ -840,25 +849,36 @@ static int FN(mm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const REAL* a, ptrdiff_
         CC_OMP(omp for schedule(dynamic, 1))
         for (it = 0; it < ngr * njt; it++) {
             ptrdiff_t jt = it / ngr, gr = it % ngr, j0 = jt * T, w = jt < nfull ? T : VL;
-            ptrdiff_t n = N - j0 < w ? N - j0 : w, jj, ib;
+            const ptrdiff_t ib0 = gr * IBG, ib1 = nib < ib0 + IBG ? nib : ib0 + IBG;
+            ptrdiff_t n = N - j0 < w ? N - j0 : w, jj, ib, k0;
             if (!Y)
                 continue;
-            for (ib = gr * IBG; ib < nib && ib < (gr + 1) * IBG; ib++) {
-                ptrdiff_t r0 = ib * FWD_FB, nr = M - r0 < FWD_FB ? M - r0 : FWD_FB;
-                const REAL* arow[FWD_FB];
+            for (k0 = 0; k0 < K; k0 += KB)
+                for (ib = ib0; ib < ib1; ib++) {
+                    const ptrdiff_t r0 = ib * FWD_FB, nr = M - r0 < FWD_FB ? M - r0 : FWD_FB;
+                    const ptrdiff_t kn = K - k0 < KB ? K - k0 : KB;
+                    REAL* Yb = Y + (ib - ib0) * FWD_FB * T;
+                    const REAL* arow[FWD_FB];
+                    int f;
+                    for (f = 0; f < FWD_FB; f++)   /* rows past M repeat the last (dropped) */
+                        arow[f] = a + (r0 + (f < nr ? f : nr - 1)) * ars + k0 * acs;
+                    if (jt < ninplace)
+                        FN(mm_tile)(arow, acs, b + j0, off + k0, kn, k0 == 0, Yb, T);
+                    else if (jt < nfull)
+                        FN(mm_tile)(arow, acs, Bp + (jt - ninplace) * T * K, offp + k0, kn,
+                                    k0 == 0, Yb, T);
+                    else
+                        FN(mm_tile1)(arow, acs, Bp + (jt - ninplace) * T * K, off1 + k0, kn,
+                                     k0 == 0, Yb, T);
+                }
+            for (ib = ib0; ib < ib1; ib++) {
+                const ptrdiff_t r0 = ib * FWD_FB, nr = M - r0 < FWD_FB ? M - r0 : FWD_FB;
+                const REAL* Yb = Y + (ib - ib0) * FWD_FB * T;   /* the block's sums */
                 int f;
-                for (f = 0; f < FWD_FB; f++)   /* rows past M repeat the last (dropped) */
-                    arow[f] = a + (r0 + (f < nr ? f : nr - 1)) * ars;
-                if (jt < ninplace)
-                    FN(mm_tile)(arow, acs, b + j0, off, K, Y, T);
-                else if (jt < nfull)
-                    FN(mm_tile)(arow, acs, Bp + (jt - ninplace) * T * K, offp, K, Y, T);
-                else
-                    FN(mm_tile1)(arow, acs, Bp + (jt - ninplace) * T * K, off1, K, Y, T);
                 if (ccs == 1)
                     for (f = 0; f < nr; f++) {
                         REAL* cr = c + (r0 + f) * crs + j0;
-                        const REAL* yr = Y + f * T;
+                        const REAL* yr = Yb + f * T;
                         REAL bi = bias_i ? bias_i[r0 + f] : 0;
                         if (bias_j)
                             for (jj = 0; jj < n; jj++)
@@ -872,7 +892,7 @@ static int FN(mm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const REAL* a, ptrdiff_
                         REAL* cc = c + r0 * crs + (j0 + jj) * ccs;
                         REAL bj = bias_j ? bias_j[j0 + jj] : 0;
                         for (f = 0; f < nr; f++)
-                            cc[f * crs] = Y[f * T + jj] + bj + (bias_i ? bias_i[r0 + f] : 0);
+                            cc[f * crs] = Yb[f * T + jj] + bj + (bias_i ? bias_i[r0 + f] : 0);
                     }
             }
         }
