@@ -799,10 +799,12 @@ static int FN(mm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const REAL* a, ptrdiff_
     const int nt = cc_threads(n_threads);
     /* a long k runs CC_MM_KBLOCK at a time over all of an item's row blocks, so that the
        panel's block stays in cache while they pass (each sum continued in order: the
-       same bits); the item then takes as many row blocks as leave two items a thread */
+       same bits); the item then takes as many row blocks as leave two items a thread,
+       at most 16 (the sums of a block wait in a thread's buffer) */
     const ptrdiff_t KB = K > CC_MM_KBLOCK ? CC_MM_KBLOCK : K;
     const ptrdiff_t per_panel = (2 * nt + njt - 1) / njt;
-    const ptrdiff_t IBK = K > KB ? (nib + per_panel - 1) / per_panel : 1;
+    const ptrdiff_t ibk = (nib + per_panel - 1) / per_panel;
+    const ptrdiff_t IBK = K > KB ? (ibk < 16 ? ibk : 16) : 1;
     /* row blocks an item takes: IBK, or, when C is stored transposed (its rows lie side
        by side in memory), enough that two threads rarely write the same cache line */
     const ptrdiff_t IBG = ccs == 1 || IBK > 8 ? IBK : 8, ngr = (nib + IBG - 1) / IBG;

@@ -281,8 +281,9 @@ static CC_NOINLINE void FN(cv_dw_tile)(const REAL* D, ptrdiff_t ldd, const REAL*
 static int FN(cv_dw)(const cconv_conv_shape* g, const REAL* x, const REAL* dout, REAL* dw,
                      REAL* db, int n_threads)
 {
-    const ptrdiff_t N = g->N, C = g->C, F = g->F, FH = g->FH, FW = g->FW, OH = g->OH, OW = g->OW;
-    const ptrdiff_t Hp = OH + FH - 1, Wp = OW + FW - 1, cs = Hp * Wp, P = OH * OW;
+    const ptrdiff_t N = g->N, C = g->C, F = g->F, FH = g->FH, FW = g->FW;
+    const ptrdiff_t OH = g->OH, OW = g->OW, Hp = OH + FH - 1, Wp = OW + FW - 1;
+    const ptrdiff_t cs = Hp * Wp, P = OH * OW;
     const ptrdiff_t nb = (F + CVW - 1) / CVW, Fp = nb * CVW, K = C * FH * FW;
     const ptrdiff_t per = (C * cs + P * Fp) * (ptrdiff_t)sizeof(REAL);
     const ptrdiff_t S0 = CC_CVEC_DW_BYTES / per, S8 = (N + 7) / 8;
@@ -349,7 +350,8 @@ static int FN(cv_dw)(const cconv_conv_shape* g, const REAL* x, const REAL* dout,
                     pbias[item * F + f] = t[f - fb * CVW];
             }
             for (p0 = 0; p0 < np; p0 += CC_CVEC_DW_POSITIONS) {   /* the chunk's sums */
-                const ptrdiff_t pn = np - p0 < CC_CVEC_DW_POSITIONS ? np - p0 : CC_CVEC_DW_POSITIONS;
+                const ptrdiff_t pn = np - p0 < CC_CVEC_DW_POSITIONS ? np - p0
+                                                                    : CC_CVEC_DW_POSITIONS;
                 for (fb = 0; fb < nb; fb++)
                     for (kb = 0; kb < K; kb += CV_R)
                         FN(cv_dw_tile)(D + p0 * Fp + fb * CVW, Fp, X, pb + p0, pn, off + kb,

@@ -6,12 +6,12 @@
 
    Per work item (a chunk of samples, a group of output-channel blocks) the input is
    split into the quarter planes of its zero-padded planes (below), every 4x4 block
-   transformed (V = B' d B) into 16 matrices V[xi] (input channel x tile), and for each xi the product with the
-   transformed filters U[xi] (G g G') runs on the convolution's own register tile
-   (fwd_tile: FWD_FB output channels x FWD_NV vectors of tiles, summing over the input
-   channels in order). The output transform (A' M A) then gives each tile's 2x2 outputs,
-   with the bias, the ReLU or the gate, and the 2x2 max pooling, which is the tile
-   itself. Every value is made by one item in a fixed order: the result does not depend
+   transformed (V = B' d B) into 16 matrices V[xi] (input channel x tile), and for each
+   xi the product with the transformed filters U[xi] (G g G') runs on the convolution's
+   own register tile (fwd_tile: FWD_FB output channels x FWD_NV vectors of tiles,
+   summing over the input channels in order). The output transform (A' M A) then gives
+   each tile's 2x2 outputs, with the bias, the ReLU or the gate, and the 2x2 max
+   pooling, which is the tile itself. Every value is made by one item in a fixed order: the result does not depend
    on the thread count. Rounding differs from the direct kernel's (the transforms add and
    subtract neighbours), within a few times its error; a NaN or an infinity in the input
    would spread to the neighbours of its tile, so such an input is left to the direct
@@ -370,11 +370,12 @@ static int FN(wino_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t 
     /* rows of V, M and Y: Tq tiles and one cache line (at least a vector) more, so that
        the 16 rows a tile reads or writes never sit 4 KiB apart (they would share the
        L1's sets) and a last vector may run past Tq */
-    const ptrdiff_t L = Tq + (VL > 64 / (ptrdiff_t)sizeof(REAL) ? VL : 64 / (ptrdiff_t)sizeof(REAL));
+    const ptrdiff_t CL = 64 / (ptrdiff_t)sizeof(REAL), L = Tq + (VL > CL ? VL : CL);
     /* V[xi] and M[xi] VS and MS values apart: an odd number of cache lines, so that the
        16 rows a transform writes or reads at once fall in 16 different sets of the L1
        (Cin * L values can be a multiple of 4 KiB: all 16 in one set) */
-    const ptrdiff_t VS = cc_odd_lines(Cin * L, sizeof(REAL)), MS = cc_odd_lines(FWD_FB * L, sizeof(REAL));
+    const ptrdiff_t VS = cc_odd_lines(Cin * L, sizeof(REAL));
+    const ptrdiff_t MS = cc_odd_lines(FWD_FB * L, sizeof(REAL));
     const REAL* end = src + N * Cin * Hs * Ws;
     ptrdiff_t* off = (ptrdiff_t*)cc_alloc((size_t)Cin * sizeof(ptrdiff_t) + 1);
     ptrdiff_t item, i;
@@ -430,8 +431,8 @@ static int FN(wino_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t 
                             CC_PREFETCH(pf + q);
                     }
                     for (r = 0; r < Hs; r++)
-                        FN(wino_copy_row)(rb + r * RW + pw, src + ((n0 * Cin + kk) * Hs + r) * Ws,
-                                          Ws, end);
+                        FN(wino_copy_row)(rb + r * RW + pw,
+                                          src + ((n0 * Cin + kk) * Hs + r) * Ws, Ws, end);
                 }
                 if (k + 1 >= 0 && k + 1 < Cin * ns) {
                     const ptrdiff_t kk = k + 1;
