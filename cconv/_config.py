@@ -100,8 +100,9 @@ def show_config(file=None):
           "channels: off, auto = where it measured faster, on = wherever it applies)",
           file=out)
     print(f"cvec:            {info['cvec']} (the channel-vector kernel for stride-1 layers on "
-          "small planes, the same bits as the direct one: off, auto = where it measured "
-          "faster, on = wherever it applies)", file=out)
+          "small planes, forward and input gradient in the direct kernel's bits, weight "
+          "gradient in its own order: off, auto = where it measured faster, on = wherever "
+          "it applies)", file=out)
     cache = info["last_level_cache"]
     print(f"streaming:       im2col outputs of {info['stream_min_bytes'] / 2**20:.1f} MiB and "
           f"more ({'half the ' + format(cache / 2**20, '.0f') + ' MiB' if cache else 'no'}"

@@ -230,10 +230,12 @@ PATHS = ("direct", "winograd", "cvec")
 
 
 def conv_path(x_shape, const floating[:, :, :, ::1] w, int sh, int sw, int ph, int pw,
-              bint input_gradient):
-    """Which kernel a forward (or, with input_gradient, an input-gradient) call on an
-    input of x_shape (N, C, H, W) with the filters w runs now: direct, winograd or cvec
-    (Winograd gives way to the direct kernel on an input that is not finite)."""
+              bint input_gradient, bint weight_gradient=False):
+    """Which kernel a forward (or, with input_gradient, an input-gradient; with
+    weight_gradient, a weight-gradient) call on an input of x_shape (N, C, H, W) with the
+    filters w runs now: direct, winograd or cvec (Winograd gives way to the direct kernel
+    on an input that is not finite)."""
+    cdef int which = 2 if weight_gradient else (1 if input_gradient else 0)
     cdef Py_ssize_t xs[4]
     cdef Py_ssize_t ys[4]
     cdef Py_ssize_t OH, OW
@@ -246,9 +248,9 @@ def conv_path(x_shape, const floating[:, :, :, ::1] w, int sh, int sw, int ph, i
     cdef const cconv_conv_isa* v = cconv_conv_active()
     cdef const floating* wp = &w[0, 0, 0, 0]
     if floating is float:
-        return PATHS[v.path_f32(&g, wp, input_gradient)]
+        return PATHS[v.path_f32(&g, wp, which)]
     else:
-        return PATHS[v.path_f64(&g, wp, input_gradient)]
+        return PATHS[v.path_f64(&g, wp, which)]
 
 
 def forward_into(const floating[:, :, :, ::1] x,  # IN (N, C, H, W)

@@ -75,14 +75,24 @@ def test_bench_layers_covers_every_variant_and_pass(tmp_path):
     res = bench_layers(repeat=1, dtypes=("float32",), layers=("deep conv6", "deep conv1"),
                        json_path=tmp_path / "l.json", file=out)
     isas = ops.conv_isa()["supported"]
-    got = {(r["layer"], r["isa"], r["pass"]) for r in res["rows"]}
+    got = {(r["layer"], r["isa"].rstrip("*"), r["pass"]) for r in res["rows"]}
     want = {(layer, i, p) for i in isas for layer, passes in
             (("deep conv6", ("forward", "dW", "dx")), ("deep conv1", ("forward", "dW")))
             for p in passes}   # conv1 is a first layer: no dx
     want |= {("deep conv6", i + " wino", p) for i in isas for p in ("forward", "dx")}
-    want |= {("deep conv6", i + " cvec", p) for i in isas for p in ("forward", "dx")}
-    want |= {("deep conv1", i + " cvec", "forward") for i in isas}
+    want |= {("deep conv6", i + " cvec", p) for i in isas for p in ("forward", "dx", "dW")}
+    want |= {("deep conv1", i + " cvec", p) for i in isas for p in ("forward", "dW")}
     assert got == want   # Winograd rows for the 3x3 stride-1 layer with 16+ channels only
+    # one row a pass is what runs by default, on the active variant: conv6 on Winograd
+    # (forward, dx) and the channel-vector layout (dW) where the variant's lanes fill
+    defaults = {(r["layer"], r["pass"]): r for r in res["rows"] if r["default"]}
+    assert set(defaults) == {("deep conv6", "forward"), ("deep conv6", "dx"),
+                             ("deep conv6", "dW"), ("deep conv1", "forward"),
+                             ("deep conv1", "dW")}
+    assert all(r["isa"].startswith(before) and r["isa"].endswith("*")
+               for r in defaults.values())
+    assert defaults[("deep conv6", "forward")]["kernel"] == "wino"
+    assert defaults[("deep conv1", "forward")]["kernel"] == "direct"
     assert all(r["gflops_1"] > 0 and r["pct_peak_1"] > 0 for r in res["rows"])
     assert all(v > 0 for v in res["peak_gflops"]["float32"].values())
     assert json.loads((tmp_path / "l.json").read_text())["rows"]

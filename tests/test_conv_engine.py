@@ -628,6 +628,9 @@ def test_channel_vector_weight_gradient_runs_where_auto_takes_the_forward(isa, d
                 dW = np.empty((F, C, 3, 3), dtype)
                 _conv.backward_filter_into(x, d, dW, np.empty(F, dtype), 1, 1, p, p, 2)
                 got[mode] = dW
+                want = "cvec" if mode == "on" or (mode == "auto" and by_cvec) else "direct"
+                assert _conv.conv_path(x.shape, np.ones((F, C, 3, 3), dtype), 1, 1, p, p,
+                                       False, weight_gradient=True) == want
             finally:
                 _conv.set_cvec(prev)
         assert not np.array_equal(got["on"], got["off"])   # the two sum in other orders

@@ -1,13 +1,14 @@
 """``cconv bench layers``: each convolution layer of DeepConvNet and SimpleConvNet, batch
 100 — forward, input gradient (dx) and weight gradient (dW, db) — for every
 instruction-set variant of the engine this CPU runs, by the direct kernel (the flat
-layout) and, for the forward and input gradient, by the other kernels where they apply:
+layout) and by the other kernels where they apply:
 Winograd F(2x2, 3x3) for the 3x3 stride-1 layers (the "wino" rows, whose FLOPs are still
 the direct convolution's) and the channel-vector kernel for stride-1 layers (the "cvec"
-rows; ``ops.cvec()``'s auto mode picks it on the small planes where it wins), at 1
-thread and all threads, in GFLOP/s and as a
-percentage of the machine's FMA peak, which it measures: each variant's FMA-throughput
-loop (independent multiply-add chains) on one thread, times the threads.
+rows, all three passes), at 1 thread and all threads, in GFLOP/s and as a percentage of
+the machine's FMA peak, which it measures: each variant's FMA-throughput loop
+(independent multiply-add chains) on one thread, times the threads. Which kernels apply,
+and which one a call runs by default (the row marked ``*``: the active variant, the
+kernel the auto modes pick), is the engine's own answer (``_conv.conv_path``).
 
 The variants take turns in each round (so a noisy neighbour slows all of them alike);
 medians of the rounds are reported. FLOPs are the convolution's own, 2*N*F*C*FH*FW*OH*OW
@@ -54,16 +55,20 @@ def fma_peak(isa, dtype, seconds=0.05):
     return best
 
 
-def _winograd_applies(spec):
-    """A 3x3 stride-1 layer with 16 or more channels in and out (pad <= 2)."""
-    C, _, _, F, FH, FW, s, p, _ = spec
-    return FH == FW == 3 and s == 1 and p <= 2 and C >= 16 and F >= 16
-
-
-def _cvec_applies(spec):
-    """A stride-1 layer with padding below the filter's size."""
-    C, _, _, F, FH, FW, s, p, _ = spec
-    return s == 1 and p < min(FH, FW)
+def _path(spec, case, pname, wino, cvec, isa):
+    """The kernel (a KERNELS key) this pass of the layer runs with these modes on this
+    variant, as the engine itself says (``_conv.conv_path``)."""
+    from ..ops.conv import _engine
+    x, w = case[0], case[1]
+    s, p = spec[6], spec[7]
+    pi, pw, pc = ops.use_conv_isa(isa), ops.use_winograd(wino), ops.use_cvec(cvec)
+    try:
+        path = _engine().conv_path(x.shape, w, s, s, p, p, pname == "dx", pname == "dW")
+    finally:
+        ops.use_conv_isa(pi)
+        ops.use_winograd(pw)
+        ops.use_cvec(pc)
+    return {"winograd": "wino", "cvec": "cvec"}.get(path, "direct")
 
 
 #: the kernel of a row -> (Winograd mode, channel-vector mode, label suffix)
@@ -113,9 +118,9 @@ def bench_layers(repeat=7, dtypes=("float32", "float64"), json_path=None, file=N
         results["peak_gflops"][dt] = peaks
         say(f"FMA peak, {dt}, 1 thread: " + ", ".join(f"{k} {v:.0f} GFLOP/s"
                                                       for k, v in peaks.items()))
-    say(f"{'layer':13s} {'dtype':8s} {'pass':8s} {'isa':13s} {'1T ms':>8s} {'GFLOP/s':>8s} "
+    say(f"{'layer':13s} {'dtype':8s} {'pass':8s} {'isa':14s} {'1T ms':>8s} {'GFLOP/s':>8s} "
         f"{'%peak':>6s} {str(nt_all) + 'T ms':>8s} {'GFLOP/s':>8s} {'%peak':>6s} {'xT':>5s}")
-    say("-" * 98)
+    say("-" * 99)
     try:
         for dt in dtypes:
             for name, spec in LAYERS.items():
@@ -126,11 +131,10 @@ def bench_layers(repeat=7, dtypes=("float32", "float64"), json_path=None, file=N
                 for pname in _passes(spec, case, 1):
                     # every variant and thread count of this pass takes a turn in each round;
                     # the direct kernel in each, and the others where they apply
-                    kernels = ["direct"]
-                    if pname in ("forward", "dx") and _winograd_applies(spec):
-                        kernels.append("wino")
-                    if pname in ("forward", "dx") and _cvec_applies(spec):
-                        kernels.append("cvec")
+                    kernels = ["direct"] + [
+                        k for k in ("wino", "cvec")
+                        if _path(spec, case, pname, *KERNELS[k][:2], prev) == k]
+                    auto = _path(spec, case, pname, prev_wino, prev_cvec, prev)
                     variants = [(isa, k) for k in kernels for isa in isas]
                     fns = {}
                     for isa, k in variants:
@@ -145,14 +149,15 @@ def bench_layers(repeat=7, dtypes=("float32", "float64"), json_path=None, file=N
                         t1, tn = med[(isa, k, 1)], med[(isa, k, nt_all)]
                         g1, gn = flops / t1 / 1e9, flops / tn / 1e9
                         peak = results["peak_gflops"][dt][isa]
-                        label = isa + KERNELS[k][2]
+                        picked = isa == prev and k == auto   # what runs unless asked
+                        label = isa + KERNELS[k][2] + ("*" if picked else "")
                         row = {"layer": name, "dtype": dt, "pass": pname, "isa": label,
-                               "kernel": k, "winograd": k == "wino",
+                               "kernel": k, "winograd": k == "wino", "default": picked,
                                "ms_1": t1 * 1e3, "gflops_1": g1, "pct_peak_1": 100 * g1 / peak,
                                "ms_n": tn * 1e3, "gflops_n": gn,
                                "pct_peak_n": 100 * gn / (peak * nt_all), "speedup": t1 / tn}
                         results["rows"].append(row)
-                        say(f"{name:13s} {dt:8s} {pname:8s} {label:13s} {t1 * 1e3:8.2f} {g1:8.1f} "
+                        say(f"{name:13s} {dt:8s} {pname:8s} {label:14s} {t1 * 1e3:8.2f} {g1:8.1f} "
                             f"{row['pct_peak_1']:5.0f}% {tn * 1e3:8.2f} {gn:8.1f} "
                             f"{row['pct_peak_n']:5.0f}% {t1 / tn:5.2f}")
     finally:

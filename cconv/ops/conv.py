@@ -235,8 +235,9 @@ def cvec():
     """When stride-1 convolutions run on the channel-vector kernel (output channels
     across the vector lanes, only real outputs computed: ``src/conv/cvec.h``):
     ``'off'``, ``'auto'`` (the default: the small planes where it measured faster than
-    the flat-layout kernel) or ``'on'`` (wherever it applies). Both kernels give the
-    same bits."""
+    the flat-layout kernel) or ``'on'`` (wherever it applies). Its forward and input
+    gradient give the direct kernel's bits; its weight gradient (the filters across the
+    lanes, only real positions summed) adds in another order, within rounding of it."""
     return _engine().cvec()
 
 

@@ -69,10 +69,10 @@ typedef struct {
     cconv_conv_dw_f64 dw_f64;
     cconv_matmul_f32 matmul_f32;
     cconv_matmul_f64 matmul_f64;
-    /* which kernel a forward (input_gradient 0) or input-gradient call of this shape and
-       these filters runs: a CCONV_PATH_* value */
-    int (*path_f32)(const cconv_conv_shape*, const float* w, int input_gradient);
-    int (*path_f64)(const cconv_conv_shape*, const double* w, int input_gradient);
+    /* which kernel a call of this shape and these filters runs, for the pass (a
+       CCONV_PASS_* value): a CCONV_PATH_* value */
+    int (*path_f32)(const cconv_conv_shape*, const float* w, int pass);
+    int (*path_f64)(const cconv_conv_shape*, const double* w, int pass);
     /* an FMA-throughput loop: returns a value that depends on every FMA (so nothing is
        optimised away); n_iter * flops_per_iter float32 FLOPs */
     double (*fma_loop_f32)(long n_iter, int* flops_per_iter);
@@ -105,6 +105,8 @@ enum { CCONV_CVEC_OFF = 0, CCONV_CVEC_AUTO = 1, CCONV_CVEC_ON = 2 };
 /* The kernels a convolution call may run (Winograd falls back to the direct kernel on
    an input that is not finite). */
 enum { CCONV_PATH_DIRECT = 0, CCONV_PATH_WINOGRAD = 1, CCONV_PATH_CVEC = 2 };
+/* The passes of a convolution: the forward, the input gradient, the weight gradient. */
+enum { CCONV_PASS_FORWARD = 0, CCONV_PASS_DX = 1, CCONV_PASS_DW = 2 };
 int cconv_conv_cvec(void);
 void cconv_conv_set_cvec(int mode);
 

@@ -525,17 +525,22 @@ static int FN(packed_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_
     return rc;
 }
 
-/* The kernel a forward (input_gradient 0) or input-gradient call runs: the channel-vector
-   kernel where it is asked for everywhere (cvec on); else Winograd where it is wanted
-   (its auto choice measured ahead of the channel-vector kernel's); else the
-   channel-vector kernel where it is wanted; else the direct kernel. */
-int FN(path)(const cconv_conv_shape* g, const REAL* w, int input_gradient)
+/* The kernel a pass (CCONV_PASS_*) runs. The forward and the input gradient: the
+   channel-vector kernel where it is asked for everywhere (cvec on); else Winograd where
+   it is wanted (its auto choice measured ahead of the channel-vector kernel's); else the
+   channel-vector kernel where it is wanted; else the direct kernel. The weight gradient:
+   the channel-vector layout wherever that kernel would take the forward, else the flat
+   layout. */
+int FN(path)(const cconv_conv_shape* g, const REAL* w, int pass)
 {
+    const int input_gradient = pass == CCONV_PASS_DX;
     const ptrdiff_t ph = input_gradient ? g->FH - 1 - g->ph : g->ph;
     const ptrdiff_t pw = input_gradient ? g->FW - 1 - g->pw : g->pw;
     const ptrdiff_t cin = input_gradient ? g->F : g->C, cout = input_gradient ? g->C : g->F;
     const ptrdiff_t OH = input_gradient ? g->H : g->OH, OW = input_gradient ? g->W : g->OW;
     const int cv = FN(cv_wanted)(g, ph, pw, cin, cout, OH, OW);
+    if (pass == CCONV_PASS_DW)
+        return cv && g->N * g->OH * g->OW > 0 ? CCONV_PATH_CVEC : CCONV_PATH_DIRECT;
     if (cv && cconv_conv_cvec() == CCONV_CVEC_ON)
         return CCONV_PATH_CVEC;
     if (input_gradient ? FN(wino_wanted)(g, w, 2 - g->ph, 2 - g->pw, g->F, g->C)
@@ -558,7 +563,7 @@ int FN(forward)(const cconv_conv_shape* g, const REAL* x, const REAL* w, const R
     e.pool_arg = pool_arg;
     if (g->N * g->F * g->OH * g->OW == 0)
         return 0;
-    path = FN(path)(g, w, 0);
+    path = FN(path)(g, w, CCONV_PASS_FORWARD);
     if (path == CCONV_PATH_CVEC)
         return FN(cv_call)(x, g->N, g->C, g->H, g->W, g->ph, g->pw, g, w, 0, b, &e, y, g->OH,
                            g->OW, n_threads);
@@ -589,7 +594,7 @@ int FN(backward_data)(const cconv_conv_shape* g, const REAL* dout, const REAL* w
     e.pool_arg = NULL;
     if (g->N * g->C * g->H * g->W == 0)
         return 0;
-    path = FN(path)(g, w, 1);
+    path = FN(path)(g, w, CCONV_PASS_DX);
     if (path == CCONV_PATH_CVEC)
         return FN(cv_call)(dout, g->N, g->F, g->OH, g->OW, g->FH - 1 - g->ph, g->FW - 1 - g->pw,
                            g, w, 1, NULL, &e, dx, g->H, g->W, n_threads);
@@ -629,7 +634,7 @@ int FN(backward_filter)(const cconv_conv_shape* g, const REAL* x, const REAL* do
     int failed = 0;
     if (F * K == 0)
         return 0;
-    if (N * P > 0 && FN(cv_wanted)(g, g->ph, g->pw, C, F, OH, OW))
+    if (FN(path)(g, NULL, CCONV_PASS_DW) == CCONV_PATH_CVEC)
         return FN(cv_dw)(g, x, dout, dw, db, n_threads);
     if (N * P == 0) {
         memset(dw, 0, (size_t)(F * K) * sizeof(REAL));
