@@ -150,13 +150,14 @@ def bench_layers(repeat=7, dtypes=("float32", "float64"), json_path=None, file=N
                         g1, gn = flops / t1 / 1e9, flops / tn / 1e9
                         peak = results["peak_gflops"][dt][isa]
                         picked = isa == prev and k == auto   # what runs unless asked
-                        label = isa + KERNELS[k][2] + ("*" if picked else "")
+                        label = isa + KERNELS[k][2]
                         row = {"layer": name, "dtype": dt, "pass": pname, "isa": label,
                                "kernel": k, "winograd": k == "wino", "default": picked,
                                "ms_1": t1 * 1e3, "gflops_1": g1, "pct_peak_1": 100 * g1 / peak,
                                "ms_n": tn * 1e3, "gflops_n": gn,
                                "pct_peak_n": 100 * gn / (peak * nt_all), "speedup": t1 / tn}
                         results["rows"].append(row)
+                        label += "*" if picked else ""
                         say(f"{name:13s} {dt:8s} {pname:8s} {label:14s} {t1 * 1e3:8.2f} {g1:8.1f} "
                             f"{row['pct_peak_1']:5.0f}% {tn * 1e3:8.2f} {gn:8.1f} "
                             f"{row['pct_peak_n']:5.0f}% {t1 / tn:5.2f}")
