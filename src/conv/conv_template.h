@@ -206,6 +206,22 @@ typedef struct {
     uint16_t* pool_arg;
 } FN(epilogue);
 
+#ifndef CC_MAX22_VEC
+/* CCONV_MAX22 on vectors of windows (FV: REAL lanes, IV: the integer lanes of their
+   width), the comparisons as lane masks: out = each window's first maximum, k = its index
+   kh*2 + kw (integer lanes). NaN is the callers' business, as for CCONV_MAX22. The one
+   vector form for the pooling epilogue's rows and Winograd's tiles. */
+#define CC_MAX22_VEC(IV, FV, v0, v1, v2, v3, out, k)                                   \
+    do {                                                                                 \
+        IV g01_ = (v1) > (v0), g23_ = (v3) > (v2), g_, m01_, m23_;                       \
+        m01_ = ((IV)(v1) & g01_) | ((IV)(v0) & ~g01_);                                   \
+        m23_ = ((IV)(v3) & g23_) | ((IV)(v2) & ~g23_);                                   \
+        g_ = (FV)m23_ > (FV)m01_;                                                        \
+        (out) = (FV)((m23_ & g_) | (m01_ & ~g_));                                        \
+        (k) = -g01_ + (g_ & (2 - g23_ + g01_));   /* g01 + g*(2 + g23 - g01), masks -1 */ \
+    } while (0)
+#endif
+
 #if VBYTES > 0 && defined(__GNUC__) && !defined(__clang__)
 /* Windows of one row pair (unit-stride columns), B/sizeof(REAL) at a time, from pj on
    while they fit: the even and odd columns split by shuffles, then CCONV_MAX22's
@@ -235,14 +251,12 @@ static inline ptrdiff_t FN(NAME)(const REAL* CC_RESTRICT r0, const REAL* CC_REST
         FN(NAME##_v) w = *(const FN(NAME##_u)*)(r1 + 2 * pj + W);                         \
         FN(NAME##_v) v0 = __builtin_shuffle(p, q, ev), v1 = __builtin_shuffle(p, q, od);  \
         FN(NAME##_v) v2 = __builtin_shuffle(u, w, ev), v3 = __builtin_shuffle(u, w, od);  \
-        FN(NAME##_i) g01 = v1 > v0, g23 = v3 > v2, g, m01, m23, k;                        \
+        FN(NAME##_v) m;                                                                   \
+        FN(NAME##_i) k;                                                                   \
         FN(NAME##_k) k16;                                                                 \
-        m01 = ((FN(NAME##_i))v1 & g01) | ((FN(NAME##_i))v0 & ~g01);                       \
-        m23 = ((FN(NAME##_i))v3 & g23) | ((FN(NAME##_i))v2 & ~g23);                       \
-        g = (FN(NAME##_v))m23 > (FN(NAME##_v))m01;                                        \
-        *(FN(NAME##_u)*)(o + pj) = (FN(NAME##_v))((m23 & g) | (m01 & ~g));               \
+        CC_MAX22_VEC(FN(NAME##_i), FN(NAME##_v), v0, v1, v2, v3, m, k);                   \
+        *(FN(NAME##_u)*)(o + pj) = m;                                                     \
         nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);                         \
-        k = -g01 + (g & (2 - g23 + g01));   /* g01 + g*(2 + g23 - g01), masks as -1 */    \
         k16 = __builtin_convertvector(k, FN(NAME##_k));                                   \
         memcpy(a + pj, &k16, sizeof k16);                                                 \
     }                                                                                     \

@@ -32,6 +32,21 @@
 #define CC_CVEC_SLICE_BYTES (32 * 1024)   /* the filters' slice: most of the L1 cache */
 #endif
 
+/* Samples n0 .. n0+ns-1 of src (N, Cin, Hs, Ws) zero-padded by (ph, pw) into
+   X[n][c][Hp][Wp]. */
+static void FN(cv_pad)(REAL* X, const REAL* src, ptrdiff_t n0, ptrdiff_t ns, ptrdiff_t Cin,
+                       ptrdiff_t Hs, ptrdiff_t Ws, ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t Hp,
+                       ptrdiff_t Wp)
+{
+    ptrdiff_t n, c, i;
+    memset(X, 0, (size_t)(ns * Cin * Hp * Wp) * sizeof(REAL));
+    for (n = 0; n < ns; n++)
+        for (c = 0; c < Cin; c++)
+            for (i = 0; i < Hs; i++)
+                FN(copy_row)(X + ((n * Cin + c) * Hp + ph + i) * Wp + pw,
+                             src + (((n0 + n) * Cin + c) * Hs + i) * Ws, Ws);
+}
+
 /* Y[r][0 .. CVW) = S[r][.] + sum_k A[k][.] * X[c][kh][po[r] + kw] for nr output
    positions r whose windows start at po[r] in the padded plane (channel planes cs
    apart, rows Wp apart), k over Cin channels; S is the bias (bias != NULL) or Y's own
@@ -128,14 +143,10 @@ static int FN(cv_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t Hs
             cc_mark_failed(&failed);
         CC_OMP(omp for schedule(dynamic, 1))
         for (n = 0; n < N; n++) {
-            ptrdiff_t c, i, fb;
+            ptrdiff_t i, fb;
             if (!X || !Y || !T)
                 continue;
-            memset(X, 0, (size_t)(Cin * cs) * sizeof(REAL));
-            for (c = 0; c < Cin; c++)
-                for (i = 0; i < Hs; i++)
-                    FN(copy_row)(X + c * cs + (ph + i) * Wp + pw,
-                                 src + ((n * Cin + c) * Hs + i) * Ws, Ws);
+            FN(cv_pad)(X, src, n, 1, Cin, Hs, Ws, ph, pw, Hp, Wp);
             for (fb = 0; fb < nb; fb++) {
                 ptrdiff_t f, r, ch, c0, t, nch = Cout - fb * CVW < CVW ? Cout - fb * CVW : CVW;
                 for (c0 = 0; c0 < Cin; c0 += CB) {   /* each tile's sums, a slice at a time */
@@ -303,8 +314,7 @@ static int FN(cv_dw)(const cconv_conv_shape* g, const REAL* x, const REAL* dout,
         cc_free(pbias);
         return CCONV_CONV_ENOMEM;
     }
-    for (k = 0; k < K + CV_R; k++)   /* tap k's place in a sample's padded planes */
-        off[k] = k < K ? (k / (FH * FW)) * cs + ((k / FW) % FH) * Wp + k % FW : 0;
+    cc_tap_offsets(off, K, K + CV_R, FH, FW, cs, Wp);   /* in a sample's padded planes */
     CC_OMP(omp parallel num_threads(nt))
     {
         REAL* X = (REAL*)cc_alloc((size_t)(S * C * cs) * sizeof(REAL) + 1);
@@ -315,15 +325,10 @@ static int FN(cv_dw)(const cconv_conv_shape* g, const REAL* x, const REAL* dout,
         CC_OMP(omp for schedule(dynamic, 1))
         for (item = 0; item < nch; item++) {
             const ptrdiff_t n0 = item * S, ns = N - n0 < S ? N - n0 : S, np = ns * P;
-            ptrdiff_t n, c, i, f, q, fb, kb, p0;
+            ptrdiff_t n, f, q, fb, kb, p0;
             if (!X || !D || !pb)
                 continue;
-            memset(X, 0, (size_t)(ns * C * cs) * sizeof(REAL));
-            for (n = 0; n < ns; n++)
-                for (c = 0; c < C; c++)
-                    for (i = 0; i < g->H; i++)
-                        FN(copy_row)(X + (n * C + c) * cs + (g->ph + i) * Wp + g->pw,
-                                     x + (((n0 + n) * C + c) * g->H + i) * g->W, g->W);
+            FN(cv_pad)(X, x, n0, ns, C, g->H, g->W, g->ph, g->pw, Hp, Wp);
             for (n = 0; n < ns; n++) {   /* the gradients, channels innermost */
                 const REAL* src = dout + (n0 + n) * F * P;   /* (a sample's: in L1) */
                 for (q = 0; q < P; q++) {

@@ -261,14 +261,12 @@ static inline int FN(wino_pool_tiles)(const REAL* CC_RESTRICT y, ptrdiff_t ys, p
     for (t = 0; t < nt; t += VL) {
         VEC v0 = LOADU(y + t), v1 = LOADU(y + ys + t);
         VEC v2 = LOADU(y + 2 * ys + t), v3 = LOADU(y + 3 * ys + t);
-        FN(ivec) g01 = v1 > v0, g23 = v3 > v2, g, m01, m23, k;
+        VEC m;
+        FN(ivec) k;
         FN(kvec) k16;
-        m01 = ((FN(ivec))v1 & g01) | ((FN(ivec))v0 & ~g01);
-        m23 = ((FN(ivec))v3 & g23) | ((FN(ivec))v2 & ~g23);
-        g = (VEC)m23 > (VEC)m01;
-        STOREU(out + t, (VEC)((m23 & g) | (m01 & ~g)));
+        CC_MAX22_VEC(FN(ivec), VEC, v0, v1, v2, v3, m, k);
+        STOREU(out + t, m);
         bad |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);
-        k = -g01 + (g & (2 - g23 + g01));   /* g01 + g*(2 + g23 - g01), masks as -1 */
         k16 = __builtin_convertvector(k, FN(kvec));
         memcpy(arg + t, &k16, sizeof k16);
     }
