@@ -111,6 +111,14 @@ static inline CC_UNUSED ptrdiff_t cc_odd_lines(ptrdiff_t n, size_t size)
 #define CC_MM_KBLOCK 256
 #endif
 
+/* 1: a matmul reads B's whole column panels where they lie when B's rows are contiguous
+   (one register tile's width of each row); 0: it packs them into contiguous panels
+   first, as it does the others. A variant whose L1 cache cannot hold a panel's k block
+   read in place (it spans two or three cache lines a row) sets 0. */
+#ifndef CC_MM_IN_PLACE
+#define CC_MM_IN_PLACE 1
+#endif
+
 /* Winograd's "auto" choice for a 3x3 stride-1 call with cin input and cout output
    channels (either dtype): 64 or more channels in all, as DeepConvNet's conv4-conv6 in
    both directions, where `cconv bench layers` measured it ahead of the direct and the

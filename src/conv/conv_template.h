@@ -814,7 +814,7 @@ static int FN(mm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const REAL* a, ptrdiff_
     const ptrdiff_t nfull = N / T + (N % T > VL ? 1 : 0), tail = N - nfull * T > 0;
     const ptrdiff_t njt = nfull + tail;
     /* panels read in place: the whole ones lying inside B, when its rows are contiguous */
-    const ptrdiff_t ninplace = bcs == 1 ? N / T : 0, npack = njt - ninplace;
+    const ptrdiff_t ninplace = CC_MM_IN_PLACE && bcs == 1 ? N / T : 0, npack = njt - ninplace;
     const int nt = cc_threads(n_threads);
     /* a long k runs CC_MM_KBLOCK at a time over all of an item's row blocks, so that the
        panel's block stays in cache while they pass (each sum continued in order: the
@@ -860,8 +860,11 @@ static int FN(mm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const REAL* a, ptrdiff_
                     REAL* bp = Bp + (jt - ninplace) * T * K + k * w;
                     const REAL* src = b + k * brs + j0 * bcs;
                     ptrdiff_t n = N - j0 < w ? N - j0 : w;
-                    for (jj = 0; jj < n; jj++)
-                        bp[jj] = src[jj * bcs];
+                    if (bcs == 1)
+                        memcpy(bp, src, (size_t)n * sizeof(REAL));
+                    else
+                        for (jj = 0; jj < n; jj++)
+                            bp[jj] = src[jj * bcs];
                     for (jj = n; jj < w; jj++)
                         bp[jj] = 0;
                 }
