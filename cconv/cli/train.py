@@ -24,6 +24,18 @@ def _resume_command(argv, args, out):
     return shlex.join(words)
 
 
+def _started_schedule(out):
+    """The learning-rate schedule of the run whose checkpoint ``out`` holds: 'constant'
+    or 'cosine' ('cosine' when the checkpoint cannot be read: the Trainer then says
+    what is wrong with it)."""
+    from ..training import checkpoint
+    try:
+        meta = checkpoint.read(out / "checkpoint" / "checkpoint.npz").meta
+    except Exception:
+        return "cosine"
+    return meta.get("lr_schedule") or "constant"
+
+
 def cmd_train(args, argv):
     import numpy as np
 
@@ -43,6 +55,8 @@ def cmd_train(args, argv):
     if args.resume and not (out / "checkpoint" / "checkpoint.npz").is_file():
         raise CLIError(f"nothing to resume: no checkpoint at "
                        f"'{out / 'checkpoint' / 'checkpoint.npz'}'")
+    if args.lr_schedule is None:
+        args.lr_schedule = _started_schedule(out) if args.resume else "cosine"
     held = run_files(out) if out.is_dir() else []
     if held and not (args.resume or args.overwrite):
         raise CLIError(f"--out '{out}' already holds a run ({', '.join(held)}); pass "
@@ -165,9 +179,10 @@ def add_parser(sub, nets, net_lines):
     p.add_argument("--optimizer", type=str.lower, choices=list(OPTIMIZERS), default="adam",
                    help="the book's optimizers")
     p.add_argument("--lr", type=_positive_float, default=0.001, help="learning rate")
-    p.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
-                   help="constant (the book), or cosine annealing from --lr to 0 over the "
-                        "run")
+    p.add_argument("--lr-schedule", choices=("constant", "cosine"), default=None,
+                   help="cosine annealing from --lr to 0 over the run (default; --resume "
+                        "keeps the schedule the run was started with), or constant, the "
+                        "book's")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="float32 is the fast path; float64 is the book's")
     p.add_argument("--threads", type=_threads, metavar="N",
