@@ -49,6 +49,7 @@ HEADERS = {
     "_im2col": ["im2col.h", "simd.h", "sse2.h", "openmp_compat.h"],
     "_pooling": ["pooling.h", "max22.h", "simd.h", "sse2.h"],
     "_optimizer": ["optimizer.h"],
+    "_activation": ["activation.h", "tanh_template.h", "sse2.h"],
 }
 
 

@@ -1,4 +1,4 @@
-"""ReLU forward and backward on flat arrays (the activation family's kernels).
+"""ReLU and tanh, forward and backward, on flat arrays (the activation family's kernels).
 
 Work is split in fixed blocks, each owned by one thread, so results do not depend on the
 thread count.
@@ -11,6 +11,10 @@ from _blocks cimport block_end
 
 
 include "_build.pxi"
+
+
+cdef extern from "activation.h":
+    void cc_tanh_f32(const float* x, float* y, float* y2, Py_ssize_t n) noexcept nogil
 
 
 cdef enum:
@@ -70,3 +74,34 @@ def relu_backward_mask_into(const floating[::1] dout, const uint8_t[::1] mask,
         for i in range(lo, hi):
             g = dout[i]
             dx[i] = 0 if mask[i] else g
+
+
+def tanh_into(const float[::1] x, float[::1] out, float[::1] out2, int n_threads):
+    """out = tanh(x), float32 (activation.h: whole vectors, a few ulp of the exact
+    value); out2 (unless empty) gets the same values in the same pass."""
+    cdef Py_ssize_t n = x.shape[0], nb = (n + BLOCK - 1) // BLOCK, blk, lo, hi
+    cdef bint want2 = out2.shape[0] > 0
+    if out.shape[0] != n or (want2 and out2.shape[0] != n):
+        raise ValueError(f"tanh_into: lengths {n}, {out.shape[0]}, {out2.shape[0]} differ")
+    if n == 0:
+        return
+    for blk in prange(nb, nogil=True, schedule='dynamic', num_threads=n_threads):
+        lo = blk * BLOCK
+        hi = block_end(lo, BLOCK, n)
+        cc_tanh_f32(&x[lo], &out[lo], &out2[lo] if want2 else NULL, hi - lo)
+
+
+def tanh_backward_into(const floating[::1] dout, const floating[::1] y, floating[::1] dx,
+                       int n_threads):
+    """dx = dout * (1 - y * y), y the forward output (NumPy's order of operations)."""
+    cdef Py_ssize_t n = dout.shape[0], nb = (n + BLOCK - 1) // BLOCK, blk, i, lo, hi
+    cdef floating v, one = 1   # (a literal 1 would make the float32 sums double)
+    if y.shape[0] != n or dx.shape[0] != n:
+        raise ValueError(f"tanh_backward_into: lengths {n}, {y.shape[0]}, {dx.shape[0]} "
+                         "differ")
+    for blk in prange(nb, nogil=True, schedule='dynamic', num_threads=n_threads):
+        lo = blk * BLOCK
+        hi = block_end(lo, BLOCK, n)
+        for i in range(lo, hi):
+            v = y[i]
+            dx[i] = dout[i] * (one - v * v)

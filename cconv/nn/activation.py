@@ -135,13 +135,31 @@ class Sigmoid(_FromOutput):
 class Tanh(_FromOutput):
     """Tanh layer (not in the book; LeNet uses it).
 
-    ``backward``: ``dout * (1 - out**2)``. The last output is ``out``.
+    ``backward``: ``dout * (1 - out**2)``. The last output is ``out``. Both passes run
+    the compiled kernels (:func:`cconv.ops.tanh`, :func:`cconv.ops.tanh_backward`:
+    float32's forward in whole vectors, float64's NumPy's ``tanh``), the private copy
+    of the output written in the forward's pass.
+
+    Parameters
+    ----------
+    n_threads : int, optional
+        Worker threads (default: :func:`cconv.get_num_threads`).
     """
 
-    @staticmethod
-    def _f(x):
-        return np.tanh(float_array(x, "x"))
+    def __init__(self, n_threads=None):
+        super().__init__()
+        self.n_threads = n_threads
 
-    @staticmethod
-    def _backward(dout, out):
-        return dout * (1 - out * out)
+    def forward(self, x):
+        """``x`` (any shape) -> ``tanh(x)``, same shape and dtype."""
+        x = np.asarray(float_array(x, "x"))
+        copy = np.empty(x.shape, x.dtype)
+        out = ops.tanh(x, n_threads=self.n_threads, copy=copy)
+        self._y, self.out = copy, out
+        return out
+
+    def backward(self, dout):
+        """``dout`` (the output's shape) -> ``dout * (1 - out**2)``, a new array."""
+        y = forward_done(self, self._y)
+        return ops.tanh_backward(dout_array(self, dout, y.shape, y.dtype), y,
+                                 n_threads=self.n_threads)

@@ -16,7 +16,7 @@ Families (module = kernel = reference = test base name): :mod:`~cconv.ops.im2col
 :mod:`cconv.ops.reference` under the same names.
 """
 from .._checks import float_array as as_float_array  # noqa: F401  (the dtype policy)
-from .activation import relu, relu_backward
+from .activation import relu, relu_backward, tanh, tanh_backward
 from .conv import (ConvSaved, bias_add_, conv_backward, conv_forward, conv_forward_relu_pool,
                    conv_isa, fma_flops, sum_channels, use_conv_isa, use_winograd, winograd,
                    cvec, use_cvec)
@@ -38,7 +38,7 @@ __all__ = ["as_float_array", "window_geometry",
            "avgpool_backward",
            "affine_forward", "affine_backward",
            "lrn_forward", "lrn_backward", "check_lrn_params",
-           "relu", "relu_backward", "adam_update", "compiled_modules"]
+           "relu", "relu_backward", "tanh", "tanh_backward", "adam_update", "compiled_modules"]
 
 
 def compiled_modules():

@@ -1,4 +1,4 @@
-"""ReLU forward and backward (the activation family's compiled kernels).
+"""ReLU and tanh, forward and backward (the activation family's compiled kernels).
 
 Kernel: ``src/_activation.pyx``; NumPy reference: :mod:`cconv.ops.reference.activation`.
 Arrays of any shape, in one OpenMP call each: fixed blocks of elements, each written by
@@ -11,9 +11,10 @@ from .._checks import float_array
 from .._threads import resolve_threads
 from ._buffers import in_place_ok, output
 
-__all__ = ["relu", "relu_backward"]
+__all__ = ["relu", "relu_backward", "tanh", "tanh_backward"]
 
 _NO_MASK = np.zeros(0, np.uint8)
+_NO_COPY = np.zeros(0, np.float32)
 
 
 def _flat(a):
@@ -65,4 +66,37 @@ def relu_backward(dout, y=None, out=None, n_threads=None, *, mask=None):
     else:
         _activation.relu_backward_mask_into(_flat(dout), _mask_of(mask, shape), _flat(out),
                                             nt)
+    return out
+
+
+def tanh(x, out=None, n_threads=None, *, copy=None):
+    """``tanh(x)``. float32 runs the compiled kernel (``src/activation.h``: whole
+    vectors, OpenMP blocks; within a few ulp of the exact value, as NumPy's own), which
+    also writes ``copy`` (an array of ``x``'s shape, or None) in the same pass; float64
+    is NumPy's ``tanh`` (then copied into ``copy``)."""
+    x = np.asarray(float_array(x, "x"), order="C")
+    out = output(out, x.shape, x.dtype, "out", in_place_ok(out, [(x, "x")]))
+    if copy is not None:
+        copy = output(copy, x.shape, x.dtype, "copy", [(x, "x"), (out, "out")])
+    if x.dtype == np.float32:
+        _activation.tanh_into(_flat(x), _flat(out),
+                              _NO_COPY if copy is None else _flat(copy),
+                              resolve_threads(n_threads))
+    else:
+        np.tanh(x, out=out)
+        if copy is not None:
+            np.copyto(copy, out)
+    return out
+
+
+def tanh_backward(dout, y, out=None, n_threads=None):
+    """``dout * (1 - y * y)``, ``y`` the forward output, in one OpenMP pass (NumPy's
+    order of operations: the same bits)."""
+    y = np.asarray(float_array(y, "y"), order="C")
+    dout = np.asarray(float_array(dout, "dout"), dtype=y.dtype, order="C")
+    if dout.shape != y.shape:
+        raise ValueError(f"dout has shape {dout.shape}, the forward output had {y.shape}")
+    out = output(out, y.shape, y.dtype, "dx", in_place_ok(out, [(dout, "dout"), (y, "y")]))
+    _activation.tanh_backward_into(_flat(dout), _flat(y), _flat(out),
+                                   resolve_threads(n_threads))
     return out

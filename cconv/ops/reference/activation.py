@@ -1,4 +1,5 @@
-"""The book's ReLU (common/layers.py) in NumPy: the reference of :mod:`cconv.ops.activation`."""
+"""The book's ReLU (common/layers.py), and tanh, in NumPy: the references of
+:mod:`cconv.ops.activation`."""
 import numpy as np
 
 
@@ -23,3 +24,13 @@ def relu_backward(dout, y=None, *, mask=None):
         dx = np.array(dout, copy=True)
         dx[mask] = 0
     return dx
+
+
+def tanh(x):
+    """NumPy's ``tanh``."""
+    return np.tanh(x)
+
+
+def tanh_backward(dout, y):
+    """``dout * (1 - y * y)`` for the forward output ``y``."""
+    return dout * (1 - y * y)
