@@ -946,8 +946,12 @@ int FN(matmul)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const REAL* a, ptrdiff_t a
     }
     /* B is read in place when its rows are contiguous; when they are not, the transposed
        product reads A' in place if A's columns are, and otherwise packs the smaller of
-       the two (dx = dout @ W.T: the batch's 100 x 100, not W's 4320 x 100) */
-    if (bcs != 1 && (ars == 1 || M < N))
+       the two (dx = dout @ W.T: the batch's 100 x 100, not W's 4320 x 100). A stored by
+       columns (dW = x.T @ dout) goes the transposed way too: its broadcasts would
+       otherwise step a whole row of x (a page or more) from one k to the next, where
+       B' = x is read along its rows. Either way every value is the same sum in the
+       same order: the same bits. */
+    if ((bcs != 1 && (ars == 1 || M < N)) || (acs != 1 && ars == 1 && bcs == 1))
         return FN(mm)(N, M, K, b, bcs, brs, a, acs, ars, bias, NULL, c, 1, ldc, n_threads);
     return FN(mm)(M, N, K, a, ars, acs, b, brs, bcs, NULL, bias, c, ldc, 1, n_threads);
 }
