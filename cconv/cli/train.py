@@ -197,7 +197,8 @@ def add_parser(sub, nets, net_lines):
                         "first); without it, and without --resume, such an --out is refused")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its checkpoint (pass the same "
-                        "options; --epochs may be raised)")
+                        "options; --epochs may be raised: a cosine rate then follows "
+                        "the longer run's curve from the current step on)")
     p.add_argument("--train-size", type=_positive, metavar="N",
                    help="use the first N training images (default all)")
     p.add_argument("--test-size", type=_positive, metavar="N",
