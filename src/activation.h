@@ -46,25 +46,13 @@
 #define CC_TANH_AVX2 0
 #endif
 
-/* 1 when the AVX2 body runs on this CPU (cpuid, and the OS saving the ymm state, as
-   GCC's and clang's __builtin_cpu_supports check) */
-static inline int cc_tanh_avx2(void)
-{
-#if CC_TANH_AVX2
-    static int known = -1;
-    if (known < 0)
-        known = __builtin_cpu_supports("avx2") ? 1 : 0;
-    return known;
-#else
-    return 0;
-#endif
-}
-
-/* y[i] = tanh(x[i]) for i < n; y2 (unless NULL) gets the same values. */
+/* y[i] = tanh(x[i]) for i < n; y2 (unless NULL) gets the same values. The AVX2 body
+   where the CPU (and OS) has AVX2: __builtin_cpu_supports reads what libgcc's start-up
+   found in cpuid and xgetbv (a load, nothing to cache, safe from every thread). */
 static inline void cc_tanh_f32(const float* x, float* y, float* y2, ptrdiff_t n)
 {
 #if CC_TANH_AVX2
-    if (cc_tanh_avx2()) {
+    if (__builtin_cpu_supports("avx2")) {
         cc_tanh_f32_avx2(x, y, y2, n);
         return;
     }
