@@ -36,10 +36,10 @@ cdef extern from "conv/conv.h" nogil:
         int (*dw_f64)(const cconv_conv_shape*, const double*, const double*, double*,
                       double*, int) noexcept nogil
         int (*matmul_f32)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const float*, ptrdiff_t, ptrdiff_t,
-                          const float*, ptrdiff_t, ptrdiff_t, const float*, float*, ptrdiff_t,
-                          int) noexcept nogil
+                          const float*, ptrdiff_t, ptrdiff_t, const float*, int, float*,
+                          ptrdiff_t, int) noexcept nogil
         int (*matmul_f64)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const double*, ptrdiff_t, ptrdiff_t,
-                          const double*, ptrdiff_t, ptrdiff_t, const double*, double*,
+                          const double*, ptrdiff_t, ptrdiff_t, const double*, int, double*,
                           ptrdiff_t, int) noexcept nogil
         int (*path_f32)(const cconv_conv_shape*, const float*, int) noexcept nogil
         int (*path_f64)(const cconv_conv_shape*, const double*, int) noexcept nogil
@@ -275,11 +275,12 @@ def forward_pool_into(const floating[:, :, :, ::1] x,  # IN (N, C, H, W)
                       const floating[::1] b,           # IN (F,), or empty: no bias
                       floating[:, :, :, ::1] y,        # OUT (N, F, OH, OW), or None
                       floating[:, :, :, ::1] pool_out,  # OUT (N, F, OH // 2, OW // 2)
-                      uint16_t[:, :, :, ::1] pool_arg,  # OUT (N, F, OH // 2, OW // 2)
+                      uint16_t[:, :, :, ::1] pool_arg,  # OUT (N, F, OH // 2, OW // 2), or None
                       int sh, int sw, int ph, int pw, bint relu, int n_threads):
     """forward_into, and the 2x2 stride-2 max pooling of its output (values and argmax
     kh*2 + kw, as maxpool_forward_into gives them) from the sums while they are in
-    cache; y None: the convolution's own output is not stored."""
+    cache; y None: the convolution's own output is not stored; pool_arg None: the
+    maxima only (an inference pass needs no indices)."""
     cdef Py_ssize_t want[4]
     cdef Py_ssize_t OH, OW
     want[0] = x.shape[0]; want[1] = w.shape[0]
@@ -293,12 +294,15 @@ def forward_pool_into(const floating[:, :, :, ::1] x,  # IN (N, C, H, W)
     cdef int rc = 0
     pooled = (g.N, g.F, OH // 2, OW // 2)
     _expect("forward_pool_into", "the pooled output", &pool_out.shape[0], 4, pooled)
-    _expect("forward_pool_into", "the argmax", &pool_arg.shape[0], 4, pooled)
+    if pool_arg is not None:
+        _expect("forward_pool_into", "the argmax", &pool_arg.shape[0], 4, pooled)
     if g.N * g.F * OH * OW == 0:
         return
     cdef floating* yp = _out(y) if y is not None else NULL
     cdef floating* po = _out(pool_out)
-    cdef uint16_t* pa = NULL if _empty(&pool_arg.shape[0]) else &pool_arg[0, 0, 0, 0]
+    cdef uint16_t* pa = NULL
+    if pool_arg is not None and not _empty(&pool_arg.shape[0]):
+        pa = &pool_arg[0, 0, 0, 0]
     if po == NULL and yp == NULL:
         return
     with nogil:
@@ -363,9 +367,10 @@ def matmul_into(const floating[:, :] a,   # IN (M, K), any strides (a transposed
                 const floating[:, :] b,   # IN (K, N), any strides
                 floating[:, ::1] c,       # OUT (M, N)
                 const floating[::1] bias,  # IN (N,), or empty: none
-                int n_threads):
-    """c = a @ b (+ bias on every row): the engine's register tiles (the fully connected
-    layers); every value is one sum over k in order, whatever n_threads."""
+                int n_threads, bint relu=False):
+    """c = a @ b (+ bias on every row), then max(c, 0) if relu (0 where <= 0, NaN
+    passes: the Relu layer's) as it is stored: the engine's register tiles (the fully
+    connected layers); every value is one sum over k in order, whatever n_threads."""
     cdef Py_ssize_t M = a.shape[0], K = a.shape[1], N = b.shape[1]
     cdef Py_ssize_t ars = a.strides[0] // sizeof(floating), acs = a.strides[1] // sizeof(floating)
     cdef Py_ssize_t brs = b.strides[0] // sizeof(floating), bcs = b.strides[1] // sizeof(floating)
@@ -386,11 +391,11 @@ def matmul_into(const floating[:, :] a,   # IN (M, K), any strides (a transposed
         bp = &b[0, 0]
     with nogil:
         if floating is float:
-            rc = v.matmul_f32(M, N, K, ap, ars, acs, bp, brs, bcs, biasp, &c[0, 0], N,
-                              n_threads)
+            rc = v.matmul_f32(M, N, K, ap, ars, acs, bp, brs, bcs, biasp, relu, &c[0, 0],
+                              N, n_threads)
         else:
-            rc = v.matmul_f64(M, N, K, ap, ars, acs, bp, brs, bcs, biasp, &c[0, 0], N,
-                              n_threads)
+            rc = v.matmul_f64(M, N, K, ap, ars, acs, bp, brs, bcs, biasp, relu, &c[0, 0],
+                              N, n_threads)
     _check(rc)
 
 

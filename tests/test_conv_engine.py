@@ -219,9 +219,10 @@ def test_cli_reports_a_bad_cconv_isa_in_one_line():
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
-def _matmul(a, b, bias=None, n_threads=2):
+def _matmul(a, b, bias=None, n_threads=2, relu=False):
     out = np.full((a.shape[0], b.shape[1]), np.nan, a.dtype)
-    _conv.matmul_into(a, b, out, np.zeros(0, a.dtype) if bias is None else bias, n_threads)
+    _conv.matmul_into(a, b, out, np.zeros(0, a.dtype) if bias is None else bias, n_threads,
+                      relu)
     return out
 
 
@@ -279,6 +280,31 @@ def test_matmul_does_not_depend_on_the_thread_count(isa, dtype):
         np.testing.assert_array_equal(_matmul(b.T, a.T, n_threads=nt), _matmul(b.T, a.T, n_threads=1))
 
 
+@pytest.mark.parametrize("case", MATMUL_GRID)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matmul_relu_is_the_relu_of_its_product(isa, case, dtype):
+    # relu=True (an Affine -> Relu pair) stores exactly the Relu layer's values of the
+    # plain product: 0 where <= 0 (-0 too), NaN passing, in every orientation
+    from cconv import ops
+    M, K, N = case
+    rng = np.random.default_rng(M * 1000 + K)
+    for ta, tb in [(False, False), (True, False), (False, True)]:
+        a = rng.integers(-2, 3, (K, M) if ta else (M, K)).astype(dtype)
+        b = rng.integers(-2, 3, (N, K) if tb else (K, N)).astype(dtype)
+        if a.size:
+            a.flat[rng.integers(0, a.size)] = np.nan
+        a, b = (a.T if ta else a), (b.T if tb else b)
+        for bias in (None, rng.integers(-1, 2, N).astype(dtype), np.full(N, -0.0, dtype)):
+            if tb and bias is not None and bias[0] != 0:
+                continue
+            plain = _matmul(a, b, bias)
+            got = _matmul(a, b, bias, relu=True)
+            ref = ops.relu(plain)
+            np.testing.assert_array_equal(got, ref)
+            assert not np.signbit(got[got == 0]).any()
+            assert np.isnan(got).sum() == np.isnan(plain).sum()
+
+
 def test_matmul_refuses_arrays_that_disagree():
     a, b = np.ones((3, 4)), np.ones((5, 2))
     with pytest.raises(ValueError, match=r"b has shape \(5, 2\).*\(4, 2\)"):
@@ -314,9 +340,10 @@ def test_input_gradient_through_the_relu_before(isa, dtype):
 @given(N=st.integers(1, 5), C=st.integers(0, 9), H=st.integers(2, 13), W=st.integers(2, 13),
        F=st.integers(1, 19), FH=st.integers(1, 4), FW=st.integers(1, 4),
        s=st.integers(1, 2), p=st.integers(0, 2), dtype=st.sampled_from(DTYPES),
-       keep=st.booleans(), nan=st.booleans(), seed=st.integers(0, 2**31 - 1))
+       keep=st.booleans(), nan=st.booleans(), need_arg=st.booleans(),
+       seed=st.integers(0, 2**31 - 1))
 def test_conv_forward_relu_pool_is_the_three_ops_in_turn(isa, N, C, H, W, F, FH, FW, s, p,
-                                                         dtype, keep, nan, seed):
+                                                         dtype, keep, nan, need_arg, seed):
     # The pooling done in the convolution's epilogue gives bit for bit what
     # maxpool_forward gives for the rectified output (ties: the first maximum; NaN wins).
     from hypothesis import assume
@@ -333,14 +360,18 @@ def test_conv_forward_relu_pool_is_the_three_ops_in_turn(isa, N, C, H, W, F, FH,
         with pytest.raises(ValueError, match="needs at least 2x2"):
             ops.conv_forward_relu_pool(x, w, b, s, p)
         return
-    y, pooled, arg, saved = ops.conv_forward_relu_pool(x, w, b, s, p, keep_output=keep)
+    y, pooled, arg, saved = ops.conv_forward_relu_pool(x, w, b, s, p, keep_output=keep,
+                                                       need_arg=need_arg)
     ref, _ = ops.conv_forward(x, w, b, s, p, relu=True)
     ref_p, ref_a = ops.maxpool_forward(ref, 2, 2, 2, 0)
     assert (y is None) == (not keep)
     if keep:
         np.testing.assert_array_equal(y, ref)
     np.testing.assert_array_equal(pooled, ref_p)
-    np.testing.assert_array_equal(arg, ref_a)
+    if need_arg:
+        np.testing.assert_array_equal(arg, ref_a)
+    else:
+        assert arg is None   # the maxima only (an inference pass)
     assert saved.out_shape == ref.shape
 
 
@@ -358,9 +389,12 @@ def test_pooling_epilogue_on_rows_of_every_vector_width(isa, dtype, POW):
     b = rng.integers(-1, 2, 5).astype(dtype)
     x[1, 0, 4, POW] = np.nan
     _, pooled, arg, _ = ops.conv_forward_relu_pool(x, w, b, 1, 1, keep_output=False)
+    _, maxima, none, _ = ops.conv_forward_relu_pool(x, w, b, 1, 1, keep_output=False,
+                                                    need_arg=False)
     ref_p, ref_a = ops.maxpool_forward(ops.conv_forward(x, w, b, 1, 1, relu=True)[0], 2, 2, 2)
-    assert pooled.shape[3] == POW
+    assert pooled.shape[3] == POW and none is None
     np.testing.assert_array_equal(pooled, ref_p)
+    np.testing.assert_array_equal(maxima, ref_p)
     np.testing.assert_array_equal(arg, ref_a)
     assert np.isnan(pooled[1]).any() and (ref_a != 0).any() and (ref_a == 0).any()
 
@@ -456,6 +490,9 @@ def test_winograd_pools_and_gates_like_its_own_outputs(isa, winograd, dtype):
     ref_p, ref_a = ops.maxpool_forward(y, 2, 2, 2, 0)
     np.testing.assert_array_equal(pooled, ref_p)
     np.testing.assert_array_equal(arg, ref_a)
+    _, maxima, none, _ = ops.conv_forward_relu_pool(x, w, b, 1, 1, need_arg=False)
+    assert none is None
+    np.testing.assert_array_equal(maxima, ref_p)
     gate = np.maximum(x, 0)
     d = rng.standard_normal(y.shape).astype(dtype)
     plain, gated = np.empty_like(x), np.empty_like(x)
@@ -547,6 +584,8 @@ def test_channel_vector_kernel_gives_the_direct_kernels_bits(isa, N, C, H, W, F,
                    ops.conv_backward(d, saved, w, need_dW=False, relu_input=True)[0]]
             if min(y.shape[2:]) >= 2:
                 got += list(ops.conv_forward_relu_pool(x, w, b, 1, (ph, pw))[:3])
+                got += ops.conv_forward_relu_pool(x, w, b, 1, (ph, pw), keep_output=False,
+                                                  need_arg=False)[1:2]
             for nt in (1, 3):
                 again = ops.conv_forward(x, w, b, 1, (ph, pw), relu=relu, n_threads=nt)[0]
                 assert again.tobytes() == y.tobytes(), f"{nt} threads differ ({mode})"

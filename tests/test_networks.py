@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from cconv.gradient import gradient_check
+from cconv.nn import Relu
 from cconv.networks import DeepConvNet, ParamsFileError, SimpleConvNet, convert_pkl_to_npz, \
     get_network
 
@@ -578,6 +579,55 @@ def test_inference_with_pooling_in_the_convolution_changes_no_value(make, dtype)
                                       net.layers['Relu1' if make is small_simple else 'Relu2']
                                       .forward(net.forward_until(
                                           x, 'Conv1' if make is small_simple else 'Conv2'))))
+
+
+@pytest.mark.parametrize("make", [small_simple, small_deep])
+def test_a_relu_after_an_affine_runs_in_its_product_and_keeps_its_mask(make):
+    # Affine -> Relu runs as one pass (Affine.forward_relu) in predict and in a step; the
+    # Relu's out and mask are what its own forward gives, and the gradients are the
+    # layer-by-layer backward's
+    net = make(dtype=np.float64)
+    jitter_biases(net, 3)
+    x = np.random.default_rng(4).standard_normal((3,) + tuple(net.config["input_dim"]))
+    t = np.arange(3) % 10
+    names = list(net.layers)
+    pairs = [(a, r) for a, r in zip(names, names[1:])
+             if type(net.layers[a]).__name__ == "Affine" and r.startswith("Relu")]
+    assert pairs
+    grads = {k: v.copy() for k, v in net.gradient(x, t).items()}
+    for a, r in pairs:
+        relu, affine = net.layers[r], net.layers[a]
+        ref = Relu().forward(affine.forward(affine.x))
+        np.testing.assert_array_equal(relu.out, ref)
+        np.testing.assert_array_equal(relu.mask, affine.forward(affine.x) <= 0)
+    y = net._input(x)
+    for layer in net.layers.values():   # layer by layer: no fused pair anywhere
+        y = layer.call(y, True)
+    net.last_layer.forward(y, t)
+    d = net.last_layer.backward(1)
+    for layer in reversed(list(net.layers.values())):
+        d = layer.backward(d)
+        if d is None:
+            break
+    for key, (lname, attr) in net.param_map.items():
+        layer = net.layers[lname]
+        np.testing.assert_array_equal(getattr(layer, layer.grad_name(attr)), grads[key])
+
+
+@pytest.mark.parametrize("name", ["Relu1", "Relu2", "Pool1"])
+def test_a_fused_layer_refuses_its_own_bad_thread_count(name):
+    # a Relu or Pooling whose work runs in another layer's epilogue still refuses a bad
+    # n_threads (as its own forward and backward would), before anything runs
+    net = small_simple()
+    x = np.random.default_rng(1).standard_normal((2, 1, 10, 10))
+    net.layers[name].n_threads = 0
+    with pytest.raises(ValueError, match="n_threads must be a positive int"):
+        net.predict(x)
+    net.layers[name].n_threads = None
+    net.loss(x, np.arange(2))
+    net.layers[name].n_threads = "two"
+    with pytest.raises(TypeError, match="n_threads must be an int"):
+        net.gradient(x, np.arange(2))
 
 
 def test_backward_after_an_inference_pass_says_so():

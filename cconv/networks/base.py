@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import __version__
 from .._checks import float_array, integer
+from .._threads import resolve_threads
 from ..functions import target_labels
 from ..gradient import numerical_gradient
 from ..io.book_pickle import ParamsFileError, load_book_pickle
@@ -21,6 +22,7 @@ from ..io.files import open_regular
 from ..io.npz import load_npz, save_npz_atomic
 from ..nn.activation import Relu
 from ..nn.conv import Convolution
+from ..nn.linear import Affine
 from ..nn.pooling import Pooling
 from ..ops.geometry import out_size as conv_out  # noqa: F401  (for the networks)
 from ..ops.geometry import window_geometry
@@ -105,11 +107,18 @@ def _read_params_file(path):
 
 
 def _fusable(layer, nxt):
-    """A Convolution and the Relu after it, both of exactly those classes and neither
-    with a forward of its own set on the instance (a hook, a patch): then the ReLU can
-    run in the convolution's epilogue."""
-    return (type(layer) is Convolution and type(nxt) is Relu
+    """A Convolution or an Affine and the Relu after it, all of exactly those classes
+    and neither with a forward of its own set on the instance (a hook, a patch): then
+    the ReLU can run in the layer's epilogue (``forward_relu``)."""
+    return (type(layer) in (Convolution, Affine) and type(nxt) is Relu
             and "forward" not in vars(layer) and "forward" not in vars(nxt))
+
+
+def _check_threads(*layers):
+    """Refuse a bad ``n_threads`` of layers whose work another layer's epilogue does, as
+    their own forward would (ValueError or TypeError), before anything runs."""
+    for layer in layers:
+        resolve_threads(layer.n_threads)
 
 
 def _poolable(conv, pool, x):
@@ -215,7 +224,7 @@ class Network:
 
     def _run(self, x, train_flg, stop=None):
         """The layers in order, up to and including ``stop`` (None: all). A Convolution
-        followed by a Relu runs as one pass (:meth:`Convolution.forward_relu` and
+        or an Affine followed by a Relu runs as one pass (``forward_relu`` and
         :meth:`Relu.take_output`) unless the output between them is asked for."""
         items = list(self.layers.items())
         i = 0
@@ -223,15 +232,20 @@ class Network:
             lname, layer = items[i]
             nxt = items[i + 1] if lname != stop and i + 1 < len(items) else None
             if (nxt is not None and nxt[0] != stop and i + 2 < len(items)
-                    and _fusable(layer, nxt[1]) and _poolable(layer, items[i + 2][1], x)):
+                    and type(layer) is Convolution and _fusable(layer, nxt[1])
+                    and _poolable(layer, items[i + 2][1], x)):
                 relu, pool = nxt[1], items[i + 2][1]
+                _check_threads(relu, pool)   # (the kernels run with the first's count)
                 # nothing in a step reads the convolution's own output: never stored
                 # outside training, and made on first use in it (DeferredOutput)
+                # outside training, no argmax either: no backward will read it
                 y, pooled, arg = layer.forward_relu_pool(
-                    x, keep_output="deferred" if train_flg else False, copy_input=i == 0)
+                    x, keep_output="deferred" if train_flg else False, copy_input=i == 0,
+                    need_arg=bool(train_flg))
                 x = pool.take_output(pooled, arg, relu.take_output(y))
                 i += 3
             elif nxt is not None and _fusable(layer, nxt[1]):
+                _check_threads(nxt[1])
                 x = nxt[1].take_output(layer.forward_relu(x))
                 i += 2
             else:
@@ -325,6 +339,7 @@ class Network:
         while i < len(layers):
             layer = layers[i]
             if i + 1 < len(layers) and _takes_relu(layer, layers[i + 1]):
+                _check_threads(layers[i + 1])
                 dout = layer.backward_with_relu(dout)   # and the Relu before it
                 i += 2
             else:

@@ -69,10 +69,12 @@ class Relu(Layer):
         return out
 
     def take_output(self, y):
-        """Record ``y``, an output that a convolution's epilogue already rectified
-        (``Convolution.forward_relu``), as this layer's forward; returns ``y``.
+        """Record ``y``, an output that a convolution's or an Affine's epilogue already
+        rectified (``Convolution.forward_relu``, ``Affine.forward_relu``), as this layer's
+        forward; returns ``y``.
 
-        A network calls it in place of :meth:`forward` for a Convolution -> Relu pair:
+        A network calls it in place of :meth:`forward` for a Convolution -> Relu or an
+        Affine -> Relu pair:
         no second pass over the data. ``backward`` then reads ``y`` (``y <= 0`` exactly
         where the input was), and ``mask`` is made from it on demand. ``y`` may be a
         :class:`~cconv.nn.base.DeferredOutput` (a training step that does not read it).

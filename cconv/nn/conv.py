@@ -104,7 +104,7 @@ class Convolution(Layer):
         the convolution alone; a network pairs this with :meth:`Relu.take_output`."""
         return self._forward(x, True)
 
-    def forward_relu_pool(self, x, keep_output=True, copy_input=False):
+    def forward_relu_pool(self, x, keep_output=True, copy_input=False, need_arg=True):
         """``(y, pooled, arg)``: ``y = forward_relu(x)``, and its 2x2 stride-2 max pooling
         and argmax, in one pass (see :func:`cconv.ops.conv_forward_relu_pool`); a network
         pairs this with :meth:`Relu.take_output` and :meth:`Pooling.take_output`.
@@ -113,7 +113,8 @@ class Convolution(Layer):
         inference pass); ``"deferred"``, it is not, and ``y`` is a
         :class:`~cconv.nn.base.DeferredOutput` that makes it on first use, from a copy of
         ``W`` and ``b`` taken now and from ``x`` (copied now too if ``copy_input``: a
-        network's own input, which the caller may reuse after the step).
+        network's own input, which the caller may reuse after the step). ``need_arg``
+        False: ``arg`` is None (an inference pass: no pooling backward will read it).
         """
         if keep_output not in (True, False, "deferred"):
             raise ValueError(f"keep_output must be True, False or 'deferred', "
@@ -122,7 +123,7 @@ class Convolution(Layer):
         b = self._bias_vector()
         y, pooled, arg, saved = ops.conv_forward_relu_pool(
             x, self.W, b, self.stride, self.pad, keep_output=keep_output is True,
-            n_threads=self.n_threads)
+            need_arg=need_arg, n_threads=self.n_threads)
         self._remember(saved)
         if defer:
             sx = saved.x.copy() if copy_input else saved.x

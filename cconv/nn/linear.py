@@ -53,7 +53,16 @@ class Affine(Layer):
 
     def forward(self, x):
         """``x`` (N, D) or (N, ...) with D elements per sample -> (N, M)."""
-        out, x2 = ops.affine_forward(x, self.W, self.b, n_threads=self.n_threads)
+        return self._forward(x, False)
+
+    def forward_relu(self, x):
+        """``max(forward(x), 0)`` in one pass: the ReLU applied as the sums are stored
+        (NaN passes, as in the book's mask). ``backward`` still differentiates the Affine
+        alone; a network pairs this with :meth:`Relu.take_output`."""
+        return self._forward(x, True)
+
+    def _forward(self, x, relu):
+        out, x2 = ops.affine_forward(x, self.W, self.b, n_threads=self.n_threads, relu=relu)
         self.original_x_shape = tuple(np.shape(x))
         self.x = x2
         return out

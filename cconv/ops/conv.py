@@ -131,7 +131,8 @@ def conv_forward(x, W, b, stride=1, pad=0, *, n_threads=None, saved=None, relu=F
     return out, ConvSaved(x, None, W.shape, (FH, FW, sh, sw, ph, pw), (N, FN, oh, ow))
 
 
-def conv_forward_relu_pool(x, W, b, stride=1, pad=0, *, keep_output=True, n_threads=None):
+def conv_forward_relu_pool(x, W, b, stride=1, pad=0, *, keep_output=True, need_arg=True,
+                           n_threads=None):
     """``maxpool(relu(conv_forward(x, W, b)))`` over 2x2 windows, stride 2, in one pass:
     the pooling is done from the sums while they are in cache.
 
@@ -139,7 +140,9 @@ def conv_forward_relu_pool(x, W, b, stride=1, pad=0, *, keep_output=True, n_thre
     :func:`conv_forward` with ``relu=True`` gives it (None unless ``keep_output``: then it
     is never written), ``pooled`` and ``arg`` (uint16, each window's argmax
     ``kh * 2 + kw``) exactly as :func:`~cconv.ops.pooling.maxpool_forward` gives them for
-    ``out``, and ``saved`` for :func:`conv_backward`. The output must be at least 2x2.
+    ``out`` (``arg`` None unless ``need_arg``: an inference pass, which the indices would
+    only slow down), and ``saved`` for :func:`conv_backward`. The output must be at
+    least 2x2.
     """
     x, W, b, (N, C, FN, FH, FW, oh, ow, sh, sw, ph, pw) = _forward_args(x, W, b, stride, pad)
     if oh < 2 or ow < 2:
@@ -149,10 +152,10 @@ def conv_forward_relu_pool(x, W, b, stride=1, pad=0, *, keep_output=True, n_thre
         from .pooling import maxpool_forward
         y, saved = conv_forward(x, W, b, (sh, sw), (ph, pw), relu=True, n_threads=n_threads)
         pooled, arg = maxpool_forward(y, 2, 2, 2, 0, n_threads=n_threads)
-        return (y if keep_output else None), pooled, arg, saved
+        return (y if keep_output else None), pooled, (arg if need_arg else None), saved
     out = output(None, (N, FN, oh, ow), x.dtype, "out") if keep_output else None
     pooled = output(None, (N, FN, oh // 2, ow // 2), x.dtype, "pooled")
-    arg = np.empty(pooled.shape, np.uint16)
+    arg = np.empty(pooled.shape, np.uint16) if need_arg else None
     _engine().forward_pool_into(x, np.ascontiguousarray(W, dtype=x.dtype),
                                 np.ascontiguousarray(b, dtype=x.dtype), out, pooled, arg,
                                 sh, sw, ph, pw, True, resolve_threads(n_threads))

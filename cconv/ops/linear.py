@@ -31,11 +31,13 @@ def _weights(W, b):
     return W, b
 
 
-def affine_forward(x, W, b, n_threads=None):
+def affine_forward(x, W, b, n_threads=None, relu=False):
     """``x`` (N, D) or (N, ...) with D elements per sample -> ``(out, x2)``.
 
     ``out`` (N, M) is in the result dtype of ``x``, ``W``, ``b``; ``x2`` is ``x``
-    flattened to (N, D), what :func:`affine_backward` needs.
+    flattened to (N, D), what :func:`affine_backward` needs. ``relu``: ``out`` is
+    ``max(x @ W + b, 0)`` (0 where <= 0, NaN passes: :func:`cconv.ops.relu`'s values),
+    applied as the sums are stored.
     """
     W, b = _weights(W, b)
     x = float_array(x, "x")
@@ -50,7 +52,7 @@ def affine_forward(x, W, b, n_threads=None):
     Wd, bd = same_dtype(W, dt), same_dtype(b, dt)
     out = np.empty((N, M), dtype=dt)
     _engine().matmul_into(same_dtype(x2, dt), Wd, out, np.ascontiguousarray(bd),
-                          resolve_threads(n_threads))
+                          resolve_threads(n_threads), bool(relu))
     return out, x2
 
 

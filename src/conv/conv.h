@@ -22,8 +22,8 @@ typedef struct {
 
 /* y = conv(x, W) + b, then max(y, 0) if relu; b may be NULL (no bias). With pool_out
    (and pool_arg, (N, F, OH/2, OW/2)): also y's 2x2 stride-2 max pooling and each
-   window's argmax kh*2 + kw, as the pooling kernels give them; y may then be NULL (not
-   stored). */
+   window's argmax kh*2 + kw, as the pooling kernels give them (pool_arg NULL: the maxima
+   only, an inference pass); y may then be NULL (not stored). */
 typedef int (*cconv_conv_fwd_f32)(const cconv_conv_shape*, const float* x, const float* w,
                                   const float* b, int relu, float* y, float* pool_out,
                                   uint16_t* pool_arg, int n_threads);
@@ -44,16 +44,17 @@ typedef int (*cconv_conv_dw_f32)(const cconv_conv_shape*, const float* x, const 
 typedef int (*cconv_conv_dw_f64)(const cconv_conv_shape*, const double* x, const double* dout,
                                  double* dw, double* db, int n_threads);
 
-/* C = A @ B (+ bias per column, unless NULL): A (M, K), B (K, N) by element strides,
-   C (M, N) with row stride ldc; the sums do not depend on n_threads. */
+/* C = A @ B (+ bias per column, unless NULL), then max(C, 0) if relu: A (M, K), B (K, N)
+   by element strides, C (M, N) with row stride ldc; the sums do not depend on
+   n_threads. */
 typedef int (*cconv_matmul_f32)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float* a,
                                 ptrdiff_t ars, ptrdiff_t acs, const float* b, ptrdiff_t brs,
-                                ptrdiff_t bcs, const float* bias, float* c, ptrdiff_t ldc,
-                                int n_threads);
+                                ptrdiff_t bcs, const float* bias, int relu, float* c,
+                                ptrdiff_t ldc, int n_threads);
 typedef int (*cconv_matmul_f64)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const double* a,
                                 ptrdiff_t ars, ptrdiff_t acs, const double* b, ptrdiff_t brs,
-                                ptrdiff_t bcs, const double* bias, double* c, ptrdiff_t ldc,
-                                int n_threads);
+                                ptrdiff_t bcs, const double* bias, int relu, double* c,
+                                ptrdiff_t ldc, int n_threads);
 
 typedef struct {
     const char* name;          /* "baseline", "avx2", "avx512" */

@@ -36,6 +36,12 @@ typedef REAL FN(half) __attribute__((vector_size(VBYTES / 2)));
 #define SPLAT(s) ((REAL)(s))
 #define RELU(x) ((x) <= 0 ? (REAL)0 : (x))
 #endif
+/* one value's ReLU: 0 where <= 0 (-0 too), NaN passes, as the Relu layer's */
+static inline REAL FN(relu_s)(REAL v)
+{
+    return v <= 0 ? (REAL)0 : v;
+}
+#define RELU_S(x) FN(relu_s)(x)
 
 /* Y[f][0 .. FWD_NV*VL) = bias[f] + sum_k A[k][f] * X[off[k] + ...] for the FWD_FB
    channels of one block (X and Y already point at the tile's first position). Never
@@ -198,7 +204,8 @@ static void FN(place)(const REAL* src, ptrdiff_t Cin, ptrdiff_t Hs, ptrdiff_t Ws
 /* What run_conv does with the sums besides storing them: ReLU in registers (relu), or
    zeroing where gate <= 0 (gate: a ReLU output of dst's shape, the input gradient's
    fold); and, with pool_out, the 2x2 stride-2 max pooling of the output (pool_out and
-   pool_arg of (N, Cout, OHd/2, OWd/2)) from the sums while they are in cache. */
+   pool_arg of (N, Cout, OHd/2, OWd/2); pool_arg NULL: no indices) from the sums while
+   they are in cache. */
 typedef struct {
     int relu;
     const REAL* gate;
@@ -233,9 +240,9 @@ typedef REAL FN(NAME##_v) __attribute__((vector_size(B)));                      
 typedef REAL FN(NAME##_u) __attribute__((vector_size(B), aligned(sizeof(REAL)), may_alias)); \
 typedef CC_IREAL FN(NAME##_i) __attribute__((vector_size(B)));                            \
 typedef uint16_t FN(NAME##_k) __attribute__((vector_size(B / sizeof(REAL) * 2)));         \
-static inline ptrdiff_t FN(NAME)(const REAL* CC_RESTRICT r0, const REAL* CC_RESTRICT r1,  \
-                                 REAL* CC_RESTRICT o, uint16_t* CC_RESTRICT a,            \
-                                 ptrdiff_t pj, ptrdiff_t POW, int* bad)                   \
+static inline __attribute__((always_inline)) ptrdiff_t                                  \
+FN(NAME)(const REAL* CC_RESTRICT r0, const REAL* CC_RESTRICT r1, REAL* CC_RESTRICT o,     \
+         uint16_t* CC_RESTRICT a, ptrdiff_t pj, ptrdiff_t POW, int* bad, const int want_a)  \
 {                                                                                         \
     const int W = (int)(B / sizeof(REAL));                                                \
     FN(NAME##_i) ev, od, nan = {0};                                                       \
@@ -257,8 +264,10 @@ static inline ptrdiff_t FN(NAME)(const REAL* CC_RESTRICT r0, const REAL* CC_REST
         CC_MAX22_VEC(FN(NAME##_i), FN(NAME##_v), v0, v1, v2, v3, m, k);                   \
         *(FN(NAME##_u)*)(o + pj) = m;                                                     \
         nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);                         \
-        k16 = __builtin_convertvector(k, FN(NAME##_k));                                   \
-        memcpy(a + pj, &k16, sizeof k16);                                                 \
+        if (want_a) {                                                                     \
+            k16 = __builtin_convertvector(k, FN(NAME##_k));                               \
+            memcpy(a + pj, &k16, sizeof k16);                                             \
+        }                                                                                 \
     }                                                                                     \
     for (i = 0; i < W; i++)                                                               \
         *bad |= nan[i] != 0;                                                              \
@@ -273,50 +282,56 @@ CC_DEF_POOL22_ROW(pool22_w32, 32)
 CC_DEF_POOL22_ROW(pool22_w16, 16)
 #undef CC_DEF_POOL22_ROW
 
-static inline ptrdiff_t FN(pool22_row)(const REAL* r0, const REAL* r1, REAL* o, uint16_t* a,
-                                       ptrdiff_t POW, int* bad)
+/* want_a: a constant at each call (0: the maxima only, an inference pass's pooling) */
+static inline __attribute__((always_inline)) ptrdiff_t
+FN(pool22_row)(const REAL* r0, const REAL* r1, REAL* o, uint16_t* a, ptrdiff_t POW, int* bad,
+               const int want_a)
 {
     ptrdiff_t pj = 0;
 #if VBYTES >= 64
-    pj = FN(pool22_w64)(r0, r1, o, a, pj, POW, bad);
+    pj = FN(pool22_w64)(r0, r1, o, a, pj, POW, bad, want_a);
 #endif
 #if VBYTES >= 32
-    pj = FN(pool22_w32)(r0, r1, o, a, pj, POW, bad);
+    pj = FN(pool22_w32)(r0, r1, o, a, pj, POW, bad, want_a);
 #endif
-    return FN(pool22_w16)(r0, r1, o, a, pj, POW, bad);
+    return FN(pool22_w16)(r0, r1, o, a, pj, POW, bad, want_a);
 }
-#define CC_POOL22_ROW(r0, r1, o, a, POW, bad) FN(pool22_row)(r0, r1, o, a, POW, bad)
+#define CC_POOL22_ROW(r0, r1, o, a, POW, bad, want_a) \
+    FN(pool22_row)(r0, r1, o, a, POW, bad, want_a)
 #else
-#define CC_POOL22_ROW(r0, r1, o, a, POW, bad) 0
+#define CC_POOL22_ROW(r0, r1, o, a, POW, bad, want_a) 0
 #endif
 
-/* One plane's 2x2 stride-2 max pooling from rows ldr apart, columns sc apart: each
-   window's first maximum and its index kh*2 + kw, a NaN winning (its first one), as
-   _pooling.pyx's max pooling does. The comparisons are selects, so the compiler can
-   vectorise the row; a plane holding a NaN is redone window by window. */
-static void FN(pool22)(const REAL* y, ptrdiff_t ldr, ptrdiff_t sc, REAL* out,
-                       uint16_t* arg, ptrdiff_t POH, ptrdiff_t POW)
+/* One plane's 2x2 stride-2 max pooling from rows ldr apart, columns sc apart, with
+   want_a (a constant at each call) each window's index kh*2 + kw into arg: each window's
+   first maximum, a NaN winning (its first one), as _pooling.pyx's max pooling does. The
+   comparisons are selects, so the compiler can vectorise the row; a plane holding a NaN
+   is redone window by window. */
+static inline __attribute__((always_inline)) void
+FN(pool22_plane)(const REAL* y, ptrdiff_t ldr, ptrdiff_t sc, REAL* out, uint16_t* arg,
+                 ptrdiff_t POH, ptrdiff_t POW, const int want_a)
 {
     ptrdiff_t pi, pj;
     int nan = 0;
     int bad = 0;
+    uint16_t k1;
     for (pi = 0; pi < POH; pi++) {
         const REAL* CC_RESTRICT r0 = y + 2 * pi * ldr;
         const REAL* CC_RESTRICT r1 = r0 + ldr;
         REAL* CC_RESTRICT o = out + pi * POW;
-        uint16_t* CC_RESTRICT a = arg + pi * POW;
+        uint16_t* CC_RESTRICT a = want_a ? arg + pi * POW : &k1;
         if (sc == 1)   /* unit-stride rows: VL windows at a time, then one by one */
-            for (pj = CC_POOL22_ROW(r0, r1, o, a, POW, &bad); pj < POW; pj++) {
+            for (pj = CC_POOL22_ROW(r0, r1, o, a, POW, &bad, want_a); pj < POW; pj++) {
                 REAL v0 = r0[2 * pj], v1 = r0[2 * pj + 1], v2 = r1[2 * pj], v3 = r1[2 * pj + 1];
                 nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);
-                CCONV_MAX22(REAL, v0, v1, v2, v3, o[pj], a[pj]);
+                CCONV_MAX22(REAL, v0, v1, v2, v3, o[pj], a[want_a ? pj : 0]);
             }
         else
             for (pj = 0; pj < POW; pj++) {
                 REAL v0 = r0[2 * pj * sc], v1 = r0[(2 * pj + 1) * sc];
                 REAL v2 = r1[2 * pj * sc], v3 = r1[(2 * pj + 1) * sc];
                 nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);
-                CCONV_MAX22(REAL, v0, v1, v2, v3, o[pj], a[pj]);
+                CCONV_MAX22(REAL, v0, v1, v2, v3, o[pj], a[want_a ? pj : 0]);
             }
     }
     nan |= bad;
@@ -335,9 +350,20 @@ static void FN(pool22)(const REAL* y, ptrdiff_t ldr, ptrdiff_t sc, REAL* out,
                 ;
             if (k < 4) {   /* the first NaN wins */
                 out[pi * POW + pj] = v[k];
-                arg[pi * POW + pj] = (uint16_t)k;
+                if (want_a)
+                    arg[pi * POW + pj] = (uint16_t)k;
             }
         }
+}
+
+/* pool22_plane with the indices into arg, or (arg NULL) the maxima only. */
+static void FN(pool22)(const REAL* y, ptrdiff_t ldr, ptrdiff_t sc, REAL* out,
+                       uint16_t* arg, ptrdiff_t POH, ptrdiff_t POW)
+{
+    if (arg)
+        FN(pool22_plane)(y, ldr, sc, out, arg, POH, POW, 1);
+    else
+        FN(pool22_plane)(y, ldr, sc, out, NULL, POH, POW, 0);
 }
 
 /* The bias b (NULL: none) of Cout channels, zero-padded to whole blocks of B: what
@@ -430,7 +456,8 @@ static int FN(run_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t H
                         if (e->pool_out) {
                             ptrdiff_t at = ((n0 + n) * Cout + f) * POH * POW;
                             FN(pool22)(Y + (f - fb * FWD_FB) * Qr + n * Lseg, steph * Wr, stepw,
-                                       e->pool_out + at, e->pool_arg + at, POH, POW);
+                                       e->pool_out + at, e->pool_arg ? e->pool_arg + at : NULL,
+                                       POH, POW);
                         }
                         for (i = 0; dst && i < OHd; i++) {   /* (ReLU: done in fwd_tile) */
                             ptrdiff_t at = (((n0 + n) * Cout + f) * OHd + i) * OWd;
@@ -797,7 +824,8 @@ static CC_NOINLINE void FN(mm_tile1)(const REAL* const* arow, ptrdiff_t acs, con
 }
 
 /* C = A @ B for A (M, K), B (K, N) and C (M, N), each by element strides, plus
-   bias_i[i] (per row, unless NULL) and bias_j[j] (per column, unless NULL). A's rows
+   bias_i[i] (per row, unless NULL) and bias_j[j] (per column, unless NULL), then
+   max(., 0) if relu (RELU's: 0 where <= 0, NaN passes) as the values are stored. A's rows
    are read in place; B's column panels too where B's rows are contiguous (bcs == 1),
    else they are packed, like the last, narrower panel, by all threads. Work items (a
    column panel, one block of FWD_FB rows or, for a transposed C, a group of them) come
@@ -806,7 +834,7 @@ static CC_NOINLINE void FN(mm_tile1)(const REAL* const* arow, ptrdiff_t acs, con
    result does not depend on the thread count. */
 static int FN(mm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const REAL* a, ptrdiff_t ars,
                   ptrdiff_t acs, const REAL* b, ptrdiff_t brs, ptrdiff_t bcs,
-                  const REAL* bias_i, const REAL* bias_j, REAL* c, ptrdiff_t crs,
+                  const REAL* bias_i, const REAL* bias_j, int relu, REAL* c, ptrdiff_t crs,
                   ptrdiff_t ccs, int n_threads)
 {
     const ptrdiff_t T = FWD_NV * VL, nib = (M + FWD_FB - 1) / FWD_FB;
@@ -904,9 +932,15 @@ static int FN(mm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const REAL* a, ptrdiff_
                         REAL* cr = c + (r0 + f) * crs + j0;
                         const REAL* yr = Yb + f * T;
                         REAL bi = bias_i ? bias_i[r0 + f] : 0;
-                        if (bias_j)
+                        if (bias_j && relu)
+                            for (jj = 0; jj < n; jj++)
+                                cr[jj] = RELU_S(yr[jj] + bi + bias_j[j0 + jj]);
+                        else if (bias_j)
                             for (jj = 0; jj < n; jj++)
                                 cr[jj] = yr[jj] + bi + bias_j[j0 + jj];
+                        else if (relu)
+                            for (jj = 0; jj < n; jj++)
+                                cr[jj] = RELU_S(yr[jj] + bi);
                         else
                             for (jj = 0; jj < n; jj++)
                                 cr[jj] = yr[jj] + bi;
@@ -915,8 +949,10 @@ static int FN(mm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const REAL* a, ptrdiff_
                     for (jj = 0; jj < n; jj++) {
                         REAL* cc = c + r0 * crs + (j0 + jj) * ccs;
                         REAL bj = bias_j ? bias_j[j0 + jj] : 0;
-                        for (f = 0; f < nr; f++)
-                            cc[f * crs] = Yb[f * T + jj] + bj + (bias_i ? bias_i[r0 + f] : 0);
+                        for (f = 0; f < nr; f++) {
+                            REAL v = Yb[f * T + jj] + bj + (bias_i ? bias_i[r0 + f] : 0);
+                            cc[f * crs] = relu ? RELU_S(v) : v;
+                        }
                     }
             }
         }
@@ -927,13 +963,14 @@ static int FN(mm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const REAL* a, ptrdiff_
     return failed ? CCONV_CONV_ENOMEM : 0;
 }
 
-/* C[i][j] = sum_k A[i][k] * B[k][j] (+ bias[j] unless NULL) for A (M, K), B (K, N) by
+/* C[i][j] = sum_k A[i][k] * B[k][j] (+ bias[j] unless NULL; then max(., 0) if relu) for
+   A (M, K), B (K, N) by
    element strides (a transposed view needs no copy) and C (M, N, row stride ldc). When
    B's rows are not contiguous, the transposed product C' = B' A' may be computed
    instead (see below). */
 int FN(matmul)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const REAL* a, ptrdiff_t ars,
                ptrdiff_t acs, const REAL* b, ptrdiff_t brs, ptrdiff_t bcs, const REAL* bias,
-               REAL* c, ptrdiff_t ldc, int n_threads)
+               int relu, REAL* c, ptrdiff_t ldc, int n_threads)
 {
     ptrdiff_t i, j;
     if (M * N == 0)
@@ -941,7 +978,7 @@ int FN(matmul)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const REAL* a, ptrdiff_t a
     if (K == 0) {
         for (i = 0; i < M; i++)
             for (j = 0; j < N; j++)
-                c[i * ldc + j] = bias ? bias[j] : 0;
+                c[i * ldc + j] = bias ? (relu ? RELU_S(bias[j]) : bias[j]) : 0;
         return 0;
     }
     /* B is read in place when its rows are contiguous; when they are not, the transposed
@@ -952,8 +989,9 @@ int FN(matmul)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const REAL* a, ptrdiff_t a
        B' = x is read along its rows. Either way every value is the same sum in the
        same order: the same bits. */
     if ((bcs != 1 && (ars == 1 || M < N)) || (acs != 1 && ars == 1 && bcs == 1))
-        return FN(mm)(N, M, K, b, bcs, brs, a, acs, ars, bias, NULL, c, 1, ldc, n_threads);
-    return FN(mm)(M, N, K, a, ars, acs, b, brs, bcs, NULL, bias, c, ldc, 1, n_threads);
+        return FN(mm)(N, M, K, b, bcs, brs, a, acs, ars, bias, NULL, relu, c, 1, ldc,
+                      n_threads);
+    return FN(mm)(M, N, K, a, ars, acs, b, brs, bcs, NULL, bias, relu, c, ldc, 1, n_threads);
 }
 
 /* PEAK_ACC independent multiply-add chains (one FMA each where the flags allow). */
@@ -984,3 +1022,4 @@ double FN(fma_loop)(long n_iter, int* flops_per_iter)
 #undef STOREU
 #undef SPLAT
 #undef RELU
+#undef RELU_S

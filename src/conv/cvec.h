@@ -170,8 +170,8 @@ static int FN(cv_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t Hs
                     f = fb * CVW + ch;
                     if (e->pool_out) {
                         ptrdiff_t at = (n * Cout + f) * POH * POW;
-                        FN(pool22)(Y + ch * P, OW, 1, e->pool_out + at, e->pool_arg + at,
-                                   POH, POW);
+                        FN(pool22)(Y + ch * P, OW, 1, e->pool_out + at,
+                                   e->pool_arg ? e->pool_arg + at : NULL, POH, POW);
                     }
                     if (dst)
                         for (i = 0; i < OH; i++) {

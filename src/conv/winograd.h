@@ -500,8 +500,9 @@ static int FN(wino_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t 
                             }
                             if (e->pool_out && ti < POH) {   /* the tiles are the windows */
                                 FN(copy_row)(e->pool_out + pat + ti * POW, Po + t0, POW);
-                                cc_copy_short(e->pool_arg + pat + ti * POW, Af + t0,
-                                              (size_t)POW * sizeof(uint16_t));
+                                if (e->pool_arg)
+                                    cc_copy_short(e->pool_arg + pat + ti * POW, Af + t0,
+                                                  (size_t)POW * sizeof(uint16_t));
                             }
                         }
                     }
