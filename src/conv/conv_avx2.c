@@ -16,6 +16,13 @@
    kernel on every float32 layer it applies to, conv2 (16 + 16 channels) included; in
    float64 from conv3 (16 + 32) on. */
 #define CC_WINO_AUTO(cin, cout, bytes) ((bytes) == 4 || (cin) + (cout) >= 48)
+/* Measured on Zen 3 (forward, input gradient and weight gradient, cvec on vs off, 2
+   threads, batch 100): the channel-vector kernel ahead on planes up to 14 wide once 6
+   or more input channels feed it (LeNet's conv2 0.80x forward, DeepConvNet's conv3
+   0.85-0.93x in float64), besides the small planes of the AVX-512 rule; with 3 input
+   channels it falls behind from 10 wide. */
+#define CC_CVEC_AUTO(cin, cout, OH, OW, lanes) \
+    ((cout) >= (lanes) && ((OW) <= 8 || ((OW) <= 14 && (cin) >= 6)))
 /* a panel's k block read in place misses this L1: pack every panel */
 #define CC_MM_IN_PLACE 0
 #if defined(__AVX2__) && defined(__FMA__)
