@@ -15,6 +15,8 @@ include "_build.pxi"
 
 cdef extern from "activation.h":
     void cc_tanh_f32(const float* x, float* y, float* y2, Py_ssize_t n) noexcept nogil
+    void cc_tanh_f64(const double* x, double* y, double* y2, Py_ssize_t n) noexcept nogil
+    int cc_tanh_body(int which, int dbl, const void* x, void* y, Py_ssize_t n) noexcept nogil
 
 
 cdef enum:
@@ -76,9 +78,9 @@ def relu_backward_mask_into(const floating[::1] dout, const uint8_t[::1] mask,
             dx[i] = 0 if mask[i] else g
 
 
-def tanh_into(const float[::1] x, float[::1] out, float[::1] out2, int n_threads):
-    """out = tanh(x), float32 (activation.h: whole vectors, a few ulp of the exact
-    value); out2 (unless empty) gets the same values in the same pass."""
+def tanh_into(const floating[::1] x, floating[::1] out, floating[::1] out2, int n_threads):
+    """out = tanh(x) (activation.h: whole vectors, within 2 ulp of the exact value);
+    out2 (unless empty) gets the same values in the same pass."""
     cdef Py_ssize_t n = x.shape[0], nb = (n + BLOCK - 1) // BLOCK, blk, lo, hi
     cdef bint want2 = out2.shape[0] > 0
     if out.shape[0] != n or (want2 and out2.shape[0] != n):
@@ -88,7 +90,27 @@ def tanh_into(const float[::1] x, float[::1] out, float[::1] out2, int n_threads
     for blk in prange(nb, nogil=True, schedule='dynamic', num_threads=n_threads):
         lo = blk * BLOCK
         hi = block_end(lo, BLOCK, n)
-        cc_tanh_f32(&x[lo], &out[lo], &out2[lo] if want2 else NULL, hi - lo)
+        if floating is float:
+            cc_tanh_f32(&x[lo], &out[lo], &out2[lo] if want2 else NULL, hi - lo)
+        else:
+            cc_tanh_f64(&x[lo], &out[lo], &out2[lo] if want2 else NULL, hi - lo)
+
+
+#: The tanh kernel's bodies (activation.h), for tanh_body_into.
+TANH_BODIES = ("v16", "avx2")
+
+
+def tanh_body_into(const floating[::1] x, floating[::1] out, str body):
+    """out = tanh(x) by one named body of the kernel on one thread (for the tests: every
+    body gives the same bits); False, nothing written, where this build or CPU lacks it."""
+    if body not in TANH_BODIES:
+        raise ValueError(f"unknown tanh body {body!r}; the bodies are {TANH_BODIES}")
+    if out.shape[0] != x.shape[0]:
+        raise ValueError(f"tanh_body_into: lengths {x.shape[0]}, {out.shape[0]} differ")
+    if x.shape[0] == 0:
+        return True
+    return cc_tanh_body(TANH_BODIES.index(body), sizeof(floating) == 8, &x[0], &out[0],
+                        x.shape[0]) == 0
 
 
 def tanh_backward_into(const floating[::1] dout, const floating[::1] y, floating[::1] dx,

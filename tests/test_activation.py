@@ -55,13 +55,25 @@ def test_activation_gradients(cls, dtype):
 
 
 
-# ---- tanh (float32: the compiled kernel of src/activation.h) ----
+# ---- tanh (the compiled kernel of src/activation.h, float32 and float64) ----
+
+#: long double's tanh as the exact value of float64's (x86's 64-bit mantissa); where
+#: long double is float64 itself, its own error (about an ulp) is allowed on top
+WIDE = np.finfo(np.longdouble).nmant > np.finfo(np.float64).nmant
+SLACK64 = 0.0 if WIDE else 1.0
+
 
 def _ulps(got, exact):
-    """|got - exact| in units of float32's spacing at the exact value."""
-    exact = np.asarray(exact, np.float64)
-    return np.abs(got.astype(np.float64) - exact) / np.spacing(
-        np.abs(exact).astype(np.float32)).astype(np.float64)
+    """|got - exact| in units of got's dtype's spacing at the exact value."""
+    wide = np.float64 if got.dtype == np.float32 else np.longdouble
+    exact = np.asarray(exact, wide)
+    return np.asarray(np.abs(got.astype(wide) - exact) / np.spacing(
+        np.abs(exact).astype(got.dtype)).astype(wide), np.float64)
+
+
+def _exact_tanh(x):
+    """tanh of x in a wider type (float64 for float32, long double for float64)."""
+    return np.tanh(x.astype(np.float64 if x.dtype == np.float32 else np.longdouble))
 
 
 def test_tanh_float32_is_within_two_ulp_of_the_exact_value():
@@ -79,9 +91,49 @@ def test_tanh_float32_is_within_two_ulp_of_the_exact_value():
     assert np.all(np.abs(y) <= 1)
 
 
-def test_tanh_special_values():
-    x = np.float32([0.0, -0.0, np.inf, -np.inf, np.nan, -np.nan, 1e38, -1e38])
+def test_tanh_float64_is_within_two_ulp_of_the_exact_value():
+    # the same for float64 (the series to x^35 below 0.55, the degree-13 exp above, the
+    # clamp at 20), against long double's tanh
+    x = np.concatenate([np.linspace(-25, 25, 1_000_001),
+                        np.geomspace(1e-300, 0.6, 20_001),
+                        np.nextafter(0.55, [0, 1]),
+                        [2.0**-1022, 5e-324, np.nextafter(20, 0), 20.0, np.nextafter(20, 21)]])
+    x = np.concatenate([x, -x])
+    y = K.tanh(x, n_threads=2)
+    assert y.dtype == np.float64
+    err = _ulps(y, _exact_tanh(x))
+    assert err.max() <= 2.0 + SLACK64, x[err.argmax()]
+    assert np.all(np.abs(y) <= 1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_tanh_body_gives_the_same_bits(dtype):
+    # the 16-byte body (SSE2, or scalar code) and the AVX2 one, over both ranges, odd
+    # lengths (the padded last vector) and the special values
+    from cconv import _activation
+    x = np.concatenate([np.linspace(-25, 25, 200_003), np.geomspace(1e-40, 0.6, 5_001),
+                        [0.0, -0.0, np.inf, -np.inf, np.nan]]).astype(dtype)
+    ref = K.tanh(x, n_threads=1)
+    ran = []
+    for body in _activation.TANH_BODIES:
+        got = np.full_like(x, 7.0)
+        if _activation.tanh_body_into(x, got, body):
+            assert got.tobytes() == ref.tobytes(), body
+            ran.append(body)
+    assert "v16" in ran
+    from cconv import _conv, _im2col
+    if _im2col.sse2_compiled() and "avx2" in _conv.supported_isas():
+        assert "avx2" in ran   # (an x86 build on a CPU with AVX2 has and runs that body)
+    with pytest.raises(ValueError, match="unknown tanh body 'sse9'"):
+        _activation.tanh_body_into(x, x.copy(), "sse9")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_tanh_special_values(dtype):
+    big = np.finfo(dtype).max
+    x = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, -np.nan, big, -big], dtype)
     y = K.tanh(x)
+    assert y.dtype == dtype
     np.testing.assert_array_equal(y, [0, 0, 1, -1, np.nan, np.nan, 1, -1])
     assert not np.signbit(y[0]) and np.signbit(y[1])
 
@@ -96,10 +148,10 @@ def test_property_tanh_against_the_reference(n, scale, dtype, seed):
     x = (rng.standard_normal(n) * scale).astype(dtype)
     copy = np.empty_like(x)
     y = K.tanh(x, copy=copy)
-    if dtype == np.float32:   # about 2 ulp of the exact value (float64's tanh) at most
-        assert n == 0 or _ulps(y, R.activation.tanh(x.astype(np.float64))).max() <= 2.5
-    else:                     # NumPy's own
-        np.testing.assert_array_equal(y, R.activation.tanh(x))
+    # about 2 ulp of the exact value (a wider type's tanh) at most, as NumPy's own
+    slack = SLACK64 if dtype == np.float64 else 0.0
+    assert n == 0 or _ulps(y, _exact_tanh(x)).max() <= 2.5 + slack
+    assert n == 0 or _ulps(R.activation.tanh(x), _exact_tanh(x)).max() <= 2.5 + slack
     np.testing.assert_array_equal(copy, y)
     d = rng.standard_normal(n).astype(dtype)
     np.testing.assert_array_equal(K.tanh_backward(d, y), R.activation.tanh_backward(d, y))
@@ -130,7 +182,7 @@ def test_tanh_layer_keeps_its_own_copy_of_the_output(dtype):
     x = rand((3, 4), dtype, 3)
     layer = L.Tanh()
     out = layer.forward(x)
-    np.testing.assert_allclose(out, np.tanh(x), rtol=2.5e-7 if dtype == np.float32 else 0)
+    np.testing.assert_allclose(out, np.tanh(x), rtol=4 * np.finfo(dtype).eps)
     d = rand(x.shape, dtype, 4)
     expect = d * (1 - out * out)
     out[...] = 0.5                      # an edit of the returned array by the caller

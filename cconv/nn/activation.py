@@ -138,9 +138,9 @@ class Tanh(_FromOutput):
     """Tanh layer (not in the book; LeNet uses it).
 
     ``backward``: ``dout * (1 - out**2)``. The last output is ``out``. Both passes run
-    the compiled kernels (:func:`cconv.ops.tanh`, :func:`cconv.ops.tanh_backward`:
-    float32's forward in whole vectors, float64's NumPy's ``tanh``), the private copy
-    of the output written in the forward's pass.
+    the compiled kernels (:func:`cconv.ops.tanh`, :func:`cconv.ops.tanh_backward`: the
+    forward in whole vectors, float32 and float64), the private copy of the output
+    written in the forward's pass.
 
     Parameters
     ----------
