@@ -17,6 +17,10 @@ include "_geometry.pxi"
 cdef extern from "conv/conv.h" nogil:
     ctypedef struct cconv_conv_shape:
         ptrdiff_t N, C, H, W, F, FH, FW, sh, sw, ph, pw, OH, OW
+    ctypedef struct cconv_unpool:
+        const void* dpool
+        const uint16_t* arg
+        const void* gate
     ctypedef struct cconv_conv_isa:
         const char* name
         const char* detail
@@ -31,10 +35,10 @@ cdef extern from "conv/conv.h" nogil:
                       float*, int) noexcept nogil
         int (*dx_f64)(const cconv_conv_shape*, const double*, const double*, const double*,
                       double*, int) noexcept nogil
-        int (*dw_f32)(const cconv_conv_shape*, const float*, const float*, float*, float*,
-                      int) noexcept nogil
-        int (*dw_f64)(const cconv_conv_shape*, const double*, const double*, double*,
-                      double*, int) noexcept nogil
+        int (*dw_f32)(const cconv_conv_shape*, const float*, const float*,
+                      const cconv_unpool*, float*, float*, int) noexcept nogil
+        int (*dw_f64)(const cconv_conv_shape*, const double*, const double*,
+                      const cconv_unpool*, double*, double*, int) noexcept nogil
         int (*matmul_f32)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const float*, ptrdiff_t, ptrdiff_t,
                           const float*, ptrdiff_t, ptrdiff_t, const float*, int, float*,
                           ptrdiff_t, int) noexcept nogil
@@ -210,6 +214,9 @@ cdef inline const floating* _bias(const floating[::1] b, Py_ssize_t F, str where
 
 
 cdef inline _check(int rc):
+    if rc == -2:   # CCONV_CONV_EPATH
+        raise ValueError("a weight gradient from a pooling's runs on the direct kernel, "
+                         "stride 1, only")
     if rc != 0:
         raise MemoryError("the convolution could not allocate its work buffers")
 
@@ -357,9 +364,57 @@ def backward_filter_into(const floating[:, :, :, ::1] x,     # IN (N, C, H, W)
             if dbp != NULL:
                 memset(dbp, 0, g.F * sizeof(floating))
         elif floating is float:
-            rc = v.dw_f32(&g, _in(x), _in(dout), _out(dw), dbp, n_threads)
+            rc = v.dw_f32(&g, _in(x), _in(dout), NULL, _out(dw), dbp, n_threads)
         else:
-            rc = v.dw_f64(&g, _in(x), _in(dout), _out(dw), dbp, n_threads)
+            rc = v.dw_f64(&g, _in(x), _in(dout), NULL, _out(dw), dbp, n_threads)
+    _check(rc)
+
+
+def backward_filter_unpool_into(const floating[:, :, :, ::1] x,      # IN (N, C, H, W)
+                                const floating[:, :, :, ::1] dpool,  # IN (N, F, OH//2, OW//2)
+                                const uint16_t[:, :, :, ::1] arg,    # IN (N, F, OH//2, OW//2)
+                                const floating[:, :, :, ::1] gate,   # IN as dpool, or None
+                                floating[:, :, :, ::1] dw,           # OUT (F, C, FH, FW)
+                                floating[::1] db,                    # OUT (F,), or empty
+                                int sh, int sw, int ph, int pw, int n_threads):
+    """backward_filter_into for the output gradient that a 2x2 stride-2 max pooling's
+    backward (dpool to each window's argmax arg) and the ReLU's before it (0 where the
+    window's maximum, gate, is <= 0; None: no ReLU) would give, in the same pass: that
+    gradient is never stored. The direct kernel's path, stride 1, only (ValueError
+    otherwise: conv_path says which kernel a weight gradient runs)."""
+    cdef Py_ssize_t want[4]
+    cdef Py_ssize_t OH, OW
+    _window_out("backward_filter_unpool_into", x.shape[2], x.shape[3], dw.shape[2],
+                dw.shape[3], sh, sw, ph, pw, &OH, &OW)
+    want[0] = x.shape[0]; want[1] = dw.shape[0]; want[2] = OH; want[3] = OW
+    cdef cconv_conv_shape g = _geometry("backward_filter_unpool_into", &x.shape[0],
+                                        &dw.shape[0], want, sh, sw, ph, pw)
+    cdef floating* dbp = <floating*>_bias(db, g.F, "backward_filter_unpool_into")
+    cdef const cconv_conv_isa* v = cconv_conv_active()
+    cdef cconv_unpool up
+    cdef int rc = 0
+    pooled = (g.N, g.F, OH // 2, OW // 2)
+    _expect("backward_filter_unpool_into", "the pooling's gradient", &dpool.shape[0], 4,
+            pooled)
+    _expect("backward_filter_unpool_into", "the argmax", &arg.shape[0], 4, pooled)
+    if gate is not None:
+        _expect("backward_filter_unpool_into", "the gate", &gate.shape[0], 4, pooled)
+    if _empty(&dw.shape[0]):
+        return
+    up.dpool = NULL if _empty(&dpool.shape[0]) else <const void*>&dpool[0, 0, 0, 0]
+    up.arg = NULL if _empty(&arg.shape[0]) else &arg[0, 0, 0, 0]
+    up.gate = NULL
+    if gate is not None and not _empty(&gate.shape[0]):
+        up.gate = <const void*>&gate[0, 0, 0, 0]
+    with nogil:
+        if up.dpool == NULL:   # no window: the whole gradient is zero
+            memset(_out(dw), 0, g.F * g.C * g.FH * g.FW * sizeof(floating))
+            if dbp != NULL:
+                memset(dbp, 0, g.F * sizeof(floating))
+        elif floating is float:
+            rc = v.dw_f32(&g, _in(x), NULL, &up, _out(dw), dbp, n_threads)
+        else:
+            rc = v.dw_f64(&g, _in(x), NULL, &up, _out(dw), dbp, n_threads)
     _check(rc)
 
 

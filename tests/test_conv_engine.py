@@ -375,6 +375,90 @@ def test_conv_forward_relu_pool_is_the_three_ops_in_turn(isa, N, C, H, W, F, FH,
     assert saved.out_shape == ref.shape
 
 
+@settings(max_examples=int(os.environ.get("CCONV_FUZZ_EXAMPLES", 150)) // 3, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(N=st.integers(1, 4), C=st.integers(0, 4), H=st.integers(2, 30), W=st.integers(2, 30),
+       F=st.integers(1, 12), FH=st.integers(1, 5), FW=st.integers(1, 5), s=st.integers(1, 2),
+       p=st.integers(0, 2), dtype=st.sampled_from(DTYPES), gated=st.booleans(),
+       nan=st.booleans(), seed=st.integers(0, 2**31 - 1))
+def test_weight_gradient_from_the_pooling_is_the_two_ops_in_turn(isa, N, C, H, W, F, FH, FW,
+                                                                 s, p, dtype, gated, nan,
+                                                                 seed):
+    # conv_backward_from_pool (the rows of the output gradient made from the pooling's,
+    # on the direct kernel; the two ops where it does not apply) gives bit for bit
+    # maxpool_backward then conv_backward: odd sizes (a last row and column no window
+    # covers), ties of the ReLU's zeros, a NaN, every thread count
+    from hypothesis import assume
+    from cconv import ops
+    assume(FH <= H + 2 * p and FW <= W + 2 * p)
+    OH, OW = _out(H, FH, s, p), _out(W, FW, s, p)
+    assume(OH >= 2 and OW >= 2)
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-2, 3, (N, C, H, W)).astype(dtype)
+    w = rng.integers(-1, 2, (F, C, FH, FW)).astype(dtype)
+    b = rng.integers(-1, 2, F).astype(dtype)
+    y, pooled, arg, saved = ops.conv_forward_relu_pool(x, w, b, s, p)
+    dp = rng.standard_normal(pooled.shape).astype(dtype)
+    if nan:
+        dp.flat[rng.integers(0, dp.size)] = np.nan
+    gate = pooled if gated else None
+    d = ops.maxpool_backward(dp, arg, y.shape, 2, 2, 2, 0, gate=gate)
+    _, ref_w, ref_b = ops.conv_backward(d, saved, w, need_dx=False)
+    for nt in (1, 2, 3):
+        dW, db = ops.conv_backward_from_pool(dp, arg, saved, w, gate=gate, n_threads=nt)
+        assert dW.tobytes() == ref_w.tobytes() and db.tobytes() == ref_b.tobytes(), nt
+    r_w, r_b = R.conv_backward_from_pool(dp, arg, R.conv_forward(x, w, b, s, p)[1], w,
+                                         gate=gate)
+    np.testing.assert_allclose(dW, r_w, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(db, r_b, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_filters_of_no_input_channels_still_have_a_bias_gradient(dtype):
+    # C = 0: no weights, but db is dout summed (it was left unwritten)
+    from cconv import ops
+    x, w = np.ones((2, 0, 5, 5), dtype), np.ones((3, 0, 2, 2), dtype)
+    y, saved = ops.conv_forward(x, w, np.zeros(3, dtype))
+    d = np.random.default_rng(0).standard_normal(y.shape).astype(dtype)
+    dx, dW, db = ops.conv_backward(d, saved, w)
+    assert dW.shape == w.shape and dx.shape == x.shape
+    np.testing.assert_allclose(db, d.sum(axis=(0, 2, 3)), rtol=1e-6)
+
+
+def test_weight_gradient_from_the_pooling_runs_on_the_direct_kernel_only():
+    # the kernel refuses a call its path does not take (the op goes the two-op way)
+    from cconv import ops
+    x, w = np.ones((2, 3, 6, 6)), np.ones((4, 3, 3, 3))
+    dp, arg = np.ones((2, 4, 2, 2)), np.zeros((2, 4, 2, 2), np.uint16)
+    dW, db = np.empty(w.shape), np.empty(4)
+    with pytest.raises(ValueError, match="direct kernel, stride 1, only"):
+        _conv.backward_filter_unpool_into(x, np.ones((2, 4, 1, 1)),
+                                          np.zeros((2, 4, 1, 1), np.uint16), None,
+                                          dW, db, 2, 2, 0, 0, 1)
+    with pytest.raises(ValueError, match="the argmax has shape"):
+        _conv.backward_filter_unpool_into(x, dp, np.zeros((2, 4, 1, 2), np.uint16), None,
+                                          dW, db, 1, 1, 0, 0, 1)
+    with pytest.raises(ValueError, match="the gate has shape"):
+        _conv.backward_filter_unpool_into(x, dp, arg, np.ones((1, 4, 2, 2)), dW, db,
+                                          1, 1, 0, 0, 1)
+    prev = _conv.set_cvec("on")   # (a weight gradient the channel-vector kernel takes)
+    try:
+        assert _conv.conv_path(x.shape, w, 1, 1, 0, 0, False, True) == "cvec"
+        with pytest.raises(ValueError, match="direct kernel, stride 1, only"):
+            _conv.backward_filter_unpool_into(x, dp, arg, None, dW, db, 1, 1, 0, 0, 1)
+        saved = ops.conv_forward(x, w, np.zeros(4))[1]
+        d = ops.maxpool_backward(dp, arg, (2, 4, 4, 4), 2, 2, 2, 0)
+        for got, ref in zip(ops.conv_backward_from_pool(dp, arg, saved, w),   # two ops
+                            ops.conv_backward(d, saved, w, need_dx=False)[1:]):
+            assert got.tobytes() == ref.tobytes()
+    finally:
+        _conv.set_cvec(prev)
+    with pytest.raises(ValueError, match=r"arg values must lie in \[0, 4\)"):
+        ops.conv_backward_from_pool(dp, arg + 4, saved, w)
+    with pytest.raises(ValueError, match="dout has shape"):
+        ops.conv_backward_from_pool(dp[:, :, :1], arg[:, :, :1], saved, w)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("POW", [2, 4, 7, 8, 12, 14, 16, 17, 24, 33])
 def test_pooling_epilogue_on_rows_of_every_vector_width(isa, dtype, POW):

@@ -581,6 +581,23 @@ def test_inference_with_pooling_in_the_convolution_changes_no_value(make, dtype)
                                           x, 'Conv1' if make is small_simple else 'Conv2'))))
 
 
+def assert_layer_by_layer_gradients(net, x, t, grads):
+    """``grads`` (a network's gradient of x, t) are those of a forward and a backward
+    run layer by layer: no fused pair anywhere."""
+    y = net._input(x)
+    for layer in net.layers.values():
+        y = layer.call(y, True)
+    net.last_layer.forward(y, t)
+    d = net.last_layer.backward(1)
+    for layer in reversed(list(net.layers.values())):
+        d = layer.backward(d)
+        if d is None:
+            break
+    for key, (lname, attr) in net.param_map.items():
+        layer = net.layers[lname]
+        np.testing.assert_array_equal(getattr(layer, layer.grad_name(attr)), grads[key])
+
+
 @pytest.mark.parametrize("make", [small_simple, small_deep])
 def test_a_relu_after_an_affine_runs_in_its_product_and_keeps_its_mask(make):
     # Affine -> Relu runs as one pass (Affine.forward_relu) in predict and in a step; the
@@ -600,18 +617,38 @@ def test_a_relu_after_an_affine_runs_in_its_product_and_keeps_its_mask(make):
         ref = Relu().forward(affine.forward(affine.x))
         np.testing.assert_array_equal(relu.out, ref)
         np.testing.assert_array_equal(relu.mask, affine.forward(affine.x) <= 0)
-    y = net._input(x)
-    for layer in net.layers.values():   # layer by layer: no fused pair anywhere
-        y = layer.call(y, True)
-    net.last_layer.forward(y, t)
-    d = net.last_layer.backward(1)
-    for layer in reversed(list(net.layers.values())):
-        d = layer.backward(d)
-        if d is None:
-            break
-    for key, (lname, attr) in net.param_map.items():
-        layer = net.layers[lname]
-        np.testing.assert_array_equal(getattr(layer, layer.grad_name(attr)), grads[key])
+    assert_layer_by_layer_gradients(net, x, t, grads)
+
+
+def test_a_first_convolution_takes_its_weight_gradient_from_the_pooling(monkeypatch):
+    # SimpleConvNet's Conv1 -> Relu1 -> Pool1 (need_dx=False): dW and db come from the
+    # pooling's gradient (backward_from_pool), the same bits as the layer-by-layer
+    # backward; a Convolution that needs dx gets it the two-op way, the same as well
+    from cconv.nn import Convolution
+    calls = []
+    real = Convolution.backward_from_pool
+    monkeypatch.setattr(Convolution, "backward_from_pool",
+                        lambda self, *a, **k: calls.append(self) or real(self, *a, **k))
+    net = small_simple(dtype=np.float32)
+    jitter_biases(net, 2)
+    x = np.random.default_rng(5).standard_normal((4, 1, 10, 10)).astype(np.float32)
+    t = np.arange(4)
+    grads = {k: v.copy() for k, v in net.gradient(x, t).items()}
+    assert calls == [net.layers["Conv1"]]
+    conv, relu, pool = net.layers["Conv1"], net.layers["Relu1"], net.layers["Pool1"]
+    dpool = np.random.default_rng(6).standard_normal(pool._out.shape).astype(np.float32)
+    d = pool.backward_with_relu(dpool)
+    conv.backward(d)
+    ref = conv.dW.copy(), conv.db.copy()
+    conv.backward_from_pool(dpool, pool.arg_max, pool._out)
+    assert conv.dW.tobytes() == ref[0].tobytes() and conv.db.tobytes() == ref[1].tobytes()
+    conv.need_dx = True
+    dx = conv.backward_from_pool(dpool, pool.arg_max, pool._out)
+    np.testing.assert_array_equal(dx, conv.backward(d))
+    conv.need_dx = False
+    net2 = small_simple(dtype=np.float32)
+    jitter_biases(net2, 2)
+    assert_layer_by_layer_gradients(net2, x, t, grads)
 
 
 @pytest.mark.parametrize("name", ["Relu1", "Relu2", "Pool1"])

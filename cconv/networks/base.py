@@ -13,7 +13,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .. import __version__
-from .._checks import float_array, integer
+from .._checks import float_array, integer, pair
 from .._threads import resolve_threads
 from ..functions import target_labels
 from ..gradient import numerical_gradient
@@ -112,6 +112,27 @@ def _fusable(layer, nxt):
     the ReLU can run in the layer's epilogue (``forward_relu``)."""
     return (type(layer) in (Convolution, Affine) and type(nxt) is Relu
             and "forward" not in vars(layer) and "forward" not in vars(nxt))
+
+
+def _from_pool(conv, relu, pool):
+    """A Convolution (exact class, no backward set on the instance) without an input
+    gradient, then its Relu and a 2x2 stride-2 max Pooling whose backward takes the
+    Relu's (:func:`_takes_relu`): the convolution's dW can come from the pooling's
+    gradient directly (:meth:`Convolution.backward_from_pool`)."""
+    return (type(conv) is Convolution and "backward" not in vars(conv)
+            and "backward_from_pool" not in vars(conv)
+            and not conv.need_dx and _takes_relu(pool, relu) and type(pool) is Pooling
+            and "routing" not in vars(pool) and pool.arg_max is not None
+            and _last_window(pool) == (2, 2, 2, 2, 0, 0))
+
+
+def _last_window(pool):
+    """The window of a pooling's last forward, (ph, pw, sh, sw, pad_h, pad_w), or None."""
+    try:
+        ph, pw, stride, pad = pool._geometry
+        return (int(ph), int(pw), *pair(stride, "stride"), *pair(pad, "pad"))
+    except (TypeError, ValueError):
+        return None
 
 
 def _check_threads(*layers):
@@ -338,7 +359,13 @@ class Network:
         i = 0
         while i < len(layers):
             layer = layers[i]
-            if i + 1 < len(layers) and _takes_relu(layer, layers[i + 1]):
+            if i + 2 < len(layers) and _from_pool(layers[i + 2], layers[i + 1], layer):
+                # Conv -> Relu -> Pooling of a first layer: its dW from the pooling's
+                # gradient, which is never spread out to the convolution's output
+                _check_threads(layers[i + 1], layer)
+                dout = layers[i + 2].backward_from_pool(*layer.routing(dout))
+                i += 3
+            elif i + 1 < len(layers) and _takes_relu(layer, layers[i + 1]):
                 _check_threads(layers[i + 1])
                 dout = layer.backward_with_relu(dout)   # and the Relu before it
                 i += 2

@@ -165,14 +165,35 @@ class Convolution(Layer):
         for a Relu -> Convolution pair."""
         return self._backward(dout, True)
 
-    def _backward(self, dout, relu_input):
+    def backward_from_pool(self, dpool, arg, gate=None):
+        """``backward`` of the gradient that the 2x2 stride-2 max pooling after this
+        layer's ReLU gives back (``dpool`` to each window's argmax ``arg``, 0 where the
+        window's maximum ``gate`` is <= 0; see :func:`cconv.ops.conv_backward_from_pool`):
+        the same ``dW``, ``db`` and return value, without storing that gradient where
+        this layer has ``need_dx=False`` (a network's first layer). A network calls it
+        for a Convolution -> Relu -> Pooling run."""
         saved = forward_done(self, self._saved)
-        dx, dW, db = ops.conv_backward(dout, saved, self.W, need_dx=self.need_dx,
-                                       n_threads=self.n_threads, relu_input=relu_input)
+        if self.need_dx:
+            d = ops.maxpool_backward(dpool, arg, saved.out_shape, 2, 2, 2, 0,
+                                     n_threads=self.n_threads, dtype=saved.x.dtype,
+                                     gate=gate)
+            return self._backward(d, False)
+        dW, db = ops.conv_backward_from_pool(dpool, arg, saved, self.W, gate=gate,
+                                             n_threads=self.n_threads)
+        self._set_grads(dW, db)
+        return None
+
+    def _set_grads(self, dW, db):
         self.dW = grad_like(dW, self.W)
         # a scalar bias (the book's Convolution(w, 0)) is one value shared by the
         # filters: db is (FN,) in the layer's dtype, W's
         self.db = grad_like(db, self.b if np.ndim(self.b) else self.W)
+
+    def _backward(self, dout, relu_input):
+        saved = forward_done(self, self._saved)
+        dx, dW, db = ops.conv_backward(dout, saved, self.W, need_dx=self.need_dx,
+                                       n_threads=self.n_threads, relu_input=relu_input)
+        self._set_grads(dW, db)
         return dx
 
 

@@ -117,6 +117,14 @@ class Pooling(_Pool):
                                     dtype=dt, gate=self._out)
 
 
+    def routing(self, dout):
+        """``(dout, arg_max, out)`` for a backward that another layer runs with this one's
+        and the Relu's before it (:meth:`Convolution.backward_from_pool`): ``dout`` checked
+        and converted as :meth:`backward_with_relu` takes it."""
+        _, _, dt = self._grad_args()
+        return dout_array(self, dout, self._out.shape, dt), self.arg_max, self._out
+
+
 class AvgPooling(_Pool):
     """Average pooling over ``pool_h x pool_w`` windows (not in the book's common/).
 

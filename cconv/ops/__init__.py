@@ -17,7 +17,8 @@ Families (module = kernel = reference = test base name): :mod:`~cconv.ops.im2col
 """
 from .._checks import float_array as as_float_array  # noqa: F401  (the dtype policy)
 from .activation import relu, relu_backward, tanh, tanh_backward
-from .conv import (ConvSaved, bias_add_, conv_backward, conv_forward, conv_forward_relu_pool,
+from .conv import (ConvSaved, bias_add_, conv_backward, conv_backward_from_pool, conv_forward,
+                   conv_forward_relu_pool,
                    conv_isa, fma_flops, sum_channels, use_conv_isa, use_winograd, winograd,
                    cvec, use_cvec)
 from .geometry import window_geometry
@@ -32,6 +33,7 @@ __all__ = ["as_float_array", "window_geometry",
            "im2col", "col2im", "im2col_t", "col2im_t", "stream_threshold",
            "configure_streaming",
            "ConvSaved", "conv_forward", "conv_forward_relu_pool", "conv_backward",
+           "conv_backward_from_pool",
            "bias_add_", "sum_channels",
            "conv_isa", "use_conv_isa", "fma_flops", "winograd", "use_winograd", "cvec", "use_cvec",
            "ARG_DTYPE", "maxpool_forward", "maxpool_backward", "avgpool_forward",

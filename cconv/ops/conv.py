@@ -28,6 +28,7 @@ from .geometry import check_4d, window_geometry
 from .im2col import im2col
 
 __all__ = ["ConvSaved", "conv_forward", "conv_forward_relu_pool", "conv_backward",
+           "conv_backward_from_pool",
            "bias_add_", "sum_channels", "conv_isa", "use_conv_isa", "fma_flops", "winograd",
            "use_winograd", "cvec", "use_cvec"]
 
@@ -163,6 +164,18 @@ def conv_forward_relu_pool(x, W, b, stride=1, pad=0, *, keep_output=True, need_a
                                        (N, FN, oh, ow))
 
 
+def _backward_weights(saved, W):
+    """``W`` for a backward of the forward that left ``saved`` (else TypeError or
+    ValueError naming what is wrong)."""
+    if not isinstance(saved, ConvSaved):
+        raise TypeError(f"saved must be the ConvSaved of conv_forward, not "
+                        f"{type(saved).__name__}")
+    W = float_array(W, "W")
+    if W.shape != saved.w_shape:
+        raise ValueError(f"W has shape {W.shape}, the forward pass used {saved.w_shape}")
+    return W
+
+
 def conv_backward(dout, saved, W, *, need_dx=True, need_dW=True, n_threads=None,
                   relu_input=False):
     """Gradients of :func:`conv_forward`: returns ``(dx, dW, db)``.
@@ -174,12 +187,7 @@ def conv_backward(dout, saved, W, *, need_dx=True, need_dW=True, n_threads=None,
     and ``dx`` is taken through that ReLU too (0 where the input was <= 0), in the same
     pass.
     """
-    if not isinstance(saved, ConvSaved):
-        raise TypeError(f"saved must be the ConvSaved of conv_forward, not "
-                        f"{type(saved).__name__}")
-    W = float_array(W, "W")
-    if W.shape != saved.w_shape:
-        raise ValueError(f"W has shape {W.shape}, the forward pass used {saved.w_shape}")
+    W = _backward_weights(saved, W)
     x = saved.x
     dt = x.dtype
     dout = float_array(dout, "dout")
@@ -194,7 +202,10 @@ def conv_backward(dout, saved, W, *, need_dx=True, need_dW=True, n_threads=None,
     if need_dW:
         dW = np.empty(W.shape, dtype=dt)
         db = np.empty(W.shape[0], dtype=dt)
-        engine.backward_filter_into(x, d, dW, db, sh, sw, ph, pw, nt)
+        if W.size == 0:   # no input channels: no weights, yet every filter has its bias
+            db[...] = d.sum(axis=(0, 2, 3))
+        else:
+            engine.backward_filter_into(x, d, dW, db, sh, sw, ph, pw, nt)
     if need_dx:
         dx = np.empty(x.shape, dtype=dt)
         if W.shape[0] == 0:   # no filters: nothing flows back
@@ -203,6 +214,34 @@ def conv_backward(dout, saved, W, *, need_dx=True, need_dW=True, n_threads=None,
             engine.backward_data_into(d, same_dtype(np.ascontiguousarray(W), dt), dx,
                                      sh, sw, ph, pw, nt, x if relu_input else None)
     return dx, dW, db
+
+
+def conv_backward_from_pool(dpool, arg, saved, W, *, gate=None, n_threads=None):
+    """``(dW, db)`` of :func:`conv_forward` for the output gradient that a 2x2 stride-2
+    max pooling of its output gives back: ``dpool`` (N, FN, OH//2, OW//2) to each
+    window's argmax ``arg`` (what :func:`conv_forward_relu_pool` returns), and with
+    ``gate`` (that pooling's output) through the ReLU between them (0 where the window's
+    maximum is <= 0). The same values as :func:`~cconv.ops.pooling.maxpool_backward`
+    then :func:`conv_backward`; where the engine's direct kernel takes the weight
+    gradient (stride 1) that output gradient is never stored: its rows are made from
+    ``dpool`` as the kernel needs them.
+    """
+    from .pooling import maxpool_backward, route_args
+    W = _backward_weights(saved, W)
+    x, dt = saved.x, saved.x.dtype
+    dpool, arg, gate, shape, _ = route_args(dpool, arg, gate, saved.out_shape, 2, 2, 2, 0, dt)
+    _, _, sh, sw, ph, pw = saved.geometry
+    nt = resolve_threads(n_threads)
+    engine = _engine()
+    wd = np.ascontiguousarray(same_dtype(W, dt))
+    if ((sh, sw) != (1, 1) or x.shape[1] == 0 or W.shape[0] == 0
+            or engine.conv_path(x.shape, wd, sh, sw, ph, pw, False, True) != "direct"):
+        d = maxpool_backward(dpool, arg, shape, 2, 2, 2, 0, n_threads=nt, gate=gate)
+        return conv_backward(d, saved, W, need_dx=False, n_threads=nt)[1:]
+    dW = np.empty(W.shape, dtype=dt)
+    db = np.empty(W.shape[0], dtype=dt)
+    engine.backward_filter_unpool_into(x, dpool, arg, gate, dW, db, sh, sw, ph, pw, nt)
+    return dW, db
 
 
 def conv_isa(name=None):

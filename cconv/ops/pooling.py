@@ -50,6 +50,31 @@ def _grad_input(dout, x_shape, pool_h, pool_w, stride, pad, dtype=None):
     return np.ascontiguousarray(dout), shape, (int(pool_h), int(pool_w), sh, sw, ph, pw)
 
 
+def route_args(dout, arg, gate, x_shape, pool_h, pool_w, stride, pad, dtype=None):
+    """A max pooling's backward arguments checked and converted (see
+    :func:`maxpool_backward`): ``(dout, arg, gate, x_shape, window)``, C-contiguous, arg
+    as uint16 with its values checked against the window's cells."""
+    dout, shape, geo = _grad_input(dout, x_shape, pool_h, pool_w, stride, pad, dtype)
+    if gate is not None:
+        gate = float_array(gate, "gate")
+        if gate.shape != dout.shape:
+            raise ValueError(f"gate has shape {gate.shape}, dout has {dout.shape}; "
+                             f"they must match")
+        gate = np.ascontiguousarray(same_dtype(gate, dout.dtype))
+    arg = np.asarray(arg)
+    if arg.shape != dout.shape:
+        raise ValueError(f"arg has shape {arg.shape}, dout has {dout.shape}; they must match")
+    if arg.dtype.kind not in "iu":
+        raise TypeError(f"arg must hold integers, got dtype {arg.dtype}")
+    cells = geo[0] * geo[1]
+    # one pass for unsigned argmaxes (what maxpool_forward returns), two for signed
+    if arg.size and ((arg.dtype.kind == "i" and arg.min() < 0) or arg.max() >= cells):
+        raise ValueError(f"arg values must lie in [0, {cells}) for a "
+                         f"{pool_h}x{pool_w} pool, got [{arg.min()}, {arg.max()}]")
+    arg = np.ascontiguousarray(arg, dtype=ARG_DTYPE)   # values checked: they fit
+    return dout, arg, gate, shape, geo
+
+
 def maxpool_forward(x, pool_h, pool_w, stride=1, pad=0, out=None, arg=None, n_threads=None):
     """Max pooling: (N, C, H, W) -> (out, arg), both (N, C, OH, OW).
 
@@ -76,24 +101,8 @@ def maxpool_backward(dout, arg, x_shape, pool_h, pool_w, stride=1, pad=0, out=No
     output; a gradient whose window maximum is <= 0 routes 0 (NaN passes), exactly
     ``maxpool_backward(relu_backward(dout, y=gate), ...)`` in one pass.
     """
-    dout, shape, geo = _grad_input(dout, x_shape, pool_h, pool_w, stride, pad, dtype)
-    if gate is not None:
-        gate = float_array(gate, "gate")
-        if gate.shape != dout.shape:
-            raise ValueError(f"gate has shape {gate.shape}, dout has {dout.shape}; "
-                             f"they must match")
-        gate = np.ascontiguousarray(same_dtype(gate, dout.dtype))
-    arg = np.asarray(arg)
-    if arg.shape != dout.shape:
-        raise ValueError(f"arg has shape {arg.shape}, dout has {dout.shape}; they must match")
-    if arg.dtype.kind not in "iu":
-        raise TypeError(f"arg must hold integers, got dtype {arg.dtype}")
-    cells = geo[0] * geo[1]
-    # one pass for unsigned argmaxes (what maxpool_forward returns), two for signed
-    if arg.size and ((arg.dtype.kind == "i" and arg.min() < 0) or arg.max() >= cells):
-        raise ValueError(f"arg values must lie in [0, {cells}) for a "
-                         f"{pool_h}x{pool_w} pool, got [{arg.min()}, {arg.max()}]")
-    arg = np.ascontiguousarray(arg, dtype=ARG_DTYPE)   # values checked: they fit
+    dout, arg, gate, shape, geo = route_args(dout, arg, gate, x_shape, pool_h, pool_w,
+                                             stride, pad, dtype)
     inputs = [(dout, "dout"), (arg, "arg")] + ([(gate, "gate")] if gate is not None else [])
     dx = output(out, shape, dout.dtype, "dx", inputs)
     _pooling.maxpool_backward_into(dout, arg, dx, *geo, resolve_threads(n_threads), gate)

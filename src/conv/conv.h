@@ -4,7 +4,9 @@
    (F, C, FH, FW) (W, dW); what the kernels keep inside a call is their own business.
 
    Each function returns 0, or CCONV_CONV_ENOMEM when a work buffer could not be
-   allocated (nothing else can fail: the caller has checked the shapes). */
+   allocated, or CCONV_CONV_EPATH for a weight gradient from a pooling's (cconv_unpool)
+   that the call's kernel does not take (nothing else can fail: the caller has checked
+   the shapes). */
 #ifndef CCONV_CONV_H
 #define CCONV_CONV_H
 
@@ -12,6 +14,7 @@
 #include <stdint.h>
 
 #define CCONV_CONV_ENOMEM (-1)
+#define CCONV_CONV_EPATH (-2)
 
 typedef struct {
     ptrdiff_t N, C, H, W;      /* input x */
@@ -37,12 +40,24 @@ typedef int (*cconv_conv_dx_f32)(const cconv_conv_shape*, const float* dout, con
                                  const float* gate, float* dx, int n_threads);
 typedef int (*cconv_conv_dx_f64)(const cconv_conv_shape*, const double* dout, const double* w,
                                  const double* gate, double* dx, int n_threads);
+/* The output gradient of a convolution followed by ReLU and a 2x2 stride-2 max pooling,
+   given as the pooling's: dout = each window's gradient dpool (N, F, OH/2, OW/2) at its
+   argmax arg (kh*2 + kw), 0 elsewhere (an odd last row or column too), and 0 where gate
+   (the pooling's output, the windows' maxima; NULL: none) is <= 0 -- what the pooling's
+   and the ReLU's backward give, never stored. dpool and gate in the call's dtype. */
+typedef struct {
+    const void* dpool;
+    const uint16_t* arg;
+    const void* gate;
+} cconv_unpool;
 /* dW (and db = dout summed over n, oh, ow, unless NULL), overwritten; the sums run in an
-   order fixed by the shapes alone, so they do not depend on n_threads. */
+   order fixed by the shapes alone, so they do not depend on n_threads. dout from up
+   instead when up is not NULL (dout is then not read; the direct kernel's path only). */
 typedef int (*cconv_conv_dw_f32)(const cconv_conv_shape*, const float* x, const float* dout,
-                                 float* dw, float* db, int n_threads);
+                                 const cconv_unpool* up, float* dw, float* db, int n_threads);
 typedef int (*cconv_conv_dw_f64)(const cconv_conv_shape*, const double* x, const double* dout,
-                                 double* dw, double* db, int n_threads);
+                                 const cconv_unpool* up, double* dw, double* db,
+                                 int n_threads);
 
 /* C = A @ B (+ bias per column, unless NULL), then max(C, 0) if relu: A (M, K), B (K, N)
    by element strides, C (M, N) with row stride ldc; the sums do not depend on

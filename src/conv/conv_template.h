@@ -654,8 +654,88 @@ int FN(backward_data)(const cconv_conv_shape* g, const REAL* dout, const REAL* w
    its own (a work item is a chunk and a group of filter blocks, each (f, k) made by one
    dw_tile), and the chunks are added in chunk order: the result is the same for any
    thread count. */
-int FN(backward_filter)(const cconv_conv_shape* g, const REAL* x, const REAL* dout, REAL* dw,
-                        REAL* db, int n_threads)
+#if VBYTES > 0 && defined(__GNUC__) && !defined(__clang__)
+/* Windows pj.. of one row of unpool_row, B/sizeof(REAL) at a time while they fit: the
+   gradients masked by the argmax's two candidates of this row (lane masks), the even
+   and odd columns interleaved by shuffles. Returns where it stopped. Defined for every
+   vector width up to VBYTES (12 windows: 8 + 4). */
+#define CC_DEF_UNPOOL(NAME, B)                                                            \
+typedef REAL FN(NAME##_v) __attribute__((vector_size(B)));                                \
+typedef REAL FN(NAME##_u) __attribute__((vector_size(B), aligned(sizeof(REAL)), may_alias)); \
+typedef CC_IREAL FN(NAME##_i) __attribute__((vector_size(B)));                            \
+typedef uint16_t FN(NAME##_k) __attribute__((vector_size(B / sizeof(REAL) * 2)));         \
+static inline ptrdiff_t FN(NAME)(REAL* CC_RESTRICT dr, const REAL* CC_RESTRICT dp,        \
+                                 const REAL* CC_RESTRICT gt, const uint16_t* CC_RESTRICT a, \
+                                 int kh, ptrdiff_t pj, ptrdiff_t POW)                      \
+{                                                                                         \
+    const int W = (int)(B / sizeof(REAL));                                                \
+    FN(NAME##_i) lo, hi;                                                                  \
+    int l;                                                                                \
+    for (l = 0; l < W; l++) {                                                             \
+        lo[l] = l / 2 + (l % 2) * W;                                                      \
+        hi[l] = W / 2 + l / 2 + (l % 2) * W;                                              \
+    }                                                                                     \
+    for (; pj + W <= POW; pj += W) {                                                      \
+        FN(NAME##_v) v = *(const FN(NAME##_u)*)(dp + pj), e, od;                          \
+        FN(NAME##_k) a16;                                                                 \
+        FN(NAME##_i) ai;                                                                  \
+        memcpy(&a16, a + pj, sizeof a16);                                                 \
+        ai = __builtin_convertvector(a16, FN(NAME##_i));                                  \
+        if (gt)                                                                           \
+            v = (FN(NAME##_v))((FN(NAME##_i))v &                                          \
+                               ~(FN(NAME##_i))(*(const FN(NAME##_u)*)(gt + pj) <= 0));    \
+        e = (FN(NAME##_v))((FN(NAME##_i))v & (ai == kh));                                 \
+        od = (FN(NAME##_v))((FN(NAME##_i))v & (ai == kh + 1));                            \
+        *(FN(NAME##_u)*)(dr + 2 * pj) = __builtin_shuffle(e, od, lo);                     \
+        *(FN(NAME##_u)*)(dr + 2 * pj + W) = __builtin_shuffle(e, od, hi);                 \
+    }                                                                                     \
+    return pj;                                                                            \
+}
+#if VBYTES >= 64
+CC_DEF_UNPOOL(unpool_w64, 64)
+#endif
+#if VBYTES >= 32
+CC_DEF_UNPOOL(unpool_w32, 32)
+#endif
+CC_DEF_UNPOOL(unpool_w16, 16)
+#undef CC_DEF_UNPOOL
+#endif
+
+/* Row i of the output gradient that up stands for (see cconv_unpool), OW values into dr:
+   window pj's gradient at its argmax, zero elsewhere and under a gate <= 0; whole
+   vectors of windows of every width, then one by one. */
+static inline void FN(unpool_row)(REAL* CC_RESTRICT dr, const cconv_unpool* up, ptrdiff_t at,
+                                  ptrdiff_t i, ptrdiff_t POH, ptrdiff_t POW, ptrdiff_t OW)
+{
+    ptrdiff_t j = 0, pj = 0;
+    if (i < 2 * POH) {
+        const ptrdiff_t o = at + (i / 2) * POW;
+        const REAL* CC_RESTRICT dp = (const REAL*)up->dpool + o;
+        const REAL* CC_RESTRICT gt = up->gate ? (const REAL*)up->gate + o : NULL;
+        const uint16_t* CC_RESTRICT a = up->arg + o;
+        const int kh = (int)(i % 2) * 2;
+#if VBYTES > 0 && defined(__GNUC__) && !defined(__clang__)
+#if VBYTES >= 64
+        pj = FN(unpool_w64)(dr, dp, gt, a, kh, pj, POW);
+#endif
+#if VBYTES >= 32
+        pj = FN(unpool_w32)(dr, dp, gt, a, kh, pj, POW);
+#endif
+        pj = FN(unpool_w16)(dr, dp, gt, a, kh, pj, POW);
+#endif
+        for (; pj < POW; pj++) {
+            const REAL v = (gt && gt[pj] <= 0) ? (REAL)0 : dp[pj];
+            dr[2 * pj] = a[pj] == kh ? v : (REAL)0;
+            dr[2 * pj + 1] = a[pj] == kh + 1 ? v : (REAL)0;
+        }
+        j = 2 * POW;
+    }
+    for (; j < OW; j++)
+        dr[j] = 0;
+}
+
+int FN(backward_filter)(const cconv_conv_shape* g, const REAL* x, const REAL* dout,
+                        const cconv_unpool* up, REAL* dw, REAL* db, int n_threads)
 {
     const ptrdiff_t N = g->N, C = g->C, F = g->F, FH = g->FH, FW = g->FW, OH = g->OH, OW = g->OW;
     const ptrdiff_t K = C * FH * FW, Kp = cc_round_up(K, DW_KB), Fp = cc_round_up(F, DW_FB);
@@ -676,7 +756,9 @@ int FN(backward_filter)(const cconv_conv_shape* g, const REAL* x, const REAL* do
     if (F * K == 0)
         return 0;
     if (FN(path)(g, NULL, CCONV_PASS_DW) == CCONV_PATH_CVEC)
-        return FN(cv_dw)(g, x, dout, dw, db, n_threads);
+        return up ? CCONV_CONV_EPATH : FN(cv_dw)(g, x, dout, dw, db, n_threads);
+    if (up && (g->sh != 1 || g->sw != 1))   /* (stride 1 only: rows built whole) */
+        return CCONV_CONV_EPATH;
     if (N * P == 0) {
         memset(dw, 0, (size_t)(F * K) * sizeof(REAL));
         if (db)
@@ -724,12 +806,16 @@ int FN(backward_filter)(const cconv_conv_shape* g, const REAL* x, const REAL* do
                 VEC s0 = SPLAT(0), s1 = SPLAT(0), s2 = SPLAT(0), s3 = SPLAT(0);
                 ptrdiff_t q;
                 for (n = 0; n < ns; n++) {
-                    const REAL* src = dout + ((n0 + n) * F + f) * P;
+                    const REAL* src = up ? NULL : dout + ((n0 + n) * F + f) * P;
                     REAL* d = D + f * Qr + n * Lseg;
                     for (i = 0; i < OH; i++) {
                         REAL* dr = d + i * g->sh * Wr;
                         if (unit) {   /* the row, then the gap: zeros */
-                            FN(copy_row)(dr, src + i * OW, OW);
+                            if (up)   /* (made from the pooling's gradient) */
+                                FN(unpool_row)(dr, up, ((n0 + n) * F + f) * (OH / 2) * (OW / 2),
+                                               i, OH / 2, OW / 2, OW);
+                            else
+                                FN(copy_row)(dr, src + i * OW, OW);
                             for (j = OW; j < Wr; j++)
                                 dr[j] = 0;
                         } else

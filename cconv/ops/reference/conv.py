@@ -37,3 +37,16 @@ def conv_backward(dout, saved, W, need_dx=True):
         return None, dW, db
     dcol = np.dot(dout, W.reshape(FN, -1))
     return col2im(dcol, saved.x.shape, FH, FW, saved.stride, saved.pad), dW, db
+
+
+def conv_backward_from_pool(dpool, arg, saved, W, *, gate=None):
+    """``(dW, db)`` of :func:`conv_forward` for the gradient a 2x2 stride-2 max pooling of
+    its output gives back (``gate``: through the ReLU between them): the pooling's
+    backward, then :func:`conv_backward`."""
+    from .pooling import maxpool_backward
+    N, _, ph, pw = dpool.shape
+    FN, _, FH, FW = W.shape
+    (sh, sw), (pdh, pdw) = _pair(saved.stride), _pair(saved.pad)
+    shape = (N, FN, out_size(saved.x.shape[2], FH, sh, pdh), out_size(saved.x.shape[3], FW, sw, pdw))
+    d = maxpool_backward(dpool, arg, shape, 2, 2, 2, 0, gate=gate)
+    return conv_backward(d, saved, W, need_dx=False)[1:]
