@@ -187,3 +187,24 @@ def test_tanh_layer_keeps_its_own_copy_of_the_output(dtype):
     expect = d * (1 - out * out)
     out[...] = 0.5                      # an edit of the returned array by the caller
     np.testing.assert_array_equal(layer.backward(d), expect)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_tanh_in_a_predict_writes_no_private_copy(dtype):
+    # outside training (call with train_flg False: a network's predict) the Tanh keeps
+    # its output only; backward then says why it cannot run, until a training forward
+    from cconv.networks import LeNet
+    net = LeNet(dtype=dtype, rng=0)
+    x = rand((3, 1, 28, 28), dtype, 7)
+    y = net.predict(x)
+    ref = net._input(x)
+    for layer in net.layers.values():
+        ref = layer.forward(ref)
+    np.testing.assert_array_equal(y, ref)   # the same values as the training forward
+    net.predict(x)
+    tanh = net.layers["Tanh1"]
+    assert tanh._y is None and tanh.out is not None
+    with pytest.raises(RuntimeError, match="after an inference pass"):
+        tanh.backward(np.ones(tanh.out.shape, dtype))
+    net.gradient(x, np.arange(3))
+    assert tanh._y is not None and tanh._y is not tanh.out

@@ -158,6 +158,18 @@ class Tanh(_FromOutput):
         copy = np.empty(x.shape, x.dtype)
         out = ops.tanh(x, n_threads=self.n_threads, copy=copy)
         self._y, self.out = copy, out
+        self._inference_pass = False
+        return out
+
+    def call(self, x, train_flg=False):
+        """What a network calls: :meth:`forward` in training; outside it (a network's
+        predict) the output alone, without the private copy that only ``backward``
+        reads (``backward`` then says it follows an inference pass)."""
+        if train_flg or type(self).forward is not Tanh.forward or "forward" in vars(self):
+            return self.forward(x)
+        out = ops.tanh(np.asarray(float_array(x, "x")), n_threads=self.n_threads)
+        self._y, self.out = None, out
+        self._inference_pass = True
         return out
 
     def backward(self, dout):
