@@ -909,6 +909,46 @@ static CC_NOINLINE void FN(mm_tile1)(const REAL* const* arow, ptrdiff_t acs, con
     FN(mm_tile_n)(arow, acs, X, off, K, first, Y, ldy, 1);
 }
 
+#if defined(__GNUC__) && !defined(__clang__)
+typedef REAL FN(q4) __attribute__((vector_size(4 * sizeof(REAL))));
+typedef REAL FN(q4u) __attribute__((vector_size(4 * sizeof(REAL)), aligned(sizeof(REAL)),
+                                    may_alias));
+typedef CC_IREAL FN(q4i) __attribute__((vector_size(4 * sizeof(REAL))));
+/* Columns 0 .. n of a block of 4 rows of sums (Yb, rows T apart) into a C stored
+   transposed (column j's 4 values contiguous at cc + j * ccs), 4 columns at a time: a
+   4 x 4 transpose by shuffles, then the scalar epilogue's operations lane by lane
+   ((y + bias_j) + bias_i, then the ReLU): the same bits. Returns where it stopped. */
+static inline ptrdiff_t FN(mm_store_t4)(REAL* cc, ptrdiff_t ccs, const REAL* Yb, ptrdiff_t T,
+                                        ptrdiff_t n, const REAL* bias_i, const REAL* bias_j,
+                                        int relu)
+{
+    const FN(q4i) lo = {0, 4, 1, 5}, hi = {2, 6, 3, 7}, l2 = {0, 1, 4, 5}, h2 = {2, 3, 6, 7};
+    FN(q4) bi = {0, 0, 0, 0};
+    ptrdiff_t jj, q;
+    if (bias_i)
+        bi = *(const FN(q4u)*)bias_i;
+    for (jj = 0; jj + 4 <= n; jj += 4) {
+        const FN(q4) r0 = *(const FN(q4u)*)(Yb + jj), r1 = *(const FN(q4u)*)(Yb + T + jj);
+        const FN(q4) r2 = *(const FN(q4u)*)(Yb + 2 * T + jj);
+        const FN(q4) r3 = *(const FN(q4u)*)(Yb + 3 * T + jj);
+        const FN(q4) t0 = __builtin_shuffle(r0, r1, lo), t1 = __builtin_shuffle(r0, r1, hi);
+        const FN(q4) t2 = __builtin_shuffle(r2, r3, lo), t3 = __builtin_shuffle(r2, r3, hi);
+        FN(q4) col[4];
+        col[0] = __builtin_shuffle(t0, t2, l2);
+        col[1] = __builtin_shuffle(t0, t2, h2);
+        col[2] = __builtin_shuffle(t1, t3, l2);
+        col[3] = __builtin_shuffle(t1, t3, h2);
+        for (q = 0; q < 4; q++) {
+            FN(q4) v = (col[q] + (bias_j ? bias_j[jj + q] : (REAL)0)) + bi;
+            if (relu)
+                v = (FN(q4))((FN(q4i))v & ~(FN(q4i))(v <= 0));
+            *(FN(q4u)*)(cc + (jj + q) * ccs) = v;
+        }
+    }
+    return jj;
+}
+#endif
+
 /* C = A @ B for A (M, K), B (K, N) and C (M, N), each by element strides, plus
    bias_i[i] (per row, unless NULL) and bias_j[j] (per column, unless NULL), then
    max(., 0) if relu (RELU's: 0 where <= 0, NaN passes) as the values are stored. A's rows
@@ -1031,8 +1071,15 @@ static int FN(mm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const REAL* a, ptrdiff_
                             for (jj = 0; jj < n; jj++)
                                 cr[jj] = yr[jj] + bi;
                     }
-                else   /* C stored transposed: the block's rows side by side per column */
-                    for (jj = 0; jj < n; jj++) {
+                else {   /* C stored transposed: the block's rows side by side per column */
+                    jj = 0;
+#if defined(__GNUC__) && !defined(__clang__)
+                    if (FWD_FB == 4 && nr == 4 && crs == 1)   /* 4 x 4 blocks, transposed */
+                        jj = FN(mm_store_t4)(c + r0 + j0 * ccs, ccs, Yb, T, n,
+                                             bias_i ? bias_i + r0 : NULL,
+                                             bias_j ? bias_j + j0 : NULL, relu);
+#endif
+                    for (; jj < n; jj++) {
                         REAL* cc = c + r0 * crs + (j0 + jj) * ccs;
                         REAL bj = bias_j ? bias_j[j0 + jj] : 0;
                         for (f = 0; f < nr; f++) {
@@ -1040,6 +1087,7 @@ static int FN(mm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const REAL* a, ptrdiff_
                             cc[f * crs] = relu ? RELU_S(v) : v;
                         }
                     }
+                }
             }
         }
         cc_free(Y);
