@@ -1014,7 +1014,11 @@ static int FN(mm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const REAL* a, ptrdiff_
                     REAL* bp = Bp + (jt - ninplace) * T * K + k * w;
                     const REAL* src = b + k * brs + j0 * bcs;
                     ptrdiff_t n = N - j0 < w ? N - j0 : w;
-                    if (bcs == 1)
+                    if (bcs == 1 && n == T) {   /* a whole panel row: whole vectors */
+                        int v;
+                        CC_UNROLL for (v = 0; v < FWD_NV; v++)
+                            STOREU(bp + v * VL, LOADU(src + v * VL));
+                    } else if (bcs == 1)
                         memcpy(bp, src, (size_t)n * sizeof(REAL));
                     else
                         for (jj = 0; jj < n; jj++)
