@@ -109,8 +109,9 @@ def test_bench_steps_times_every_layer_and_puts_the_classes_back(tmp_path):
     res = bench_steps(nets=("simple",), steps=2, warmup=1, batch=8,
                       json_path=str(tmp_path / "s.json"), file=io.StringIO())
     got = {(r["layer"], r["method"]) for r in res["rows"]}
-    assert {("Conv1", "forward_relu_pool"), ("Conv1", "backward"), ("Affine1", "forward"),
-            ("Pool1", "backward_with_relu"), ("Adam", "update")} <= got
+    assert {("Conv1", "forward_relu_pool"), ("Conv1", "backward_from_pool"),
+            ("Affine1", "forward_relu"), ("Affine1", "backward"), ("Pool1", "routing"),
+            ("Adam", "update")} <= got
     assert all(r["median_ms"] > 0 for r in res["rows"] if r["method"] != "take_output")
     assert json.loads((tmp_path / "s.json").read_text())["rows"]
     for c, d in before.items():

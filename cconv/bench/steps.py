@@ -2,10 +2,10 @@
 
 Each network runs training steps back to back on fresh batches of real MNIST (as
 ``cconv bench train`` does), with every layer method a network calls timed: forward,
-the fused forwards (``forward_relu``, ``forward_relu_pool``), backward and
-``backward_with_relu``, the loss, and Adam's update. The methods are wrapped on their
-classes for the run and put back after it. Medians per call over the counted steps;
-the last line compares their sum with the median step.
+the fused forwards (``forward_relu``, ``forward_relu_pool``), backward,
+``backward_with_relu`` and ``backward_from_pool``, the loss, and Adam's update. The
+methods are wrapped on their classes for the run and put back after it. Medians per
+call over the counted steps; the last line compares their sum with the median step.
 """
 import collections
 import json
@@ -15,7 +15,7 @@ import numpy as np
 
 #: Layer methods a network calls, timed when a class defines them.
 METHODS = ("forward", "forward_relu", "forward_relu_pool", "take_output", "backward",
-           "backward_with_relu")
+           "backward_with_relu", "backward_from_pool", "routing")
 
 
 def _wrap_classes(layers, record):
