@@ -909,6 +909,30 @@ static CC_NOINLINE void FN(mm_tile1)(const REAL* const* arow, ptrdiff_t acs, con
     FN(mm_tile_n)(arow, acs, X, off, K, first, Y, ldy, 1);
 }
 
+/* mm_tile1 for 2 * FWD_FB rows (two row blocks whose sums lie ldy apart throughout):
+   twice the independent chains of multiply-adds for the one-vector panel, whose
+   FWD_FB chains alone wait on the adds' latency. The same sums in the same order. */
+static CC_NOINLINE void FN(mm_tile1_2)(const REAL* const* arow, ptrdiff_t acs, const REAL* X,
+                                       const ptrdiff_t* CC_RESTRICT off, ptrdiff_t K,
+                                       int first, REAL* CC_RESTRICT Y, ptrdiff_t ldy)
+{
+    VEC acc[2 * FWD_FB];
+    const REAL* ap[2 * FWD_FB];
+    ptrdiff_t k, ka;
+    int f;
+    CC_UNROLL for (f = 0; f < 2 * FWD_FB; f++) {
+        ap[f] = arow[f];
+        acc[f] = first ? SPLAT(0) : (VEC)LOADU(Y + f * ldy);
+    }
+    for (k = 0, ka = 0; k < K; k++, ka += acs) {
+        const VEC xv = LOADU(X + off[k]);
+        CC_UNROLL for (f = 0; f < 2 * FWD_FB; f++)
+            acc[f] += ap[f][ka] * xv;
+    }
+    CC_UNROLL for (f = 0; f < 2 * FWD_FB; f++)
+        STOREU(Y + f * ldy, acc[f]);
+}
+
 #if defined(__GNUC__) && !defined(__clang__)
 typedef REAL FN(q4) __attribute__((vector_size(4 * sizeof(REAL))));
 typedef REAL FN(q4u) __attribute__((vector_size(4 * sizeof(REAL)), aligned(sizeof(REAL)),
@@ -1040,11 +1064,18 @@ static int FN(mm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const REAL* a, ptrdiff_
                     const ptrdiff_t r0 = ib * FWD_FB, nr = M - r0 < FWD_FB ? M - r0 : FWD_FB;
                     const ptrdiff_t kn = K - k0 < KB ? K - k0 : KB;
                     REAL* Yb = Y + (ib - ib0) * FWD_FB * T;
-                    const REAL* arow[FWD_FB];
+                    const REAL* arow[2 * FWD_FB];
                     int f;
                     for (f = 0; f < FWD_FB; f++)   /* rows past M repeat the last (dropped) */
                         arow[f] = a + (r0 + (f < nr ? f : nr - 1)) * ars + k0 * acs;
-                    if (jt < ninplace)
+                    if (jt >= nfull && ib + 1 < ib1) {   /* the narrow panel: blocks in pairs */
+                        const ptrdiff_t r1 = r0 + FWD_FB, n1 = M - r1 < FWD_FB ? M - r1 : FWD_FB;
+                        for (f = 0; f < FWD_FB; f++)
+                            arow[FWD_FB + f] = a + (r1 + (f < n1 ? f : n1 - 1)) * ars + k0 * acs;
+                        FN(mm_tile1_2)(arow, acs, Bp + (jt - ninplace) * T * K, off1 + k0, kn,
+                                       k0 == 0, Yb, T);
+                        ib++;
+                    } else if (jt < ninplace)
                         FN(mm_tile)(arow, acs, b + j0, off + k0, kn, k0 == 0, Yb, T);
                     else if (jt < nfull)
                         FN(mm_tile)(arow, acs, Bp + (jt - ninplace) * T * K, offp + k0, kn,
