@@ -191,8 +191,9 @@ def test_tanh_layer_keeps_its_own_copy_of_the_output(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_tanh_in_a_predict_writes_no_private_copy(dtype):
-    # outside training (call with train_flg False: a network's predict) the Tanh keeps
-    # its output only; backward then says why it cannot run, until a training forward
+    # in a network's predict outside training the Tanh keeps its output only; backward
+    # then says why it cannot run, until a training forward; a test-mode call (what the
+    # pictures' backprop runs) keeps what backward needs
     from cconv.networks import LeNet
     net = LeNet(dtype=dtype, rng=0)
     x = rand((3, 1, 28, 28), dtype, 7)
@@ -208,3 +209,5 @@ def test_tanh_in_a_predict_writes_no_private_copy(dtype):
         tanh.backward(np.ones(tanh.out.shape, dtype))
     net.gradient(x, np.arange(3))
     assert tanh._y is not None and tanh._y is not tanh.out
+    tanh.call(x[:, :1].astype(dtype), False)
+    assert tanh.backward(np.ones((3, 1, 28, 28), dtype)).shape == (3, 1, 28, 28)

@@ -20,7 +20,7 @@ from ..gradient import numerical_gradient
 from ..io.book_pickle import ParamsFileError, load_book_pickle
 from ..io.files import open_regular
 from ..io.npz import load_npz, save_npz_atomic
-from ..nn.activation import Relu
+from ..nn.activation import Relu, Tanh
 from ..nn.conv import Convolution
 from ..nn.linear import Affine
 from ..nn.pooling import Pooling
@@ -269,6 +269,9 @@ class Network:
                 _check_threads(nxt[1])
                 x = nxt[1].take_output(layer.forward_relu(x))
                 i += 2
+            elif not train_flg and type(layer) is Tanh and "forward" not in vars(layer):
+                x = layer.forward_inference(x)   # (no copy for a backward)
+                i += 1
             else:
                 x = layer.call(x, train_flg)
                 i += 1

@@ -161,12 +161,10 @@ class Tanh(_FromOutput):
         self._inference_pass = False
         return out
 
-    def call(self, x, train_flg=False):
-        """What a network calls: :meth:`forward` in training; outside it (a network's
-        predict) the output alone, without the private copy that only ``backward``
-        reads (``backward`` then says it follows an inference pass)."""
-        if train_flg or type(self).forward is not Tanh.forward or "forward" in vars(self):
-            return self.forward(x)
+    def forward_inference(self, x):
+        """:meth:`forward` without the private copy that only ``backward`` reads: what a
+        network's predict outside training runs (``backward`` then says it follows an
+        inference pass)."""
         out = ops.tanh(np.asarray(float_array(x, "x")), n_threads=self.n_threads)
         self._y, self.out = None, out
         self._inference_pass = True
