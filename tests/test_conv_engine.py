@@ -472,6 +472,7 @@ def test_pooling_epilogue_on_rows_of_every_vector_width(isa, dtype, POW):
     w = rng.integers(-1, 2, (5, 2, 3, 3)).astype(dtype)
     b = rng.integers(-1, 2, 5).astype(dtype)
     x[1, 0, 4, POW] = np.nan
+    x[2, 1, 7, 1] = np.inf   # (inf windows, and NaN ones where a weight 0 meets it)
     _, pooled, arg, _ = ops.conv_forward_relu_pool(x, w, b, 1, 1, keep_output=False)
     _, maxima, none, _ = ops.conv_forward_relu_pool(x, w, b, 1, 1, keep_output=False,
                                                     need_arg=False)

@@ -43,7 +43,7 @@ def add_parser(sub, nets, net_lines):
         description="Benchmarks printed as ratios measured side by side in one run:\n"
                     "  kernels  im2col/col2im/pooling vs the book's NumPy, 1 and all threads\n"
                     "  layers   each convolution layer (forward, dx, dW) per instruction set,\n"
-                    "           GFLOP/s and %% of the measured FMA peak\n"
+                    "           GFLOP/s and % of the measured FMA peak\n"
                     "  train    training steps of the networks\n"
                     "  steps    where a training step's time goes, layer by layer\n"
                     "  all      all of them")

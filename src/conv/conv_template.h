@@ -233,8 +233,12 @@ typedef struct {
 /* Windows of one row pair (unit-stride columns), B/sizeof(REAL) at a time, from pj on
    while they fit: the even and odd columns split by shuffles, then CCONV_MAX22's
    comparisons as lane masks (the same values and indices). Returns where it stopped;
-   a NaN sets *bad. Defined for every vector width up to VBYTES: the rows of a small
-   plane (12 windows: 8 + 4) are not left to the scalar loop. */
+   a NaN sets lanes of *nacc. Defined for every vector width up to VBYTES: the rows of a
+   small plane (12 windows: 8 + 4) are not left to the scalar loop. nonneg (a constant
+   at each call, without want_a): the values have no -0 (a ReLU's outputs), and then a
+   window's maximum is the same bits in any order (NaN aside, which the sums flag:
+   values >= 0 sum to a NaN only where one is), so each row pair is reduced down
+   first, on the rows as they lie, and only then split into even and odd columns. */
 #define CC_DEF_POOL22_ROW(NAME, B)                                                        \
 typedef REAL FN(NAME##_v) __attribute__((vector_size(B)));                                \
 typedef REAL FN(NAME##_u) __attribute__((vector_size(B), aligned(sizeof(REAL)), may_alias)); \
@@ -242,10 +246,11 @@ typedef CC_IREAL FN(NAME##_i) __attribute__((vector_size(B)));                  
 typedef uint16_t FN(NAME##_k) __attribute__((vector_size(B / sizeof(REAL) * 2)));         \
 static inline __attribute__((always_inline)) ptrdiff_t                                  \
 FN(NAME)(const REAL* CC_RESTRICT r0, const REAL* CC_RESTRICT r1, REAL* CC_RESTRICT o,     \
-         uint16_t* CC_RESTRICT a, ptrdiff_t pj, ptrdiff_t POW, int* bad, const int want_a)  \
+         uint16_t* CC_RESTRICT a, ptrdiff_t pj, ptrdiff_t POW, FN(NAME##_i)* nacc,          \
+         const int want_a, const int nonneg)                                              \
 {                                                                                         \
     const int W = (int)(B / sizeof(REAL));                                                \
-    FN(NAME##_i) ev, od, nan = {0};                                                       \
+    FN(NAME##_i) ev, od, nan = *nacc;                                                     \
     int i;                                                                                \
     for (i = 0; i < W; i++) {                                                             \
         ev[i] = 2 * i;                                                                    \
@@ -256,22 +261,43 @@ FN(NAME)(const REAL* CC_RESTRICT r0, const REAL* CC_RESTRICT r1, REAL* CC_RESTRI
         FN(NAME##_v) q = *(const FN(NAME##_u)*)(r0 + 2 * pj + W);                         \
         FN(NAME##_v) u = *(const FN(NAME##_u)*)(r1 + 2 * pj);                             \
         FN(NAME##_v) w = *(const FN(NAME##_u)*)(r1 + 2 * pj + W);                         \
-        FN(NAME##_v) v0 = __builtin_shuffle(p, q, ev), v1 = __builtin_shuffle(p, q, od);  \
-        FN(NAME##_v) v2 = __builtin_shuffle(u, w, ev), v3 = __builtin_shuffle(u, w, od);  \
-        FN(NAME##_v) m;                                                                   \
-        FN(NAME##_i) k;                                                                   \
-        FN(NAME##_k) k16;                                                                 \
-        CC_MAX22_VEC(FN(NAME##_i), FN(NAME##_v), v0, v1, v2, v3, m, k);                   \
-        *(FN(NAME##_u)*)(o + pj) = m;                                                     \
-        nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);                         \
-        if (want_a) {                                                                     \
-            k16 = __builtin_convertvector(k, FN(NAME##_k));                               \
-            memcpy(a + pj, &k16, sizeof k16);                                             \
+        if (nonneg && !want_a) {                                                          \
+            FN(NAME##_v) s = (p + u) + (q + w), e, d;                                     \
+            FN(NAME##_i) g = u > p, h = w > q;                                            \
+            p = (FN(NAME##_v))(((FN(NAME##_i))u & g) | ((FN(NAME##_i))p & ~g));           \
+            q = (FN(NAME##_v))(((FN(NAME##_i))w & h) | ((FN(NAME##_i))q & ~h));           \
+            e = __builtin_shuffle(p, q, ev);                                              \
+            d = __builtin_shuffle(p, q, od);                                              \
+            g = d > e;                                                                    \
+            *(FN(NAME##_u)*)(o + pj) =                                                    \
+                (FN(NAME##_v))(((FN(NAME##_i))d & g) | ((FN(NAME##_i))e & ~g));           \
+            nan |= s != s;                                                                \
+        } else {                                                                          \
+            FN(NAME##_v) v0 = __builtin_shuffle(p, q, ev), v1 = __builtin_shuffle(p, q, od); \
+            FN(NAME##_v) v2 = __builtin_shuffle(u, w, ev), v3 = __builtin_shuffle(u, w, od); \
+            FN(NAME##_v) m;                                                               \
+            FN(NAME##_i) k;                                                               \
+            FN(NAME##_k) k16;                                                             \
+            CC_MAX22_VEC(FN(NAME##_i), FN(NAME##_v), v0, v1, v2, v3, m, k);               \
+            *(FN(NAME##_u)*)(o + pj) = m;                                                 \
+            nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);                     \
+            if (want_a) {                                                                 \
+                k16 = __builtin_convertvector(k, FN(NAME##_k));                           \
+                memcpy(a + pj, &k16, sizeof k16);                                         \
+            }                                                                             \
         }                                                                                 \
     }                                                                                     \
-    for (i = 0; i < W; i++)                                                               \
-        *bad |= nan[i] != 0;                                                              \
+    *nacc = nan;                                                                          \
     return pj;                                                                            \
+}                                                                                         \
+/* any lane of a NaN accumulator set (once per plane: a row's few windows do not pay  \
+   for the lanes' extraction) */                                                      \
+static inline __attribute__((always_inline)) int FN(NAME##_any)(FN(NAME##_i) nan)        \
+{                                                                                         \
+    int i, r = 0;                                                                         \
+    for (i = 0; i < (int)(B / sizeof(REAL)); i++)                                         \
+        r |= nan[i] != 0;                                                                 \
+    return r;                                                                             \
 }
 #if VBYTES >= 64
 CC_DEF_POOL22_ROW(pool22_w64, 64)
@@ -282,24 +308,45 @@ CC_DEF_POOL22_ROW(pool22_w32, 32)
 CC_DEF_POOL22_ROW(pool22_w16, 16)
 #undef CC_DEF_POOL22_ROW
 
-/* want_a: a constant at each call (0: the maxima only, an inference pass's pooling) */
+/* The NaN accumulators of a plane's rows, one per vector width. */
+typedef struct {
+#if VBYTES >= 64
+    FN(pool22_w64_i) n64;
+#endif
+#if VBYTES >= 32
+    FN(pool22_w32_i) n32;
+#endif
+    FN(pool22_w16_i) n16;
+} FN(pool22_nan);
+
+/* want_a, nonneg: constants at each call (want_a 0: the maxima only, an inference pass's
+   pooling; nonneg: see CC_DEF_POOL22_ROW) */
 static inline __attribute__((always_inline)) ptrdiff_t
-FN(pool22_row)(const REAL* r0, const REAL* r1, REAL* o, uint16_t* a, ptrdiff_t POW, int* bad,
-               const int want_a)
+FN(pool22_row)(const REAL* r0, const REAL* r1, REAL* o, uint16_t* a, ptrdiff_t POW,
+               FN(pool22_nan)* nan, const int want_a, const int nonneg)
 {
     ptrdiff_t pj = 0;
 #if VBYTES >= 64
-    pj = FN(pool22_w64)(r0, r1, o, a, pj, POW, bad, want_a);
+    pj = FN(pool22_w64)(r0, r1, o, a, pj, POW, &nan->n64, want_a, nonneg);
 #endif
 #if VBYTES >= 32
-    pj = FN(pool22_w32)(r0, r1, o, a, pj, POW, bad, want_a);
+    pj = FN(pool22_w32)(r0, r1, o, a, pj, POW, &nan->n32, want_a, nonneg);
 #endif
-    return FN(pool22_w16)(r0, r1, o, a, pj, POW, bad, want_a);
+    return FN(pool22_w16)(r0, r1, o, a, pj, POW, &nan->n16, want_a, nonneg);
 }
-#define CC_POOL22_ROW(r0, r1, o, a, POW, bad, want_a) \
-    FN(pool22_row)(r0, r1, o, a, POW, bad, want_a)
-#else
-#define CC_POOL22_ROW(r0, r1, o, a, POW, bad, want_a) 0
+
+static inline __attribute__((always_inline)) int FN(pool22_nan_any)(const FN(pool22_nan)* nan)
+{
+    int r = FN(pool22_w16_any)(nan->n16);
+#if VBYTES >= 32
+    r |= FN(pool22_w32_any)(nan->n32);
+#endif
+#if VBYTES >= 64
+    r |= FN(pool22_w64_any)(nan->n64);
+#endif
+    return r;
+}
+#define CC_POOL22_VEC 1
 #endif
 
 /* One plane's 2x2 stride-2 max pooling from rows ldr apart, columns sc apart, with
@@ -309,24 +356,32 @@ FN(pool22_row)(const REAL* r0, const REAL* r1, REAL* o, uint16_t* a, ptrdiff_t P
    is redone window by window. */
 static inline __attribute__((always_inline)) void
 FN(pool22_plane)(const REAL* y, ptrdiff_t ldr, ptrdiff_t sc, REAL* out, uint16_t* arg,
-                 ptrdiff_t POH, ptrdiff_t POW, const int want_a)
+                 ptrdiff_t POH, ptrdiff_t POW, const int want_a, const int nonneg)
 {
     ptrdiff_t pi, pj;
     int nan = 0;
-    int bad = 0;
     uint16_t k1;
+#ifdef CC_POOL22_VEC
+    FN(pool22_nan) vnan;
+    memset(&vnan, 0, sizeof vnan);
+#endif
     for (pi = 0; pi < POH; pi++) {
         const REAL* CC_RESTRICT r0 = y + 2 * pi * ldr;
         const REAL* CC_RESTRICT r1 = r0 + ldr;
         REAL* CC_RESTRICT o = out + pi * POW;
         uint16_t* CC_RESTRICT a = want_a ? arg + pi * POW : &k1;
-        if (sc == 1)   /* unit-stride rows: VL windows at a time, then one by one */
-            for (pj = CC_POOL22_ROW(r0, r1, o, a, POW, &bad, want_a); pj < POW; pj++) {
+        if (sc == 1) {   /* unit-stride rows: VL windows at a time, then one by one */
+#ifdef CC_POOL22_VEC
+            pj = FN(pool22_row)(r0, r1, o, a, POW, &vnan, want_a, nonneg);
+#else
+            pj = 0;
+#endif
+            for (; pj < POW; pj++) {
                 REAL v0 = r0[2 * pj], v1 = r0[2 * pj + 1], v2 = r1[2 * pj], v3 = r1[2 * pj + 1];
                 nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);
                 CCONV_MAX22(REAL, v0, v1, v2, v3, o[pj], a[want_a ? pj : 0]);
             }
-        else
+        } else
             for (pj = 0; pj < POW; pj++) {
                 REAL v0 = r0[2 * pj * sc], v1 = r0[(2 * pj + 1) * sc];
                 REAL v2 = r1[2 * pj * sc], v3 = r1[(2 * pj + 1) * sc];
@@ -334,7 +389,9 @@ FN(pool22_plane)(const REAL* y, ptrdiff_t ldr, ptrdiff_t sc, REAL* out, uint16_t
                 CCONV_MAX22(REAL, v0, v1, v2, v3, o[pj], a[want_a ? pj : 0]);
             }
     }
-    nan |= bad;
+#ifdef CC_POOL22_VEC
+    nan |= FN(pool22_nan_any)(&vnan);
+#endif
     if (!nan)
         return;
     for (pi = 0; pi < POH; pi++)
@@ -356,14 +413,17 @@ FN(pool22_plane)(const REAL* y, ptrdiff_t ldr, ptrdiff_t sc, REAL* out, uint16_t
         }
 }
 
-/* pool22_plane with the indices into arg, or (arg NULL) the maxima only. */
+/* pool22_plane with the indices into arg, or (arg NULL) the maxima only; relu: y holds
+   a ReLU's outputs (no -0 among them). */
 static void FN(pool22)(const REAL* y, ptrdiff_t ldr, ptrdiff_t sc, REAL* out,
-                       uint16_t* arg, ptrdiff_t POH, ptrdiff_t POW)
+                       uint16_t* arg, ptrdiff_t POH, ptrdiff_t POW, int relu)
 {
     if (arg)
-        FN(pool22_plane)(y, ldr, sc, out, arg, POH, POW, 1);
+        FN(pool22_plane)(y, ldr, sc, out, arg, POH, POW, 1, 0);
+    else if (relu)
+        FN(pool22_plane)(y, ldr, sc, out, NULL, POH, POW, 0, 1);
     else
-        FN(pool22_plane)(y, ldr, sc, out, NULL, POH, POW, 0);
+        FN(pool22_plane)(y, ldr, sc, out, NULL, POH, POW, 0, 0);
 }
 
 /* The bias b (NULL: none) of Cout channels, zero-padded to whole blocks of B: what
@@ -457,7 +517,7 @@ static int FN(run_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t H
                             ptrdiff_t at = ((n0 + n) * Cout + f) * POH * POW;
                             FN(pool22)(Y + (f - fb * FWD_FB) * Qr + n * Lseg, steph * Wr, stepw,
                                        e->pool_out + at, e->pool_arg ? e->pool_arg + at : NULL,
-                                       POH, POW);
+                                       POH, POW, e->relu);
                         }
                         for (i = 0; dst && i < OHd; i++) {   /* (ReLU: done in fwd_tile) */
                             ptrdiff_t at = (((n0 + n) * Cout + f) * OHd + i) * OWd;
@@ -1183,7 +1243,7 @@ double FN(fma_loop)(long n_iter, int* flops_per_iter)
     return s;
 }
 
-#undef CC_POOL22_ROW
+#undef CC_POOL22_VEC
 #undef FN
 #undef VEC
 #undef VL

@@ -171,7 +171,7 @@ static int FN(cv_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t Hs
                     if (e->pool_out) {
                         ptrdiff_t at = (n * Cout + f) * POH * POW;
                         FN(pool22)(Y + ch * P, OW, 1, e->pool_out + at,
-                                   e->pool_arg ? e->pool_arg + at : NULL, POH, POW);
+                                   e->pool_arg ? e->pool_arg + at : NULL, POH, POW, e->relu);
                     }
                     if (dst)
                         for (i = 0; i < OH; i++) {
