@@ -444,3 +444,24 @@ def test_decaying_state_never_sinks_into_subnormals(make, state, dtype):
     if state == "v":   # the decayed entries moved their parameters by +0 at most
         np.testing.assert_array_equal(p["W"][1::4], p_before[1::4])
     assert not np.array_equal(st[0::4], keep[0::4])   # the others took their step
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_adam_does_not_depend_on_the_thread_count(dtype):
+    # several of the kernel's blocks and a ragged last one: every thread count gives
+    # the bits of the NumPy reference (each element's update is its own)
+    from cconv import ops
+    from cconv.ops.reference import optimizer as R
+    r = np.random.default_rng(3)
+    n = 3 * 16384 + 1001
+    p0, g = (r.standard_normal(n).astype(dtype) for _ in range(2))
+    m0, v0 = r.standard_normal(n).astype(dtype), np.abs(r.standard_normal(n)).astype(dtype)
+    ref = [a.copy() for a in (p0, g, m0, v0)]
+    R.adam_update(*ref, 0.01, 0.1, 0.001, 1e-7)
+    for nt in (1, 2, 3, 8):
+        p, m, v = p0.copy(), m0.copy(), v0.copy()
+        assert ops.adam_update(p, g, m, v, 0.01, 0.1, 0.001, 1e-7, n_threads=nt)
+        for mine, theirs in zip((p, m, v), (ref[0], ref[2], ref[3])):
+            np.testing.assert_array_equal(mine, theirs)
+    with pytest.raises(ValueError, match="n_threads"):
+        ops.adam_update(p, g, m, v, 0.01, 0.1, 0.001, 1e-7, n_threads=0)

@@ -5,6 +5,7 @@ Kernel: ``src/_optimizer.pyx``; NumPy reference: :mod:`cconv.ops.reference.optim
 import numpy as np
 
 from .. import _optimizer
+from .._threads import resolve_threads
 
 __all__ = ["fusable", "adam_update"]
 
@@ -22,8 +23,9 @@ def fusable(p, *others):
                    for i, a in enumerate(arrays) for b in arrays[i + 1:])
 
 
-def adam_update(p, g, m, v, lr_t, one_minus_b1, one_minus_b2, eps=1e-7):
-    """The book's Adam step in place, in one pass, the same bits as its NumPy form.
+def adam_update(p, g, m, v, lr_t, one_minus_b1, one_minus_b2, eps=1e-7, n_threads=None):
+    """The book's Adam step in place, in one pass, the same bits as its NumPy form
+    (for any ``n_threads``: each element's update is its own).
 
     ``m += (1-b1)*(g-m); v += (1-b2)*(g*g-v); p -= lr_t*m / (sqrt(v)+eps)``. Returns
     False, changing nothing, when the arrays do not pass :func:`fusable` (the caller
@@ -32,5 +34,6 @@ def adam_update(p, g, m, v, lr_t, one_minus_b1, one_minus_b2, eps=1e-7):
     if not fusable(p, g, m, v):
         return False
     _optimizer.adam_into(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
-                         float(lr_t), float(one_minus_b1), float(one_minus_b2), float(eps))
+                         float(lr_t), float(one_minus_b1), float(one_minus_b2), float(eps),
+                         resolve_threads(n_threads))
     return True
