@@ -16,6 +16,9 @@
 #include <stdint.h>
 #include "conv.h"
 #include "../max22.h"
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h> /* the unpooling's zero-extending loads */
+#endif
 
 #ifdef _OPENMP
 #include <omp.h>

@@ -718,8 +718,27 @@ int FN(backward_data)(const cconv_conv_shape* g, const REAL* dout, const REAL* w
 /* Windows pj.. of one row of unpool_row, B/sizeof(REAL) at a time while they fit: the
    gradients masked by the argmax's two candidates of this row (lane masks), the even
    and odd columns interleaved by shuffles. Returns where it stopped. Defined for every
-   vector width up to VBYTES (12 windows: 8 + 4). */
-#define CC_DEF_UNPOOL(NAME, B)                                                            \
+   vector width up to VBYTES (12 windows: 8 + 4). LD(k, p, T) widens the argmax codes
+   (k: loaded by memcpy from p) to the lanes T: GCC's convertvector of uint16 to 64-bit
+   lanes goes through scalar inserts, so the AVX2 and AVX-512 widths use the ISA's
+   zero-extending loads. */
+#define CC_UNPOOL_LD_ANY(k, p, T) __builtin_convertvector(k, T)
+#if defined(__AVX2__)
+#define CC_UNPOOL_LD_32(k, p, T)                                                          \
+    ((T)(sizeof(REAL) == 4 ? _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)(p)))  \
+                           : _mm256_cvtepu16_epi64(_mm_loadl_epi64((const __m128i*)(p)))))
+#else
+#define CC_UNPOOL_LD_32 CC_UNPOOL_LD_ANY
+#endif
+#if defined(__AVX512F__)
+#define CC_UNPOOL_LD_64(k, p, T)                                                          \
+    ((T)(sizeof(REAL) == 4                                                                \
+             ? _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)(p)))             \
+             : _mm512_cvtepu16_epi64(_mm_loadu_si128((const __m128i*)(p)))))
+#else
+#define CC_UNPOOL_LD_64 CC_UNPOOL_LD_ANY
+#endif
+#define CC_DEF_UNPOOL(NAME, B, LD)                                                        \
 typedef REAL FN(NAME##_v) __attribute__((vector_size(B)));                                \
 typedef REAL FN(NAME##_u) __attribute__((vector_size(B), aligned(sizeof(REAL)), may_alias)); \
 typedef CC_IREAL FN(NAME##_i) __attribute__((vector_size(B)));                            \
@@ -740,7 +759,7 @@ static inline ptrdiff_t FN(NAME)(REAL* CC_RESTRICT dr, const REAL* CC_RESTRICT d
         FN(NAME##_k) a16;                                                                 \
         FN(NAME##_i) ai;                                                                  \
         memcpy(&a16, a + pj, sizeof a16);                                                 \
-        ai = __builtin_convertvector(a16, FN(NAME##_i));                                  \
+        ai = LD(a16, a + pj, FN(NAME##_i));                                               \
         if (gt)                                                                           \
             v = (FN(NAME##_v))((FN(NAME##_i))v &                                          \
                                ~(FN(NAME##_i))(*(const FN(NAME##_u)*)(gt + pj) <= 0));    \
@@ -752,13 +771,16 @@ static inline ptrdiff_t FN(NAME)(REAL* CC_RESTRICT dr, const REAL* CC_RESTRICT d
     return pj;                                                                            \
 }
 #if VBYTES >= 64
-CC_DEF_UNPOOL(unpool_w64, 64)
+CC_DEF_UNPOOL(unpool_w64, 64, CC_UNPOOL_LD_64)
 #endif
 #if VBYTES >= 32
-CC_DEF_UNPOOL(unpool_w32, 32)
+CC_DEF_UNPOOL(unpool_w32, 32, CC_UNPOOL_LD_32)
 #endif
-CC_DEF_UNPOOL(unpool_w16, 16)
+CC_DEF_UNPOOL(unpool_w16, 16, CC_UNPOOL_LD_ANY)
 #undef CC_DEF_UNPOOL
+#undef CC_UNPOOL_LD_ANY
+#undef CC_UNPOOL_LD_32
+#undef CC_UNPOOL_LD_64
 #endif
 
 /* Row i of the output gradient that up stands for (see cconv_unpool), OW values into dr:
