@@ -96,6 +96,10 @@ GRID = [
     (2, 4, 4, 4, 5, 4, 4, (1, 1), (0, 0)),
     (1, 1, 1, 1, 1, 1, 1, (1, 1), (0, 0)),
     (1, 17, 3, 20, 33, 2, 7, (2, 1), (1, 3)),
+    # wide margins: the tiles of each output row instead of the flat run's, rows of
+    # whole tiles (24 columns), and rows whose last tile reaches past them, stride 2
+    (2, 2, 9, 40, 5, 3, 17, (1, 1), (0, 0)),
+    (2, 3, 15, 38, 6, 3, 17, (2, 1), (1, 2)),
 ]
 
 
@@ -131,7 +135,7 @@ def test_property_engine_equals_reference(isa, g, dtype, relu, n_threads, seed):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", [GRID[0], GRID[2], GRID[6], (1, 8, 12, 12, 24, 3, 3, (1, 1), (1, 1)),
-                                  (100, 16, 14, 14, 32, 3, 3, (1, 1), (1, 1))])
+                                  (100, 16, 14, 14, 32, 3, 3, (1, 1), (1, 1)), GRID[-1]])
 def test_results_do_not_depend_on_the_thread_count(isa, case, dtype):
     N, C, H, Wd, F, FH, FW, stride, pad = case
     rng = np.random.default_rng(1)

@@ -496,9 +496,20 @@ static int FN(run_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t H
             /* tiles of each sample's output rows, or of the whole run if that is fewer */
             ptrdiff_t fb, t, n, ntile = ((OHd - 1) * steph * Wr + OWd * stepw + T - 1) / T;
             ptrdiff_t nrun = ns, stride = Lseg;
+            /* or, unit-stride columns, the tiles of each output row: fewer where the
+               row's tiles end at its last column and the flat run's would cover the
+               margin columns (SimpleConvNet's conv1: 24 = 2 x 12 float64 positions
+               a row, where the flat run takes 56 tiles of 12 for its 24 x 24 of 28) */
+            const ptrdiff_t rowt = stepw == 1 ? (OWd + T - 1) / T : 0;
+            int by_row = 0;
             if (ns * ntile >= (ns * Lseg + T - 1) / T) {
                 nrun = 1;
                 ntile = (ns * Lseg + T - 1) / T;
+            }
+            if (rowt > 0 && ns * OHd * rowt < nrun * ntile) {
+                nrun = ns;
+                stride = Lseg;
+                by_row = 1;
             }
             if (!X || !Y)
                 continue;
@@ -508,9 +519,18 @@ static int FN(run_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t H
                 /* the tiles of each sample's output rows only; a tile reaching into the
                    next sample computes its values exactly as that sample's own tile does */
                 for (n = 0; n < nrun; n++)
-                    for (t = 0; t < ntile; t++)
-                        FN(fwd_tile)(A + fb * K * FWD_FB, X + n * stride + t * T, off, K,
-                                     bias + fb * FWD_FB, e->relu, Y + n * stride + t * T, Qr);
+                    if (by_row)
+                        for (i = 0; i < OHd; i++)
+                            for (t = 0; t < rowt; t++) {
+                                const ptrdiff_t q = n * stride + i * steph * Wr + t * T;
+                                FN(fwd_tile)(A + fb * K * FWD_FB, X + q, off, K,
+                                             bias + fb * FWD_FB, e->relu, Y + q, Qr);
+                            }
+                    else
+                        for (t = 0; t < ntile; t++)
+                            FN(fwd_tile)(A + fb * K * FWD_FB, X + n * stride + t * T, off, K,
+                                         bias + fb * FWD_FB, e->relu, Y + n * stride + t * T,
+                                         Qr);
                 for (f = fb * FWD_FB; f < Cout && f < (fb + 1) * FWD_FB; f++)
                     for (n = 0; n < ns; n++) {
                         if (e->pool_out) {
