@@ -110,16 +110,17 @@ static inline REAL FN(hsum)(VEC v)
 }
 
 /* out[f][j] = sum_q D[f][q] * X[off[j] + q] over the positions q of nseg segments
-   [s*seg_stride, s*seg_stride + seg_len) (seg_len a multiple of VL), for DW_FB rows of D
-   and DW_KB taps; the lanes are added by a fixed tree at the end, so the result depends
-   on the chunk only. */
+   [s*seg_stride + r*row_stride, + seg_len) for r < nrow (seg_len a multiple of VL: a
+   sample's rows, or all of them as one run), for DW_FB rows of D and DW_KB taps; the
+   lanes are added by a fixed tree at the end, so the result depends on the chunk only. */
 static CC_NOINLINE void FN(dw_tile)(const REAL* CC_RESTRICT D, ptrdiff_t ldd, const REAL* CC_RESTRICT X,
                         const ptrdiff_t* CC_RESTRICT off, ptrdiff_t nseg, ptrdiff_t seg_stride,
-                        ptrdiff_t seg_len, REAL* CC_RESTRICT out)
+                        ptrdiff_t nrow, ptrdiff_t row_stride, ptrdiff_t seg_len,
+                        REAL* CC_RESTRICT out)
 {
     VEC acc[DW_FB][DW_KB];
     const REAL* xj[DW_KB];
-    ptrdiff_t q, s;
+    ptrdiff_t q, s, r;
     int f, j;
     CC_UNROLL for (j = 0; j < DW_KB; j++) {
         xj[j] = X + off[j];
@@ -127,7 +128,9 @@ static CC_NOINLINE void FN(dw_tile)(const REAL* CC_RESTRICT D, ptrdiff_t ldd, co
             acc[f][j] = SPLAT(0);
     }
     for (s = 0; s < nseg; s++)
-    for (q = s * seg_stride; q < s * seg_stride + seg_len; q += VL) {
+    for (r = 0; r < nrow; r++)
+    for (q = s * seg_stride + r * row_stride; q < s * seg_stride + r * row_stride + seg_len;
+         q += VL) {
         VEC d[DW_FB];
         CC_UNROLL for (f = 0; f < DW_FB; f++)
             d[f] = LOADU(D + f * ldd + q);
@@ -892,11 +895,18 @@ int FN(backward_filter)(const cconv_conv_shape* g, const REAL* x, const REAL* do
                vectors would reach into the next sample: then the chunk as one run */
             ptrdiff_t seg_len = cc_round_up(((OH - 1) * g->sh + 1) * Wr, VL);
             const int unit = g->sh == 1 && g->sw == 1;   /* stride 1: rows built whole */
-            ptrdiff_t segs = ns, seg_stride = Lseg;
+            ptrdiff_t segs = ns, seg_stride = Lseg, nrow = 1, row_stride = 0;
+            /* or each gradient row alone, where the rows' margins are more than its
+               rounding to whole vectors (SimpleConvNet's conv1: 24 of 28 a row) */
+            const ptrdiff_t row_seg = cc_round_up((OW - 1) * g->sw + 1, VL);
             ptrdiff_t fb, kb, f, n, i, j;
             if (seg_len > Lseg) {
                 segs = 1;
                 seg_len = Q;
+            } else if (row_seg <= Wr && OH * row_seg < seg_len) {
+                nrow = OH;
+                row_stride = g->sh * Wr;
+                seg_len = row_seg;
             }
             if (!X || !D)
                 continue;
@@ -943,8 +953,8 @@ int FN(backward_filter)(const cconv_conv_shape* g, const REAL* x, const REAL* do
             }
             for (fb = fb0; fb < fb1; fb++)
                 for (kb = 0; kb < Kp; kb += DW_KB) {
-                    FN(dw_tile)(D + fb * DW_FB * Qr, Qr, X, off + kb, segs, seg_stride,
-                                seg_len, tile);
+                    FN(dw_tile)(D + fb * DW_FB * Qr, Qr, X, off + kb, segs, seg_stride, nrow,
+                                row_stride, seg_len, tile);
                     for (f = 0; f < DW_FB && fb * DW_FB + f < F; f++)
                         for (j = 0; j < DW_KB && kb + j < K; j++)
                             pw[(c * F + fb * DW_FB + f) * K + kb + j] = tile[f * DW_KB + j];
