@@ -1090,7 +1090,8 @@ static inline ptrdiff_t FN(mm_store_t4)(REAL* cc, ptrdiff_t ccs, const REAL* Yb,
    max(., 0) if relu (RELU's: 0 where <= 0, NaN passes) as the values are stored. A's rows
    are read in place; B's column panels too where B's rows are contiguous (bcs == 1),
    else they are packed, like the last, narrower panel, by all threads. Work items (a
-   column panel, one block of FWD_FB rows or, for a transposed C, a group of them) come
+   column panel, one block of FWD_FB rows or, for a transposed C, a group of them; for a
+   short k, a panel and all the rows, or a row group and all the panels, see below) come
    from a shared counter, consecutive items sharing their panel. Every C value is one
    tile's sum over all of k in order: the
    result does not depend on the thread count. */
@@ -1116,7 +1117,16 @@ static int FN(mm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const REAL* a, ptrdiff_
     const ptrdiff_t IBK = K > KB ? (ibk < 16 ? ibk : 16) : 1;
     /* row blocks an item takes: IBK, or, when C is stored transposed (its rows lie side
        by side in memory), enough that two threads rarely write the same cache line */
-    const ptrdiff_t IBG = ccs == 1 || IBK > 8 ? IBK : 8, ngr = (nib + IBG - 1) / IBG;
+    const ptrdiff_t IBG0 = ccs == 1 || IBK > 8 ? IBK : 8;
+    /* a short k (one block): the bigger operand is read once, while it leaves two items
+       a thread. B's panels the bigger (M < N: dW = x.T @ dout, transposed): an item is
+       a panel and all the row blocks (at most 64); A's rows (M > N: dx = dout @ W.T,
+       transposed): an item is a group of row blocks and all the panels, the group's
+       rows staying in cache while the panels pass. (Else consecutive items share their
+       panel, and A's rows are read once per panel.) */
+    const int whole_panels = K <= KB && M < N && nib <= 64 && njt >= 2 * nt;
+    const ptrdiff_t IBG = whole_panels ? nib : IBG0, ngr = (nib + IBG - 1) / IBG;
+    const int rows_outer = K <= KB && M > N && ngr >= 2 * nt;
     REAL* Bp;
     ptrdiff_t *off, *offp, *off1;
     ptrdiff_t i;
@@ -1165,73 +1175,81 @@ static int FN(mm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const REAL* a, ptrdiff_
             }
         }
         CC_OMP(omp for schedule(dynamic, 1))
-        for (it = 0; it < ngr * njt; it++) {
-            ptrdiff_t jt = it / ngr, gr = it % ngr, j0 = jt * T, w = jt < nfull ? T : VL;
+        for (it = 0; it < (rows_outer ? ngr : ngr * njt); it++) {
+            const ptrdiff_t gr = rows_outer ? it : it % ngr;
+            const ptrdiff_t jt0 = rows_outer ? 0 : it / ngr, jt1 = rows_outer ? njt : jt0 + 1;
             const ptrdiff_t ib0 = gr * IBG, ib1 = nib < ib0 + IBG ? nib : ib0 + IBG;
-            ptrdiff_t n = N - j0 < w ? N - j0 : w, jj, ib, k0;
+            ptrdiff_t jt;
             if (!Y)
                 continue;
-            for (k0 = 0; k0 < K; k0 += KB)
+            for (jt = jt0; jt < jt1; jt++) {
+                const ptrdiff_t j0 = jt * T, w = jt < nfull ? T : VL;
+                ptrdiff_t n = N - j0 < w ? N - j0 : w, jj, ib, k0;
+                for (k0 = 0; k0 < K; k0 += KB)
+                    for (ib = ib0; ib < ib1; ib++) {
+                        const ptrdiff_t r0 = ib * FWD_FB, nr = M - r0 < FWD_FB ? M - r0 : FWD_FB;
+                        const ptrdiff_t kn = K - k0 < KB ? K - k0 : KB;
+                        REAL* Yb = Y + (ib - ib0) * FWD_FB * T;
+                        const REAL* arow[2 * FWD_FB];
+                        int f;
+                        /* rows past M repeat the last (dropped) */
+                        for (f = 0; f < FWD_FB; f++)
+                            arow[f] = a + (r0 + (f < nr ? f : nr - 1)) * ars + k0 * acs;
+                        /* the narrow panel: row blocks in pairs */
+                        if (jt >= nfull && ib + 1 < ib1) {
+                            const ptrdiff_t r1 = r0 + FWD_FB, n1 = M - r1 < FWD_FB ? M - r1 : FWD_FB;
+                            for (f = 0; f < FWD_FB; f++)
+                                arow[FWD_FB + f] =
+                                    a + (r1 + (f < n1 ? f : n1 - 1)) * ars + k0 * acs;
+                            FN(mm_tile1_2)(arow, acs, Bp + (jt - ninplace) * T * K, off1 + k0, kn,
+                                           k0 == 0, Yb, T);
+                            ib++;
+                        } else if (jt < ninplace)
+                            FN(mm_tile)(arow, acs, b + j0, off + k0, kn, k0 == 0, Yb, T);
+                        else if (jt < nfull)
+                            FN(mm_tile)(arow, acs, Bp + (jt - ninplace) * T * K, offp + k0, kn,
+                                        k0 == 0, Yb, T);
+                        else
+                            FN(mm_tile1)(arow, acs, Bp + (jt - ninplace) * T * K, off1 + k0, kn,
+                                         k0 == 0, Yb, T);
+                    }
                 for (ib = ib0; ib < ib1; ib++) {
                     const ptrdiff_t r0 = ib * FWD_FB, nr = M - r0 < FWD_FB ? M - r0 : FWD_FB;
-                    const ptrdiff_t kn = K - k0 < KB ? K - k0 : KB;
-                    REAL* Yb = Y + (ib - ib0) * FWD_FB * T;
-                    const REAL* arow[2 * FWD_FB];
+                    const REAL* Yb = Y + (ib - ib0) * FWD_FB * T;   /* the block's sums */
                     int f;
-                    for (f = 0; f < FWD_FB; f++)   /* rows past M repeat the last (dropped) */
-                        arow[f] = a + (r0 + (f < nr ? f : nr - 1)) * ars + k0 * acs;
-                    if (jt >= nfull && ib + 1 < ib1) {   /* the narrow panel: blocks in pairs */
-                        const ptrdiff_t r1 = r0 + FWD_FB, n1 = M - r1 < FWD_FB ? M - r1 : FWD_FB;
-                        for (f = 0; f < FWD_FB; f++)
-                            arow[FWD_FB + f] = a + (r1 + (f < n1 ? f : n1 - 1)) * ars + k0 * acs;
-                        FN(mm_tile1_2)(arow, acs, Bp + (jt - ninplace) * T * K, off1 + k0, kn,
-                                       k0 == 0, Yb, T);
-                        ib++;
-                    } else if (jt < ninplace)
-                        FN(mm_tile)(arow, acs, b + j0, off + k0, kn, k0 == 0, Yb, T);
-                    else if (jt < nfull)
-                        FN(mm_tile)(arow, acs, Bp + (jt - ninplace) * T * K, offp + k0, kn,
-                                    k0 == 0, Yb, T);
-                    else
-                        FN(mm_tile1)(arow, acs, Bp + (jt - ninplace) * T * K, off1 + k0, kn,
-                                     k0 == 0, Yb, T);
-                }
-            for (ib = ib0; ib < ib1; ib++) {
-                const ptrdiff_t r0 = ib * FWD_FB, nr = M - r0 < FWD_FB ? M - r0 : FWD_FB;
-                const REAL* Yb = Y + (ib - ib0) * FWD_FB * T;   /* the block's sums */
-                int f;
-                if (ccs == 1)
-                    for (f = 0; f < nr; f++) {
-                        REAL* cr = c + (r0 + f) * crs + j0;
-                        const REAL* yr = Yb + f * T;
-                        REAL bi = bias_i ? bias_i[r0 + f] : 0;
-                        if (bias_j && relu)
-                            for (jj = 0; jj < n; jj++)
-                                cr[jj] = RELU_S(yr[jj] + bi + bias_j[j0 + jj]);
-                        else if (bias_j)
-                            for (jj = 0; jj < n; jj++)
-                                cr[jj] = yr[jj] + bi + bias_j[j0 + jj];
-                        else if (relu)
-                            for (jj = 0; jj < n; jj++)
-                                cr[jj] = RELU_S(yr[jj] + bi);
-                        else
-                            for (jj = 0; jj < n; jj++)
-                                cr[jj] = yr[jj] + bi;
-                    }
-                else {   /* C stored transposed: the block's rows side by side per column */
-                    jj = 0;
-#if defined(__GNUC__) && !defined(__clang__)
-                    if (FWD_FB == 4 && nr == 4 && crs == 1)   /* 4 x 4 blocks, transposed */
-                        jj = FN(mm_store_t4)(c + r0 + j0 * ccs, ccs, Yb, T, n,
-                                             bias_i ? bias_i + r0 : NULL,
-                                             bias_j ? bias_j + j0 : NULL, relu);
-#endif
-                    for (; jj < n; jj++) {
-                        REAL* cc = c + r0 * crs + (j0 + jj) * ccs;
-                        REAL bj = bias_j ? bias_j[j0 + jj] : 0;
+                    if (ccs == 1)
                         for (f = 0; f < nr; f++) {
-                            REAL v = Yb[f * T + jj] + bj + (bias_i ? bias_i[r0 + f] : 0);
-                            cc[f * crs] = relu ? RELU_S(v) : v;
+                            REAL* cr = c + (r0 + f) * crs + j0;
+                            const REAL* yr = Yb + f * T;
+                            REAL bi = bias_i ? bias_i[r0 + f] : 0;
+                            if (bias_j && relu)
+                                for (jj = 0; jj < n; jj++)
+                                    cr[jj] = RELU_S(yr[jj] + bi + bias_j[j0 + jj]);
+                            else if (bias_j)
+                                for (jj = 0; jj < n; jj++)
+                                    cr[jj] = yr[jj] + bi + bias_j[j0 + jj];
+                            else if (relu)
+                                for (jj = 0; jj < n; jj++)
+                                    cr[jj] = RELU_S(yr[jj] + bi);
+                            else
+                                for (jj = 0; jj < n; jj++)
+                                    cr[jj] = yr[jj] + bi;
+                        }
+                    else {   /* C stored transposed: the block's rows side by side per column */
+                        jj = 0;
+#if defined(__GNUC__) && !defined(__clang__)
+                        if (FWD_FB == 4 && nr == 4 && crs == 1)   /* 4 x 4 blocks, transposed */
+                            jj = FN(mm_store_t4)(c + r0 + j0 * ccs, ccs, Yb, T, n,
+                                                 bias_i ? bias_i + r0 : NULL,
+                                                 bias_j ? bias_j + j0 : NULL, relu);
+#endif
+                        for (; jj < n; jj++) {
+                            REAL* cc = c + r0 * crs + (j0 + jj) * ccs;
+                            REAL bj = bias_j ? bias_j[j0 + jj] : 0;
+                            for (f = 0; f < nr; f++) {
+                                REAL v = Yb[f * T + jj] + bj + (bias_i ? bias_i[r0 + f] : 0);
+                                cc[f * crs] = relu ? RELU_S(v) : v;
+                            }
                         }
                     }
                 }
