@@ -137,3 +137,31 @@ def test_bursts_idle_before_each_turn_and_drop_its_first_call():
     assert all(len(v) == 2 * 2 for v in ts.values())
     gaps = [calls[i + 1][1] - calls[i][1] for i in range(len(calls) - 1)]
     assert [g >= 0.05 for g in gaps] == [False, False, True] * 3 + [False, False]
+
+
+def test_interleaved_idles_before_each_turn_and_predict_rows_use_it(monkeypatch):
+    # the predict rows' turns too start after the idle: ONNX Runtime's pool threads spin
+    # after a run and took a core from the cconv turn that followed
+    import time
+    from cconv.bench import _timing, train
+    calls = []
+
+    def make(k):
+        def f():
+            calls.append((k, time.perf_counter()))
+        return f
+    med, ts = _timing.interleaved({"a": make("a"), "b": make("b")}, repeat=2, warmup=0,
+                                  settle=0.05)
+    assert [k for k, _ in calls] == ["a", "b", "a", "b"]
+    assert all(calls[i + 1][1] - calls[i][1] >= 0.05 for i in range(3))
+    seen = {}
+
+    def spy(fns, **kw):
+        seen.update(kw)
+        return {k: 1.0 for k in fns}, {k: [1.0] for k in fns}
+    monkeypatch.setattr(train, "interleaved", spy)
+    from cconv.networks import get_network
+    net = get_network("simple", dtype=np.float32, rng=0)
+    train._bench_inference("simple", net, None, None, np.dtype(np.float32), 1,
+                           lambda *a: None, n=10)
+    assert seen.get("settle") == train.SETTLE > 0

@@ -14,10 +14,11 @@ def _time(fn, repeat):
     return ts
 
 
-def interleaved(fns, repeat=7, warmup=1):
-    """Median seconds of each callable, run in turn ``repeat`` times after a warm-up.
-    Returns (medians, times)."""
-    return _rounds(fns, repeat, 1, 0, warmup)
+def interleaved(fns, repeat=7, warmup=1, settle=0.0):
+    """Median seconds of each callable, run in turn ``repeat`` times after a warm-up;
+    ``settle``: seconds of idle before each turn (see :func:`bursts`). Returns (medians,
+    times)."""
+    return _rounds(fns, repeat, 1, 0, warmup, settle)
 
 
 def bursts(fns, repeat=7, burst=5, warmup=1, settle=0.0):

@@ -245,7 +245,9 @@ def _bench_inference(name, net, torch, tm, dt, nt, say, n=10000):
     ort_predict = _onnxruntime_predict(net, dt, nt, say)
     if ort_predict is not None:
         fns[f"ONNX Runtime {nt}T"] = lambda: ort_predict(xt)
-    med, ts = interleaved(fns, repeat=3, warmup=1)
+    # (idle before each turn: ONNX Runtime's pool threads spin after a run, and took a
+    # core from the cconv turn that followed: LeNet's 10k 1.22x slower right after it)
+    med, ts = interleaved(fns, repeat=3, warmup=1, settle=SETTLE)
     rows = []
     tkey = f"PyTorch {nt} threads"
     for k, m in med.items():
