@@ -496,23 +496,25 @@ static int FN(run_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t H
         CC_OMP(omp for schedule(dynamic, 1))
         for (item = 0; item < p.items; item++) {
             ptrdiff_t c = item / G, g = item % G, n0 = c * S, ns = N - n0 < S ? N - n0 : S;
-            /* tiles of each sample's output rows, or of the whole run if that is fewer */
+            /* nrun runs (Lseg apart) of nrow rows (rstep apart) of ntile tiles: the tiles
+               of each sample's output rows as one flat run, or of the whole chunk's run if
+               that is fewer */
             ptrdiff_t fb, t, n, ntile = ((OHd - 1) * steph * Wr + OWd * stepw + T - 1) / T;
-            ptrdiff_t nrun = ns, stride = Lseg;
+            ptrdiff_t nrun = ns, nrow = 1, rstep = 0;
             /* or, unit-stride columns, the tiles of each output row: fewer where the
                row's tiles end at its last column and the flat run's would cover the
                margin columns (SimpleConvNet's conv1: 24 = 2 x 12 float64 positions
                a row, where the flat run takes 56 tiles of 12 for its 24 x 24 of 28) */
             const ptrdiff_t rowt = stepw == 1 ? (OWd + T - 1) / T : 0;
-            int by_row = 0;
             if (ns * ntile >= (ns * Lseg + T - 1) / T) {
                 nrun = 1;
                 ntile = (ns * Lseg + T - 1) / T;
             }
             if (rowt > 0 && ns * OHd * rowt < nrun * ntile) {
                 nrun = ns;
-                stride = Lseg;
-                by_row = 1;
+                nrow = OHd;
+                rstep = steph * Wr;
+                ntile = rowt;
             }
             if (!X || !Y)
                 continue;
@@ -522,18 +524,12 @@ static int FN(run_conv)(const REAL* src, ptrdiff_t N, ptrdiff_t Cin, ptrdiff_t H
                 /* the tiles of each sample's output rows only; a tile reaching into the
                    next sample computes its values exactly as that sample's own tile does */
                 for (n = 0; n < nrun; n++)
-                    if (by_row)
-                        for (i = 0; i < OHd; i++)
-                            for (t = 0; t < rowt; t++) {
-                                const ptrdiff_t q = n * stride + i * steph * Wr + t * T;
-                                FN(fwd_tile)(A + fb * K * FWD_FB, X + q, off, K,
-                                             bias + fb * FWD_FB, e->relu, Y + q, Qr);
-                            }
-                    else
-                        for (t = 0; t < ntile; t++)
-                            FN(fwd_tile)(A + fb * K * FWD_FB, X + n * stride + t * T, off, K,
-                                         bias + fb * FWD_FB, e->relu, Y + n * stride + t * T,
-                                         Qr);
+                    for (i = 0; i < nrow; i++)
+                        for (t = 0; t < ntile; t++) {
+                            const ptrdiff_t q = n * Lseg + i * rstep + t * T;
+                            FN(fwd_tile)(A + fb * K * FWD_FB, X + q, off, K, bias + fb * FWD_FB,
+                                         e->relu, Y + q, Qr);
+                        }
                 for (f = fb * FWD_FB; f < Cout && f < (fb + 1) * FWD_FB; f++)
                     for (n = 0; n < ns; n++) {
                         if (e->pool_out) {
